@@ -1,0 +1,231 @@
+// An in-memory, Finch-shaped mock of the Finch API and Connect UI. Web-standard code only:
+// it runs as its own Worker (see index.ts) and is imported directly by the test suite.
+import { company, directory, disconnect, introspect } from "./api";
+import { approve, authorize, createSession, deny, exchangeToken, reauthSession } from "./connect";
+import { FinchError, json, readJsonObject, uuid, withRequestId } from "./http";
+import {
+  CONNECTION_STATUSES, MockState, type ConnectionStatus, type MockConnection, type MockSession, type MockToken,
+} from "./state";
+import { webhookHeaders, type SignWebhookOptions, type WebhookHeaders } from "./webhook";
+
+export type { ConnectionStatus, MockConnection, MockSession, MockToken, SignWebhookOptions, WebhookHeaders };
+export type { TokenResponse } from "./state";
+
+export interface MockFinchOptions {
+  clientId: string;
+  clientSecret: string;
+  /** Origin used to build connect_url. Default: the origin of the incoming request. */
+  connectOrigin?: string;
+  /** Where Approve/Deny send the browser when the session has no redirect_uri (embedded flow). */
+  embeddedCallbackUrl?: string;
+  /** Lifetime of an authorization code. Default 600_000 (10 minutes). */
+  codeTtlMs?: number;
+  /** Clock in epoch milliseconds. Default Date.now. */
+  now?: () => number;
+  /** secret: base64 (Finch style); targetUrl: where /_mock/webhooks/send delivers. */
+  webhook?: { secret: string; targetUrl: string; fetch?: (request: Request) => Promise<Response> };
+}
+
+export interface WebhookInput {
+  connection_id: string;
+  /** Default "account.updated". */
+  event_type?: string;
+  /** Default { status: <current status>, authentication_method: { type: "credential" } }. */
+  data?: unknown;
+}
+
+export interface InjectedFailure {
+  status: number;
+  name: string;
+  finch_code?: string;
+  message?: string;
+  headers?: Record<string, string>;
+}
+
+export interface RequestLogEntry {
+  requestId: string;
+  method: string;
+  path: string;
+  /** Value of the Finch-API-Version header, or null when absent. */
+  finchApiVersion: string | null;
+  status: number;
+}
+
+export interface MockFinch {
+  fetch(request: Request): Promise<Response>;
+  /** Mint an authorization code as if the employer approved the session (single use per session). */
+  approve(sessionId: string): string;
+  setConnectionStatus(connectionId: string, status: ConnectionStatus, message?: string): void;
+  /** Create a connection directly (no Connect flow); returns its token and id. */
+  seedConnection(input: { customerId: string; customerName: string; customerEmail?: string; products?: string[] }):
+    { accessToken: string; connectionId: string };
+  /** The next `times` requests matching method/path get this Finch-shaped error instead. */
+  failNext(match: { method?: string; path: string }, failure: InjectedFailure, times?: number): void;
+  signWebhook(body: string, opts?: SignWebhookOptions): Promise<WebhookHeaders>;
+  /** A signed webhook Request aimed at options.webhook.targetUrl (not sent). */
+  webhookRequest(input: WebhookInput, opts?: SignWebhookOptions): Promise<Request>;
+  readonly sessions: ReadonlyMap<string, Readonly<MockSession>>;
+  readonly connections: ReadonlyMap<string, Readonly<MockConnection>>;
+  /** access_token -> token record. */
+  readonly tokens: ReadonlyMap<string, Readonly<MockToken>>;
+  readonly requests: ReadonlyArray<Readonly<RequestLogEntry>>;
+}
+
+interface Failure extends InjectedFailure {
+  method: string | undefined;
+  path: string;
+  remaining: number;
+}
+
+export function createMockFinch(options: MockFinchOptions): MockFinch {
+  if (!options.clientId || !options.clientSecret) throw new Error("mock-finch: clientId and clientSecret are required");
+  const state = new MockState(options.now ?? Date.now, options.codeTtlMs ?? 600_000);
+  const failures: Failure[] = [];
+  const requests: RequestLogEntry[] = [];
+
+  async function signWebhook(body: string, opts: SignWebhookOptions = {}): Promise<WebhookHeaders> {
+    const secret = opts.secret ?? options.webhook?.secret;
+    if (secret === undefined) throw new Error("mock-finch: no webhook secret configured");
+    const timestamp = opts.timestamp ?? Math.floor(state.now() / 1000);
+    return webhookHeaders(body, opts.eventId ?? state.newEventId(), timestamp, Array.isArray(secret) ? secret : [secret]);
+  }
+
+  async function webhookRequest(input: WebhookInput, opts: SignWebhookOptions = {}): Promise<Request> {
+    if (!options.webhook) throw new Error("mock-finch: webhook is not configured");
+    const c = state.connections.get(input.connection_id);
+    if (!c) throw new Error(`mock-finch: unknown connection ${input.connection_id}`);
+    const body = JSON.stringify({
+      connection_id: c.connectionId,
+      company_id: c.companyId,
+      account_id: c.accountId,
+      entity_id: c.entityIds[0],
+      event_type: input.event_type ?? "account.updated",
+      data: input.data ?? { status: c.status, authentication_method: { type: "credential" } },
+    });
+    const headers = await signWebhook(body, opts);
+    return new Request(options.webhook.targetUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json", "user-agent": "mock-finch-webhooks", ...headers },
+      body,
+    });
+  }
+
+  async function mockRoute(request: Request, path: string): Promise<Response | null> {
+    const statusMatch = /^\/_mock\/connections\/([^/]+)\/status$/.exec(path);
+    if (statusMatch && request.method === "POST") {
+      const id = decodeURIComponent(statusMatch[1] as string);
+      const body = await readJsonObject(request);
+      if (!state.connections.has(id)) throw new FinchError(404, "not_found_error", `Unknown connection ${id}`);
+      if (typeof body.status !== "string" || !(CONNECTION_STATUSES as readonly string[]).includes(body.status)) {
+        throw new FinchError(400, "invalid_request", `status must be one of ${CONNECTION_STATUSES.join(", ")}`);
+      }
+      const message = typeof body.message === "string" ? body.message : undefined;
+      const c = state.setStatus(id, body.status as ConnectionStatus, message);
+      return json({ connection_id: c.connectionId, status: c.status });
+    }
+    if (path === "/_mock/webhooks/send" && request.method === "POST") {
+      if (!options.webhook) throw new FinchError(400, "invalid_request", "Webhooks are not configured (MOCK_WEBHOOK_SECRET, MOCK_WEBHOOK_URL)");
+      const body = await readJsonObject(request);
+      if (typeof body.connection_id !== "string") throw new FinchError(400, "invalid_request", "connection_id is required");
+      if (!state.connections.has(body.connection_id)) {
+        throw new FinchError(404, "not_found_error", `Unknown connection ${body.connection_id}`);
+      }
+      const outgoing = await webhookRequest({
+        connection_id: body.connection_id,
+        event_type: typeof body.event_type === "string" ? body.event_type : undefined,
+        data: body.data,
+      });
+      const eventId = outgoing.headers.get("finch-event-id");
+      try {
+        const send = options.webhook.fetch;
+        const answer = await (send ? send(outgoing) : fetch(outgoing));
+        const text = (await answer.text()).slice(0, 2000);
+        return json({ event_id: eventId, target: options.webhook.targetUrl, status: answer.status, body: text });
+      } catch (err) {
+        throw new FinchError(502, "webhook_delivery_failed", `Could not reach ${options.webhook.targetUrl}: ${String(err)}`);
+      }
+    }
+    if (path === "/_mock/health") return json({ ok: true });
+    return null;
+  }
+
+  async function route(request: Request, url: URL): Promise<Response> {
+    const { pathname: path } = url;
+    const m = request.method;
+    if (path.startsWith("/_mock/")) {
+      const answer = await mockRoute(request, path);
+      if (answer) return answer;
+    }
+    const failure = failures.find((f) => f.path === path && (f.method === undefined || f.method === m));
+    if (failure) {
+      if (--failure.remaining <= 0) failures.splice(failures.indexOf(failure), 1);
+      const err = new FinchError(failure.status, failure.name, failure.message ?? "Injected failure", failure.finch_code);
+      return json(err.body(), failure.status, failure.headers);
+    }
+    const routes: Record<string, Record<string, () => Response | Promise<Response>>> = {
+      "/connect/sessions": { POST: () => createSession(state, options, request) },
+      "/connect/sessions/reauthenticate": { POST: () => reauthSession(state, options, request) },
+      "/authorize": { GET: () => authorize(state, url) },
+      "/authorize/approve": { GET: () => approve(state, options, url) },
+      "/authorize/deny": { GET: () => deny(state, options, url) },
+      "/auth/token": { POST: () => exchangeToken(state, options, request) },
+      "/introspect": { GET: () => introspect(state, options.clientId, request) },
+      "/disconnect": { POST: () => disconnect(state, request) },
+      "/employer/company": { GET: () => company(state, request) },
+      "/employer/directory": { GET: () => directory(state, request, url) },
+    };
+    const byMethod = routes[path];
+    if (!byMethod) throw new FinchError(404, "not_found_error", `No route for ${m} ${path}`);
+    const handler = byMethod[m];
+    if (!handler) {
+      const err = new FinchError(405, "method_not_allowed", `${m} is not allowed on ${path}`);
+      return json(err.body(), 405, { allow: Object.keys(byMethod).join(", ") });
+    }
+    return handler();
+  }
+
+  async function handle(request: Request): Promise<Response> {
+    const requestId = uuid();
+    const url = new URL(request.url);
+    let response: Response;
+    try {
+      response = await route(request, url);
+    } catch (err) {
+      const e = err instanceof FinchError ? err : new FinchError(500, "server_error", `Mock failure: ${String(err)}`);
+      response = json(e.body(), e.status, e.headers);
+    }
+    requests.push({
+      requestId,
+      method: request.method,
+      path: url.pathname,
+      finchApiVersion: request.headers.get("finch-api-version"),
+      status: response.status,
+    });
+    if (requests.length > 1000) requests.shift();
+    return withRequestId(response, requestId);
+  }
+
+  return {
+    fetch: handle,
+    approve: (sessionId) => state.mintCode(sessionId),
+    setConnectionStatus: (id, status, message) => void state.setStatus(id, status, message),
+    seedConnection(input) {
+      const c = state.createConnection({
+        customerId: input.customerId,
+        customerName: input.customerName,
+        customerEmail: input.customerEmail ?? null,
+        products: input.products ?? ["company", "directory"],
+      });
+      return { accessToken: state.rotateToken(c), connectionId: c.connectionId };
+    },
+    failNext(match, failure, times = 1) {
+      failures.push({ ...failure, method: match.method?.toUpperCase(), path: match.path, remaining: times });
+    },
+    signWebhook,
+    webhookRequest,
+    get sessions() { return state.sessions; },
+    get connections() { return state.connections; },
+    get tokens() { return state.tokens; },
+    get requests() { return requests; },
+  };
+}
