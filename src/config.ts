@@ -1,0 +1,199 @@
+import { createKeyRing, type KeyRing } from "./crypto/keyring";
+import type { Env } from "./env";
+import { ConfigError } from "./errors";
+import { fromBase64 } from "./lib/encoding";
+
+/**
+ * Configuration, parsed once per isolate and per section. A route only touches the
+ * sections it needs, so a deployment without webhooks does not fail on a missing
+ * WEBHOOK_SECRETS. Errors name the setting and never echo its value.
+ */
+export const FINCH_API_VERSION = "2020-09-17";
+export const PRODUCT = /^[a-z][a-z_]{0,39}$/;
+
+export interface FinchSettings {
+  baseUrl: string;
+  clientId: string;
+  clientSecret: string;
+  timeoutMs: number;
+}
+
+export interface ConnectSettings {
+  redirectUri: string;
+  products: string[];
+  sandbox: "finch" | "provider" | undefined;
+  successUrl: string | undefined;
+  errorUrl: string | undefined;
+  allowedReturnOrigins: ReadonlySet<string>;
+  /** Cookies get Secure and the __Host- prefix when the callback is served over https. */
+  secureCookies: boolean;
+}
+
+export interface Config {
+  finch(): FinchSettings;
+  connect(): ConnectSettings;
+  ticketSecret(): string;
+  keyRing(): KeyRing;
+  kv(): KVNamespace;
+  apiKeys(): readonly string[];
+  /** Decoded webhook HMAC keys, with the configured text as a stable cache id. */
+  webhookSecrets(): readonly { id: string; key: Uint8Array }[];
+  events(): Queue<unknown> | undefined;
+  /** Every problem across all sections, for /healthz. Names only. */
+  problems(): { setting: string; problem: string }[];
+}
+
+const required = (env: Env, name: keyof Env): string => {
+  const value = env[name];
+  if (typeof value !== "string" || value.trim() === "") throw new ConfigError(name, "is missing");
+  return value.trim();
+};
+
+const optional = (env: Env, name: keyof Env): string | undefined => {
+  const value = env[name];
+  return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
+};
+
+function httpUrl(name: string, value: string, opts: { allowPath: boolean }): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(name, "is not an absolute URL");
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") throw new ConfigError(name, "must be http(s)");
+  if (url.username || url.password || url.hash) throw new ConfigError(name, "must not carry credentials or a fragment");
+  if (!opts.allowPath && url.pathname !== "/" && url.pathname !== "") throw new ConfigError(name, "must be an origin");
+  return url;
+}
+
+const list = (value: string | undefined): string[] =>
+  (value ?? "")
+    .split(/[\s,]+/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+function parseFinch(env: Env): FinchSettings {
+  const base = httpUrl("FINCH_API_BASE_URL", optional(env, "FINCH_API_BASE_URL") ?? "https://api.tryfinch.com", {
+    allowPath: true,
+  });
+  const timeoutText = optional(env, "FINCH_TIMEOUT_MS");
+  const timeoutMs = timeoutText === undefined ? 10_000 : Number(timeoutText);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 60_000) {
+    throw new ConfigError("FINCH_TIMEOUT_MS", "must be an integer between 100 and 60000");
+  }
+  return {
+    baseUrl: base.href.replace(/\/+$/, ""),
+    clientId: required(env, "FINCH_CLIENT_ID"),
+    clientSecret: required(env, "FINCH_CLIENT_SECRET"),
+    timeoutMs,
+  };
+}
+
+function parseConnect(env: Env): ConnectSettings {
+  const redirect = httpUrl("FINCH_REDIRECT_URI", required(env, "FINCH_REDIRECT_URI"), { allowPath: true });
+  const products = list(optional(env, "FINCH_PRODUCTS") ?? "company,directory");
+  if (products.length === 0 || !products.every((p) => PRODUCT.test(p))) {
+    throw new ConfigError("FINCH_PRODUCTS", "must be a comma-separated list of Finch product names");
+  }
+  const sandbox = optional(env, "FINCH_SANDBOX");
+  if (sandbox !== undefined && sandbox !== "finch" && sandbox !== "provider") {
+    throw new ConfigError("FINCH_SANDBOX", 'must be empty, "finch" or "provider"');
+  }
+  const successUrl = optional(env, "SUCCESS_URL");
+  const errorUrl = optional(env, "ERROR_URL");
+  const origins = new Set<string>();
+  for (const origin of list(optional(env, "ALLOWED_RETURN_ORIGINS"))) {
+    origins.add(httpUrl("ALLOWED_RETURN_ORIGINS", origin, { allowPath: false }).origin);
+  }
+  return {
+    redirectUri: redirect.href,
+    products,
+    sandbox,
+    successUrl: successUrl && httpUrl("SUCCESS_URL", successUrl, { allowPath: true }).href,
+    errorUrl: errorUrl && httpUrl("ERROR_URL", errorUrl, { allowPath: true }).href,
+    allowedReturnOrigins: origins,
+    secureCookies: redirect.protocol === "https:",
+  };
+}
+
+function parseTicketSecret(env: Env): string {
+  const secret = required(env, "TICKET_SECRET");
+  if (secret.length < 32) throw new ConfigError("TICKET_SECRET", "must be at least 32 characters");
+  return secret;
+}
+
+function parseApiKeys(env: Env): string[] {
+  const keys = list(required(env, "API_KEYS"));
+  if (keys.some((k) => k.length < 24)) throw new ConfigError("API_KEYS", "entries must be at least 24 characters");
+  return keys;
+}
+
+function parseWebhookSecrets(env: Env): { id: string; key: Uint8Array }[] {
+  return list(required(env, "WEBHOOK_SECRETS")).map((text, i) => {
+    const key = fromBase64(text);
+    if (!key || key.byteLength < 16) {
+      throw new ConfigError("WEBHOOK_SECRETS", `entry ${i + 1} must be base64 of at least 16 bytes`);
+    }
+    return { id: text, key };
+  });
+}
+
+function parseKv(env: Env): KVNamespace {
+  const kv = env.CONNECTIONS;
+  if (!kv || typeof kv.get !== "function") throw new ConfigError("CONNECTIONS", "KV binding is missing");
+  return kv;
+}
+
+/** Memoizes a section: the value, or the error it threw, for the isolate's lifetime. */
+function once<T>(parse: () => T): () => T {
+  let done = false;
+  let value: T;
+  let error: unknown;
+  return () => {
+    if (!done) {
+      try {
+        value = parse();
+      } catch (e) {
+        error = e;
+      }
+      done = true;
+    }
+    if (error !== undefined) throw error;
+    return value;
+  };
+}
+
+const configs = new WeakMap<Env, Config>();
+
+export function getConfig(env: Env): Config {
+  let config = configs.get(env);
+  if (config) return config;
+  const sections = {
+    finch: once(() => parseFinch(env)),
+    connect: once(() => parseConnect(env)),
+    ticketSecret: once(() => parseTicketSecret(env)),
+    keyRing: once(() => createKeyRing(env.ENCRYPTION_KEYS)),
+    kv: once(() => parseKv(env)),
+    apiKeys: once(() => parseApiKeys(env)),
+    webhookSecrets: once(() => parseWebhookSecrets(env)),
+  };
+  config = {
+    ...sections,
+    events: () => env.EVENTS,
+    problems() {
+      const found: { setting: string; problem: string }[] = [];
+      for (const section of Object.values(sections)) {
+        try {
+          section();
+        } catch (e) {
+          if (e instanceof ConfigError) found.push({ setting: e.setting, problem: e.problem });
+          else throw e;
+        }
+      }
+      return found;
+    },
+  };
+  configs.set(env, config);
+  return config;
+}

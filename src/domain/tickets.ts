@@ -1,0 +1,103 @@
+import { verify } from "hono/jwt";
+import { JwtTokenExpired } from "hono/utils/jwt/types";
+import * as v from "valibot";
+import { type ConnectSettings, PRODUCT } from "../config";
+import { hmacKey } from "../crypto/hmac";
+import { AppError } from "../errors";
+import { CONNECTION_ID } from "../finch/schemas";
+
+/**
+ * Tickets: short-lived HS256 JWTs minted by the app's back end, so that who the customer
+ * is comes from the app, never from the browser. The secret is TICKET_SECRET (UTF-8).
+ */
+export const MAX_TICKET_LENGTH = 4096;
+export const MAX_TICKET_LIFETIME_S = 15 * 60;
+/** Tolerated clock difference between the app's servers and Cloudflare's. */
+export const CLOCK_SKEW_S = 60;
+
+export interface Ticket {
+  customerId: string;
+  customerName: string;
+  email: string | undefined;
+  products: string[] | undefined;
+  returnTo: string | undefined;
+  connectionId: string | undefined;
+  /** Which Connect flow a ticket used directly as `state` belongs to. */
+  flow: "redirect" | "embedded";
+  exp: number;
+}
+
+const Claims = v.object({
+  sub: v.pipe(v.string(), v.minLength(1), v.maxLength(255)),
+  name: v.pipe(v.string(), v.minLength(1), v.maxLength(255)),
+  exp: v.pipe(v.number(), v.integer()),
+  iat: v.optional(v.pipe(v.number(), v.integer())),
+  email: v.optional(v.pipe(v.string(), v.maxLength(320), v.email())),
+  products: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(PRODUCT))), v.minLength(1), v.maxLength(32))),
+  return_to: v.optional(v.pipe(v.string(), v.maxLength(1024))),
+  connection_id: v.optional(v.pipe(v.string(), v.regex(CONNECTION_ID))),
+  flow: v.optional(v.picklist(["redirect", "embedded"])),
+});
+
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+/** Cheap shape test used by the callback to tell a ticket-as-state from a random state. */
+export const looksLikeTicket = (value: string) => value.length <= MAX_TICKET_LENGTH && COMPACT_JWS.test(value);
+
+export async function verifyTicket(
+  token: string | undefined,
+  secret: string,
+  connect: ConnectSettings,
+  nowMs = Date.now(),
+): Promise<Ticket> {
+  if (!token) throw new AppError("ticket_missing");
+  if (!looksLikeTicket(token)) throw new AppError("ticket_malformed", `length ${token.length}`);
+
+  let payload: unknown;
+  try {
+    // iat is checked below with a skew allowance; hono's check has none. Errors from
+    // verify quote the token, so only their class is used, never their message.
+    payload = await verify(token, await hmacKey(secret), { alg: "HS256", iat: false });
+  } catch (e) {
+    if (e instanceof JwtTokenExpired) throw new AppError("ticket_expired");
+    throw new AppError("ticket_invalid", e instanceof Error ? e.name : "verify failed");
+  }
+
+  const parsed = v.safeParse(Claims, payload);
+  if (!parsed.success) {
+    const field = parsed.issues[0] ? v.getDotPath(parsed.issues[0]) : undefined;
+    throw new AppError("ticket_claims_invalid", `claim ${field ?? "(root)"} invalid`);
+  }
+  const claims = parsed.output;
+  const now = Math.floor(nowMs / 1000);
+  if (claims.exp <= now) throw new AppError("ticket_expired");
+  if (claims.exp > now + MAX_TICKET_LIFETIME_S + CLOCK_SKEW_S) throw new AppError("ticket_lifetime_too_long");
+  if (claims.iat !== undefined && claims.iat > now + CLOCK_SKEW_S)
+    throw new AppError("ticket_invalid", "iat in the future");
+
+  return {
+    customerId: claims.sub,
+    customerName: claims.name,
+    email: claims.email,
+    products: claims.products,
+    returnTo: claims.return_to === undefined ? undefined : allowedReturnTo(claims.return_to, connect),
+    connectionId: claims.connection_id,
+    flow: claims.flow ?? "redirect",
+    exp: claims.exp,
+  };
+}
+
+/** return_to must be an http(s) URL on a configured origin: no open redirect. */
+export function allowedReturnTo(value: string, connect: ConnectSettings): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new AppError("return_to_not_allowed", "not an absolute URL");
+  }
+  const schemeOk = url.protocol === "https:" || url.protocol === "http:";
+  if (!schemeOk || url.username || url.password || !connect.allowedReturnOrigins.has(url.origin)) {
+    throw new AppError("return_to_not_allowed", "origin not on ALLOWED_RETURN_ORIGINS");
+  }
+  return url.href;
+}

@@ -1,0 +1,170 @@
+import { FINCH_API_VERSION, type FinchSettings } from "../config";
+import { AppError } from "../errors";
+import type { Trace } from "../lib/trace";
+
+/**
+ * The one place that talks HTTP to Finch: version header, timeout, bounded bodies,
+ * retries only where a repeat cannot do harm, and Finch's error shape parsed from unknown.
+ * Nothing here logs bodies: they may hold tokens.
+ */
+export type FinchAuth = { kind: "basic" } | { kind: "bearer"; token: string } | { kind: "none" };
+
+export interface FinchRequest {
+  method: "GET" | "POST";
+  path: string;
+  auth: FinchAuth;
+  json?: unknown;
+  /** Retry on network errors, 429 and 502/503/504. Never for the code exchange. */
+  idempotent: boolean;
+}
+
+export interface FinchReply {
+  status: number;
+  body: unknown;
+}
+
+/** Finch's error envelope: { code, name, finch_code?, message }. */
+export interface FinchErrorBody {
+  name: string | undefined;
+  finchCode: string | undefined;
+}
+
+export const MAX_FINCH_BODY = 256 * 1024;
+const RETRY_DELAYS_MS = [200, 600];
+const MAX_RETRY_AFTER_MS = 2_000;
+
+export function authHeader(settings: FinchSettings, auth: FinchAuth): string | undefined {
+  if (auth.kind === "basic") return `Basic ${btoa(`${settings.clientId}:${settings.clientSecret}`)}`;
+  if (auth.kind === "bearer") return `Bearer ${auth.token}`;
+  return undefined;
+}
+
+/** Reads at most `limit` bytes of a body; a larger body is an upstream error, not a crash. */
+export async function readBounded(res: Response, limit: number): Promise<string | undefined> {
+  const declared = Number(res.headers.get("content-length"));
+  if (Number.isFinite(declared) && declared > limit) {
+    await res.body?.cancel();
+    return undefined;
+  }
+  if (!res.body) return "";
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    all.set(c, offset);
+    offset += c.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}
+
+export function parseErrorBody(body: unknown): FinchErrorBody {
+  if (typeof body !== "object" || body === null) return { name: undefined, finchCode: undefined };
+  const b = body as Record<string, unknown>;
+  return {
+    name: typeof b.name === "string" ? b.name : undefined,
+    finchCode: typeof b.finch_code === "string" ? b.finch_code : undefined,
+  };
+}
+
+export function retryAfterMs(res: Response): number | undefined {
+  const ms = Number(res.headers.get("retry-after-ms"));
+  if (Number.isFinite(ms) && ms >= 0 && res.headers.has("retry-after-ms")) return ms;
+  const header = res.headers.get("retry-after");
+  if (header === null) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Sends one request to Finch (with the configured timeout) and returns the raw Response. */
+export async function sendToFinch(
+  settings: FinchSettings,
+  req: { method: string; url: string; headers: Headers; body?: BodyInit | null },
+  trace: Trace,
+): Promise<Response> {
+  trace.upstreamCalls++;
+  let res: Response;
+  try {
+    res = await fetch(req.url, {
+      method: req.method,
+      headers: req.headers,
+      body: req.body ?? null,
+      redirect: "manual",
+      signal: AbortSignal.timeout(settings.timeoutMs),
+    });
+  } catch (e) {
+    const name = e instanceof Error ? e.name : "";
+    if (name === "TimeoutError" || name === "AbortError") throw new AppError("finch_timeout", req.method);
+    throw new AppError("finch_unavailable", `network error (${name || "unknown"})`);
+  }
+  const requestId = res.headers.get("finch-request-id");
+  if (requestId) trace.finchRequestId = requestId.slice(0, 128);
+  return res;
+}
+
+/** A JSON call to Finch. Non-2xx replies are returned, not thrown, except 429 and 5xx. */
+export async function callFinch(settings: FinchSettings, call: FinchRequest, trace: Trace): Promise<FinchReply> {
+  const headers = new Headers({ "Finch-API-Version": FINCH_API_VERSION, Accept: "application/json" });
+  const auth = authHeader(settings, call.auth);
+  if (auth) headers.set("Authorization", auth);
+  let body: string | undefined;
+  if (call.json !== undefined) {
+    headers.set("Content-Type", "application/json");
+    body = JSON.stringify(call.json);
+  }
+  const url = `${settings.baseUrl}${call.path}`;
+  const attempts = call.idempotent ? RETRY_DELAYS_MS.length + 1 : 1;
+
+  for (let attempt = 1; ; attempt++) {
+    let res: Response;
+    try {
+      res = await sendToFinch(settings, { method: call.method, url, headers, body: body ?? null }, trace);
+    } catch (e) {
+      // A timeout may have reached Finch; only a refused connection is retried.
+      if (attempt < attempts && e instanceof AppError && e.code === "finch_unavailable") {
+        await sleep(RETRY_DELAYS_MS[attempt - 1] as number);
+        continue;
+      }
+      throw e;
+    }
+    if (res.status === 429 || res.status >= 500) {
+      const wait = res.status === 429 ? retryAfterMs(res) : undefined;
+      await res.body?.cancel();
+      const retryable = res.status === 429 || res.status === 502 || res.status === 503 || res.status === 504;
+      if (attempt < attempts && retryable && (wait === undefined || wait <= MAX_RETRY_AFTER_MS)) {
+        await sleep(wait ?? (RETRY_DELAYS_MS[attempt - 1] as number));
+        continue;
+      }
+      if (res.status === 429) {
+        const headers: Record<string, string> =
+          wait === undefined ? {} : { "Retry-After": String(Math.ceil(wait / 1000)) };
+        throw new AppError("finch_rate_limited", `${call.path} 429`, { headers });
+      }
+      throw new AppError("finch_unavailable", `${call.path} ${res.status}`);
+    }
+    const text = await readBounded(res, MAX_FINCH_BODY);
+    if (text === undefined) throw new AppError("finch_bad_response", `${call.path} body over ${MAX_FINCH_BODY} bytes`);
+    let parsed: unknown;
+    try {
+      parsed = text === "" ? undefined : JSON.parse(text);
+    } catch {
+      throw new AppError("finch_bad_response", `${call.path} ${res.status} body is not JSON`);
+    }
+    return { status: res.status, body: parsed };
+  }
+}

@@ -1,0 +1,55 @@
+import * as v from "valibot";
+
+/**
+ * Shapes of Finch's answers, parsed from unknown. Only what we use is required; extra
+ * fields are ignored. Bounds keep a hostile or broken upstream from filling KV.
+ */
+const text = (max: number) => v.pipe(v.string(), v.minLength(1), v.maxLength(max));
+const optionalText = (max: number) => v.nullish(v.pipe(v.string(), v.maxLength(max)));
+export const CONNECTION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+const connectionId = v.pipe(v.string(), v.regex(CONNECTION_ID));
+const products = v.pipe(v.array(v.pipe(v.string(), v.maxLength(64))), v.maxLength(64));
+
+export const SessionSchema = v.object({
+  session_id: text(256),
+  connect_url: v.pipe(v.string(), v.maxLength(2048), v.url()),
+});
+
+export const TokenSchema = v.object({
+  access_token: text(4096),
+  connection_id: connectionId,
+  token_type: v.optional(v.string()),
+  client_type: optionalText(64),
+  connection_type: optionalText(64),
+  products: v.nullish(products),
+  provider_id: optionalText(128),
+  company_id: optionalText(128),
+  account_id: optionalText(128),
+  customer_id: optionalText(255),
+  customer_name: optionalText(255),
+  entity_ids: v.nullish(v.array(v.string())),
+});
+export type TokenResponse = v.InferOutput<typeof TokenSchema>;
+
+export const IntrospectSchema = v.object({
+  connection_id: v.nullish(connectionId),
+  connection_status: v.nullish(
+    v.object({
+      status: v.nullish(text(64)),
+      last_successful_sync: optionalText(64),
+      message: optionalText(1024),
+    }),
+  ),
+  client_type: optionalText(64),
+  connection_type: optionalText(64),
+  products: v.nullish(products),
+  provider_id: optionalText(128),
+  company_id: optionalText(128),
+  account_id: optionalText(128),
+  customer_id: optionalText(255),
+  customer_name: optionalText(255),
+  customer_email: optionalText(320),
+});
+export type Introspection = v.InferOutput<typeof IntrospectSchema>;
+
+export const DisconnectSchema = v.object({ status: v.string() });

@@ -1,0 +1,61 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { getConfig } from "../config";
+import { AppError, ConfigError } from "../errors";
+import { errorPage } from "./pages";
+import type { AppEnv } from "./types";
+
+/**
+ * The one place where errors become responses. Clients get a stable code, a generic
+ * message and the request id; the detail goes to the request's log line only.
+ */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (err instanceof HTTPException) {
+    if (err.status === 401) return new AppError("unauthorized");
+    if (err.status === 413) return new AppError("body_too_large");
+    if (err.status === 404) return new AppError("not_found");
+  }
+  return new AppError("internal_error", err instanceof Error ? err.name : "non-error thrown");
+}
+
+const wantsJson = (c: Context<AppEnv>) => {
+  const accept = c.req.header("accept") ?? "";
+  return accept.includes("application/json") && !accept.includes("text/html");
+};
+
+export function errorResponse(err: unknown, c: Context<AppEnv>): Response {
+  const error = toAppError(err);
+  const trace = c.get("trace");
+  const requestId = trace?.requestId ?? "unknown";
+  if (trace) {
+    trace.outcome = error.code;
+    if (error.detail) trace.notes.push(error.detail);
+  }
+  // Configuration errors name the setting (never its value) so operators can fix them.
+  const message = error instanceof ConfigError ? `${error.message} ${error.setting} ${error.problem}.` : error.message;
+  for (const [name, value] of Object.entries(error.headers ?? {})) c.header(name, value);
+
+  const presentation = c.get("presentation") ?? "json";
+  if (presentation === "json" || wantsJson(c)) {
+    return c.json({ error: { code: error.code, message, request_id: requestId } }, error.status as 400);
+  }
+  if (presentation === "callback") {
+    const errorUrl = safeErrorUrl(c);
+    if (errorUrl) {
+      const url = new URL(errorUrl);
+      url.searchParams.set("error", error.code);
+      url.searchParams.set("request_id", requestId);
+      return c.redirect(url.href, 303);
+    }
+  }
+  return c.html(errorPage(error.code, message, requestId), error.status as 400);
+}
+
+function safeErrorUrl(c: Context<AppEnv>): string | undefined {
+  try {
+    return getConfig(c.env).connect().errorUrl;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,20 @@
+import type { Context } from "hono";
+import { AppError } from "../errors";
+
+/**
+ * Reads a query parameter that may appear at most once, within a length limit and a
+ * character set. Repeats are refused rather than guessed at (parameter pollution).
+ */
+export function singleParam(c: Context, name: string, rule: { max: number; pattern?: RegExp }): string | undefined {
+  const values = c.req.queries(name);
+  if (!values || values.length === 0) return undefined;
+  if (values.length > 1) throw new AppError("param_invalid", `${name} repeated`);
+  const value = values[0] as string;
+  if (value.length === 0) return undefined;
+  if (value.length > rule.max) throw new AppError("param_invalid", `${name} too long`);
+  if (rule.pattern && !rule.pattern.test(value)) throw new AppError("param_invalid", `${name} malformed`);
+  return value;
+}
+
+/** Printable ASCII without spaces: what OAuth codes, states and JWTs are made of. */
+export const TOKEN_CHARS = /^[\x21-\x7e]+$/;

@@ -1,0 +1,7 @@
+import { app } from "./app";
+import type { Env } from "./env";
+
+/** The Worker: HTTP through Hono. Named entrypoints (RPC) are exported beside it. */
+export default {
+  fetch: app.fetch,
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,44 @@
+import { type Context, Hono } from "hono";
+import { startConnect } from "../domain/connect";
+import { MAX_TICKET_LENGTH, verifyTicket } from "../domain/tickets";
+import { configOf, storeOf } from "../http/deps";
+import { setPendingCookie } from "../http/flow-cookies";
+import { singleParam, TOKEN_CHARS } from "../http/params";
+import type { AppEnv } from "../http/types";
+
+/**
+ * GET /connect?ticket=...          redirect flow: 302 to Finch Connect.
+ * GET /connect/session?ticket=...  embedded flow: JSON { session_id, state } for Finch's SDK.
+ * Both bind the flow to this browser with the signed pending cookie.
+ */
+export const connectRoutes = new Hono<AppEnv>();
+
+async function begin(c: Context<AppEnv>, flow: "redirect" | "embedded") {
+  const config = configOf(c);
+  const connect = config.connect();
+  const secret = config.ticketSecret();
+  const ticket = await verifyTicket(
+    singleParam(c, "ticket", { max: MAX_TICKET_LENGTH, pattern: TOKEN_CHARS }),
+    secret,
+    connect,
+  );
+  const started = await startConnect(
+    { finch: config.finch(), connect, store: () => storeOf(c) },
+    ticket,
+    flow,
+    c.get("trace"),
+  );
+  await setPendingCookie(c, connect, secret, started.pending);
+  return started;
+}
+
+connectRoutes.get("/connect", async (c) => {
+  c.set("presentation", "page");
+  const started = await begin(c, "redirect");
+  return c.redirect(started.connectUrl, 302);
+});
+
+connectRoutes.get("/connect/session", async (c) => {
+  const started = await begin(c, "embedded");
+  return c.json({ session_id: started.sessionId, state: started.state });
+});

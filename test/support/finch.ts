@@ -1,0 +1,79 @@
+import { vi } from "vitest";
+import { createMockFinch, type MockFinch } from "../../mock-finch/src/mock";
+import { CONNECT_ORIGIN, TEST_SECRETS, TEST_VARS } from "./secrets";
+
+/**
+ * Outbound HTTP for tests. Every fetch the Worker makes lands here: requests to the
+ * configured Finch base URL are recorded and answered by the same mock Finch that
+ * `npm start` runs (or by a per-test override); anything else is recorded as unhandled
+ * and fails the test in setup.ts's afterEach.
+ */
+export interface SentRequest {
+  method: string;
+  url: URL;
+  path: string;
+  headers: Headers;
+  body: string;
+  json(): any;
+}
+
+export type Override = (req: Request, call: number) => Response | Promise<Response>;
+
+export interface FinchHarness {
+  mock: MockFinch;
+  sent: SentRequest[];
+  /** Requests sent to a path ("POST /auth/token"). */
+  calls(route: string): SentRequest[];
+  /** Replace the mock's answer for one route; `call` counts from 1. */
+  override(route: string, handler: Override): void;
+  unhandled: string[];
+}
+
+let current: FinchHarness | undefined;
+
+export function finch(): FinchHarness {
+  if (!current) throw new Error("installFinch() was not called (setup.ts does it before each test)");
+  return current;
+}
+
+export function installFinch(): FinchHarness {
+  const mock = createMockFinch({
+    clientId: TEST_SECRETS.FINCH_CLIENT_ID,
+    clientSecret: TEST_SECRETS.FINCH_CLIENT_SECRET,
+    connectOrigin: CONNECT_ORIGIN,
+  });
+  const overrides = new Map<string, Override>();
+  const counts = new Map<string, number>();
+  const harness: FinchHarness = {
+    mock,
+    sent: [],
+    unhandled: [],
+    calls: (route) => harness.sent.filter((r) => `${r.method} ${r.path}` === route),
+    override: (route, handler) => void overrides.set(route, handler),
+  };
+  vi.spyOn(globalThis, "fetch").mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
+    const request = new Request(input, init);
+    const url = new URL(request.url);
+    if (!request.url.startsWith(`${TEST_VARS.FINCH_API_BASE_URL}/`)) {
+      harness.unhandled.push(`${request.method} ${url.origin}${url.pathname}`);
+      throw new TypeError(`unhandled outbound request to ${url.origin}`);
+    }
+    const body = await request.clone().text();
+    harness.sent.push({
+      method: request.method,
+      url,
+      path: url.pathname,
+      headers: new Headers(request.headers),
+      body,
+      json: () => JSON.parse(body),
+    });
+    const route = `${request.method} ${url.pathname}`;
+    const n = (counts.get(route) ?? 0) + 1;
+    counts.set(route, n);
+    if (request.signal?.aborted) throw request.signal.reason;
+    const handler = overrides.get(route);
+    return handler ? handler(request, n) : mock.fetch(request);
+  });
+  current = harness;
+  return harness;
+}
