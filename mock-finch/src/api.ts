@@ -1,6 +1,6 @@
 // API half of the mock: introspect, disconnect and the /employer/* data endpoints.
 import { makeCompany } from "./data";
-import { FinchError, badRequest, bearerToken, json } from "./http";
+import { badRequest, bearerToken, FinchError, json } from "./http";
 import type { MockConnection, MockState } from "./state";
 
 export function introspect(state: MockState, clientId: string, request: Request): Response {
@@ -44,13 +44,26 @@ function dataConnection(state: MockState, request: Request): MockConnection {
   const { connection } = state.authenticate(bearerToken(request));
   switch (connection.status) {
     case "reauth":
-      throw new FinchError(401, "authentication_error",
-        "The employer must re-authenticate this connection", "reauthenticate_user");
+      throw new FinchError(
+        401,
+        "authentication_error",
+        "The employer must re-authenticate this connection",
+        "reauthenticate_user",
+      );
     case "error_no_account_setup":
-      throw new FinchError(401, "account_setup_required", "The provider account is not set up", "account_setup_required");
+      throw new FinchError(
+        401,
+        "account_setup_required",
+        "The provider account is not set up",
+        "account_setup_required",
+      );
     case "error_permissions":
-      throw new FinchError(403, "insufficient_account_permissions",
-        "The connected account lacks permissions for this product", "insufficient_account_permissions");
+      throw new FinchError(
+        403,
+        "insufficient_account_permissions",
+        "The connected account lacks permissions for this product",
+        "insufficient_account_permissions",
+      );
     default:
       return connection;
   }

@@ -1,6 +1,14 @@
 // Connect half of the mock: sessions, the authorize page, approve/deny, and the code exchange.
 import {
-  FinchError, badRequest, basicCredentials, html, json, readJsonObject, redirect, safeEqual, uuid,
+  badRequest,
+  basicCredentials,
+  FinchError,
+  html,
+  json,
+  readJsonObject,
+  redirect,
+  safeEqual,
+  uuid,
 } from "./http";
 import { authorizePage, codePage, messagePage } from "./pages";
 import type { MockSession, MockState } from "./state";
@@ -14,8 +22,12 @@ export interface ConnectConfig {
 }
 
 function requireClient(config: ConnectConfig, id: unknown, secret: unknown): void {
-  if (typeof id !== "string" || typeof secret !== "string" ||
-      !safeEqual(id, config.clientId) || !safeEqual(secret, config.clientSecret)) {
+  if (
+    typeof id !== "string" ||
+    typeof secret !== "string" ||
+    !safeEqual(id, config.clientId) ||
+    !safeEqual(secret, config.clientSecret)
+  ) {
     throw new FinchError(401, "invalid_client_error", "Invalid client_id or client_secret");
   }
 }
@@ -93,18 +105,23 @@ function actionHref(path: string, sessionId: string, state: string | null): stri
 export function authorize(state: MockState, url: URL): Response {
   const { sessionId, state: oauthState } = flowParams(url);
   if (!sessionId) {
-    return html(messagePage("Missing session", "Open this page through a connect_url from POST /connect/sessions."), 400);
+    return html(
+      messagePage("Missing session", "Open this page through a connect_url from POST /connect/sessions."),
+      400,
+    );
   }
   const session = state.liveSession(sessionId);
   if (!session) return goneSession();
-  return html(authorizePage({
-    customerName: session.customerName,
-    customerId: session.customerId,
-    products: session.products,
-    reauthentication: session.connectionId !== null,
-    approveHref: actionHref("/authorize/approve", sessionId, oauthState),
-    denyHref: actionHref("/authorize/deny", sessionId, oauthState),
-  }));
+  return html(
+    authorizePage({
+      customerName: session.customerName,
+      customerId: session.customerId,
+      products: session.products,
+      reauthentication: session.connectionId !== null,
+      approveHref: actionHref("/authorize/approve", sessionId, oauthState),
+      denyHref: actionHref("/authorize/deny", sessionId, oauthState),
+    }),
+  );
 }
 
 function callbackTarget(config: ConnectConfig, session: MockSession): string | null {
@@ -133,11 +150,13 @@ export function deny(state: MockState, config: ConnectConfig, url: URL): Respons
   if (!session) return goneSession();
   const target = callbackTarget(config, session);
   if (target === null) return html(messagePage("Access denied", "The employer did not connect."));
-  return redirect(withParams(target, {
-    error: "access_denied",
-    error_description: "The employer denied access",
-    state: oauthState,
-  }));
+  return redirect(
+    withParams(target, {
+      error: "access_denied",
+      error_description: "The employer denied access",
+      state: oauthState,
+    }),
+  );
 }
 
 export async function exchangeToken(state: MockState, config: ConnectConfig, request: Request): Promise<Response> {

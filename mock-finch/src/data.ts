@@ -42,7 +42,11 @@ export function makeDirectory(): DirectoryIndividual[] {
 }
 
 export function makeCompany(companyId: string, customerName: string, customerId: string) {
-  const slug = customerId.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "") || "company";
+  const slug =
+    customerId
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, "-")
+      .replace(/^-|-$/g, "") || "company";
   return {
     id: companyId,
     legal_name: customerName,

@@ -1,15 +1,14 @@
 // An in-memory, Finch-shaped mock of the Finch API and Connect UI. Web-standard code only:
 // it runs as its own Worker (see index.ts) and is imported directly by the test suite.
+import { adminRoute } from "./admin";
 import { company, directory, disconnect, introspect } from "./api";
 import { approve, authorize, createSession, deny, exchangeToken, reauthSession } from "./connect";
-import { FinchError, json, readJsonObject, uuid, withRequestId } from "./http";
-import {
-  CONNECTION_STATUSES, MockState, type ConnectionStatus, type MockConnection, type MockSession, type MockToken,
-} from "./state";
-import { webhookHeaders, type SignWebhookOptions, type WebhookHeaders } from "./webhook";
+import { FinchError, json, uuid, withRequestId } from "./http";
+import { type ConnectionStatus, type MockConnection, type MockSession, MockState, type MockToken } from "./state";
+import { type SignWebhookOptions, type WebhookHeaders, webhookHeaders } from "./webhook";
 
-export type { ConnectionStatus, MockConnection, MockSession, MockToken, SignWebhookOptions, WebhookHeaders };
 export type { TokenResponse } from "./state";
+export type { ConnectionStatus, MockConnection, MockSession, MockToken, SignWebhookOptions, WebhookHeaders };
 
 export interface MockFinchOptions {
   clientId: string;
@@ -57,8 +56,10 @@ export interface MockFinch {
   approve(sessionId: string): string;
   setConnectionStatus(connectionId: string, status: ConnectionStatus, message?: string): void;
   /** Create a connection directly (no Connect flow); returns its token and id. */
-  seedConnection(input: { customerId: string; customerName: string; customerEmail?: string; products?: string[] }):
-    { accessToken: string; connectionId: string };
+  seedConnection(input: { customerId: string; customerName: string; customerEmail?: string; products?: string[] }): {
+    accessToken: string;
+    connectionId: string;
+  };
   /** The next `times` requests matching method/path get this Finch-shaped error instead. */
   failNext(match: { method?: string; path: string }, failure: InjectedFailure, times?: number): void;
   signWebhook(body: string, opts?: SignWebhookOptions): Promise<WebhookHeaders>;
@@ -87,7 +88,12 @@ export function createMockFinch(options: MockFinchOptions): MockFinch {
     const secret = opts.secret ?? options.webhook?.secret;
     if (secret === undefined) throw new Error("mock-finch: no webhook secret configured");
     const timestamp = opts.timestamp ?? Math.floor(state.now() / 1000);
-    return webhookHeaders(body, opts.eventId ?? state.newEventId(), timestamp, Array.isArray(secret) ? secret : [secret]);
+    return webhookHeaders(
+      body,
+      opts.eventId ?? state.newEventId(),
+      timestamp,
+      Array.isArray(secret) ? secret : [secret],
+    );
   }
 
   async function webhookRequest(input: WebhookInput, opts: SignWebhookOptions = {}): Promise<Request> {
@@ -110,56 +116,22 @@ export function createMockFinch(options: MockFinchOptions): MockFinch {
     });
   }
 
-  async function mockRoute(request: Request, path: string): Promise<Response | null> {
-    const statusMatch = /^\/_mock\/connections\/([^/]+)\/status$/.exec(path);
-    if (statusMatch && request.method === "POST") {
-      const id = decodeURIComponent(statusMatch[1] as string);
-      const body = await readJsonObject(request);
-      if (!state.connections.has(id)) throw new FinchError(404, "not_found_error", `Unknown connection ${id}`);
-      if (typeof body.status !== "string" || !(CONNECTION_STATUSES as readonly string[]).includes(body.status)) {
-        throw new FinchError(400, "invalid_request", `status must be one of ${CONNECTION_STATUSES.join(", ")}`);
-      }
-      const message = typeof body.message === "string" ? body.message : undefined;
-      const c = state.setStatus(id, body.status as ConnectionStatus, message);
-      return json({ connection_id: c.connectionId, status: c.status });
-    }
-    if (path === "/_mock/webhooks/send" && request.method === "POST") {
-      if (!options.webhook) throw new FinchError(400, "invalid_request", "Webhooks are not configured (MOCK_WEBHOOK_SECRET, MOCK_WEBHOOK_URL)");
-      const body = await readJsonObject(request);
-      if (typeof body.connection_id !== "string") throw new FinchError(400, "invalid_request", "connection_id is required");
-      if (!state.connections.has(body.connection_id)) {
-        throw new FinchError(404, "not_found_error", `Unknown connection ${body.connection_id}`);
-      }
-      const outgoing = await webhookRequest({
-        connection_id: body.connection_id,
-        event_type: typeof body.event_type === "string" ? body.event_type : undefined,
-        data: body.data,
-      });
-      const eventId = outgoing.headers.get("finch-event-id");
-      try {
-        const send = options.webhook.fetch;
-        const answer = await (send ? send(outgoing) : fetch(outgoing));
-        const text = (await answer.text()).slice(0, 2000);
-        return json({ event_id: eventId, target: options.webhook.targetUrl, status: answer.status, body: text });
-      } catch (err) {
-        throw new FinchError(502, "webhook_delivery_failed", `Could not reach ${options.webhook.targetUrl}: ${String(err)}`);
-      }
-    }
-    if (path === "/_mock/health") return json({ ok: true });
-    return null;
-  }
-
   async function route(request: Request, url: URL): Promise<Response> {
     const { pathname: path } = url;
     const m = request.method;
     if (path.startsWith("/_mock/")) {
-      const answer = await mockRoute(request, path);
+      const answer = await adminRoute(request, path, { state, webhook: options.webhook, webhookRequest });
       if (answer) return answer;
     }
     const failure = failures.find((f) => f.path === path && (f.method === undefined || f.method === m));
     if (failure) {
       if (--failure.remaining <= 0) failures.splice(failures.indexOf(failure), 1);
-      const err = new FinchError(failure.status, failure.name, failure.message ?? "Injected failure", failure.finch_code);
+      const err = new FinchError(
+        failure.status,
+        failure.name,
+        failure.message ?? "Injected failure",
+        failure.finch_code,
+      );
       return json(err.body(), failure.status, failure.headers);
     }
     const routes: Record<string, Record<string, () => Response | Promise<Response>>> = {
@@ -223,9 +195,17 @@ export function createMockFinch(options: MockFinchOptions): MockFinch {
     },
     signWebhook,
     webhookRequest,
-    get sessions() { return state.sessions; },
-    get connections() { return state.connections; },
-    get tokens() { return state.tokens; },
-    get requests() { return requests; },
+    get sessions() {
+      return state.sessions;
+    },
+    get connections() {
+      return state.connections;
+    },
+    get tokens() {
+      return state.tokens;
+    },
+    get requests() {
+      return requests;
+    },
   };
 }

@@ -1,9 +1,14 @@
 // In-memory state of one mock instance: sessions, authorization codes, connections, tokens.
-import { makeDirectory, type DirectoryIndividual } from "./data";
+import { type DirectoryIndividual, makeDirectory } from "./data";
 import { FinchError, randomBase64Url, randomHex, uuid } from "./http";
 
 export const CONNECTION_STATUSES = [
-  "pending", "processing", "connected", "error_no_account_setup", "error_permissions", "reauth",
+  "pending",
+  "processing",
+  "connected",
+  "error_no_account_setup",
+  "error_permissions",
+  "reauth",
 ] as const;
 export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number];
 

@@ -2,8 +2,19 @@
 import { badRequest } from "./http";
 
 export const FINCH_PRODUCTS = [
-  "benefits", "company", "deduction", "directory", "documents", "employment", "individual",
-  "payment", "pay_statement", "plans", "plans_dependents", "plans_enrollments", "recordkeeping",
+  "benefits",
+  "company",
+  "deduction",
+  "directory",
+  "documents",
+  "employment",
+  "individual",
+  "payment",
+  "pay_statement",
+  "plans",
+  "plans_dependents",
+  "plans_enrollments",
+  "recordkeeping",
   "ssn",
 ] as const;
 
