@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+// `npm start`: local, offline development. Generates development secrets on first run, starts
+// the Finch mock (port 8788) and the Worker (port 8787), and prints a ready-to-open Connect link.
+// Ports: PORT and MOCK_FINCH_PORT. Ctrl-C stops both, including their workerd children.
+import { relative } from "node:path";
+import { killGroupNow, startDevServers, stopGroup } from "./lib/dev-server.mjs";
+import { prepareDevVars, REPO_ROOT } from "./lib/dev-vars.mjs";
+import { connectUrl, MAX_TICKET_TTL_SECONDS, mintTicket } from "./lib/ticket.mjs";
+
+function portFromEnv(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    console.error(`start: ${name}=${raw} is not a valid port`);
+    process.exit(2);
+  }
+  return port;
+}
+
+const port = portFromEnv("PORT", 8787);
+const mockPort = portFromEnv("MOCK_FINCH_PORT", 8788);
+if (port === mockPort) {
+  console.error("start: PORT and MOCK_FINCH_PORT must differ");
+  process.exit(2);
+}
+
+const secrets = prepareDevVars();
+const rel = (f) => relative(REPO_ROOT, f);
+if (secrets.created) console.log(`start: generated development secrets in ${rel(secrets.file)} (mode 0600)`);
+else if (secrets.added.length) console.log(`start: added ${secrets.added.join(", ")} to ${rel(secrets.file)}`);
+console.log(`start: wrote ${rel(secrets.mockFile)} from ${rel(secrets.file)}`);
+
+let servers;
+let stopping = false;
+const children = [];
+
+async function shutdown(code, reason) {
+  if (stopping) return;
+  stopping = true;
+  if (reason) console.error(`start: ${reason}`);
+  await Promise.all(children.map((c) => stopGroup(c)));
+  process.exit(code);
+}
+
+process.on("SIGINT", () => void shutdown(0, "stopping (SIGINT)"));
+process.on("SIGTERM", () => void shutdown(0, "stopping (SIGTERM)"));
+process.on("SIGHUP", () => void shutdown(0, "stopping (SIGHUP)"));
+// Last resort if this process dies unexpectedly: no workerd may keep the ports.
+process.on("exit", () => children.forEach(killGroupNow));
+
+console.log(
+  `start: starting mock Finch on http://127.0.0.1:${mockPort} and the Worker on http://127.0.0.1:${port} ...`,
+);
+try {
+  servers = await startDevServers({ port, mockPort, onSpawn: (child) => children.push(child) });
+} catch (error) {
+  if (stopping) await new Promise(() => {}); // interrupted while starting: shutdown() exits
+  await shutdown(1, error instanceof Error ? error.message : String(error));
+}
+if (stopping) await new Promise(() => {});
+
+for (const child of children) {
+  child.exitInfo.then(({ code, signal, error }) => {
+    const how = error ? error.message : signal ? `signal ${signal}` : `code ${code}`;
+    void shutdown(1, `${child.label} exited on its own (${how}); stopping the other one`);
+  });
+}
+
+const ticket = mintTicket(
+  secrets.vars.TICKET_SECRET,
+  { sub: "acme", name: "Acme Inc" },
+  { ttlSeconds: MAX_TICKET_TTL_SECONDS },
+);
+const link = connectUrl(servers.base, ticket);
+const line = "=".repeat(72);
+console.log(`
+${line}
+  finch-connect-edge is running (offline, against mock Finch)
+
+  Worker:      ${servers.base}
+  Mock Finch:  ${servers.mockBase}   (approve/deny page, /_mock/* helpers)
+
+  Open this link to connect customer "acme" (Acme Inc):
+  ${link}
+
+  Tickets expire after 15 minutes. For a fresh link:
+    npm run ticket -- --customer-id X --customer-name Y
+  Stop with Ctrl-C.
+${line}
+`);
