@@ -48,6 +48,12 @@ process.on("SIGTERM", () => void shutdown(0, "stopping (SIGTERM)"));
 process.on("SIGHUP", () => void shutdown(0, "stopping (SIGHUP)"));
 // Last resort if this process dies unexpectedly: no workerd may keep the ports.
 process.on("exit", () => children.forEach(killGroupNow));
+// `npm start` does not forward SIGTERM to us (e.g. `timeout 60 npm start`): when npm goes
+// away we are re-parented, and stop too instead of leaving workerd on the ports.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) void shutdown(0, "stopping (parent process exited)");
+}, 500).unref();
 
 console.log(
   `start: starting mock Finch on http://127.0.0.1:${mockPort} and the Worker on http://127.0.0.1:${port} ...`,
