@@ -164,6 +164,20 @@ function once<T>(parse: () => T): () => T {
   };
 }
 
+/**
+ * Settings with no default. A section stops at its first error, so problems() also checks
+ * each of these on its own: /healthz then lists every missing setting at once.
+ */
+const REQUIRED_SETTINGS = [
+  "FINCH_CLIENT_ID",
+  "FINCH_CLIENT_SECRET",
+  "FINCH_REDIRECT_URI",
+  "TICKET_SECRET",
+  "ENCRYPTION_KEYS",
+  "API_KEYS",
+  "WEBHOOK_SECRETS",
+] as const satisfies readonly (keyof Env)[];
+
 const configs = new WeakMap<Env, Config>();
 
 export function getConfig(env: Env): Config {
@@ -183,14 +197,18 @@ export function getConfig(env: Env): Config {
     events: () => env.EVENTS,
     problems() {
       const found: { setting: string; problem: string }[] = [];
-      for (const section of Object.values(sections)) {
+      const check = (parse: () => unknown) => {
         try {
-          section();
+          parse();
         } catch (e) {
-          if (e instanceof ConfigError) found.push({ setting: e.setting, problem: e.problem });
-          else throw e;
+          if (!(e instanceof ConfigError)) throw e;
+          if (!found.some((f) => f.setting === e.setting && f.problem === e.problem)) {
+            found.push({ setting: e.setting, problem: e.problem });
+          }
         }
-      }
+      };
+      for (const name of REQUIRED_SETTINGS) check(() => required(env, name));
+      for (const section of Object.values(sections)) check(section);
       return found;
     },
   };

@@ -1,5 +1,6 @@
 import { vi } from "vitest";
 import { createMockFinch, type MockFinch } from "../../mock-finch/src/mock";
+import { markSecret } from "./logs";
 import { CONNECT_ORIGIN, TEST_SECRETS, TEST_VARS } from "./secrets";
 
 /**
@@ -42,6 +43,7 @@ export function installFinch(): FinchHarness {
     clientSecret: TEST_SECRETS.FINCH_CLIENT_SECRET,
     connectOrigin: CONNECT_ORIGIN,
   });
+  markMockSecrets(mock);
   const overrides = new Map<string, Override>();
   const counts = new Map<string, number>();
   const harness: FinchHarness = {
@@ -76,4 +78,40 @@ export function installFinch(): FinchHarness {
   });
   current = harness;
   return harness;
+}
+
+/** Hands every code and token the mock gives out to the log guard (logs.ts), at the moment it is minted. */
+function markMockSecrets(mock: MockFinch): void {
+  const { approve, seedConnection, fetch } = mock;
+  mock.approve = (sessionId) => {
+    const code = approve(sessionId);
+    markSecret("an authorization code", code);
+    return code;
+  };
+  mock.seedConnection = (input) => {
+    const seeded = seedConnection(input);
+    markSecret("an access token", seeded.accessToken);
+    return seeded;
+  };
+  mock.fetch = async (request) => {
+    const response = await fetch(request);
+    const path = new URL(request.url).pathname;
+    const location = response.headers.get("location");
+    if (location && URL.canParse(location))
+      markSecret("an authorization code", new URL(location).searchParams.get("code"));
+    // Mock bodies are small and in memory: reading a clone here cannot stall the caller.
+    if (path === "/auth/token" && response.ok) {
+      const body: unknown = await response
+        .clone()
+        .json()
+        .catch(() => null);
+      if (body && typeof body === "object" && "access_token" in body && typeof body.access_token === "string") {
+        markSecret("an access token", body.access_token);
+      }
+    }
+    if (path === "/authorize/approve" && response.ok) {
+      markSecret("an authorization code", /id="code">([^<]+)</.exec(await response.clone().text())?.[1]);
+    }
+    return response;
+  };
 }

@@ -1,5 +1,6 @@
 import { exports } from "cloudflare:workers";
 import { sign } from "hono/jwt";
+import { markSecret } from "./logs";
 import { TEST_SECRETS, WORKER_ORIGIN } from "./secrets";
 
 /** Calls the Worker through its real fetch handler, as the runtime would. */
@@ -60,5 +61,9 @@ export function mintTicket(claims: TicketClaims = {}, secret: string = TEST_SECR
   const payload = { sub: "acme", name: "Acme Inc", iat: now, exp: now + 600, ...claims };
   for (const key of Object.keys(payload))
     if ((payload as Record<string, unknown>)[key] === undefined) delete (payload as Record<string, unknown>)[key];
-  return sign(payload as Parameters<typeof sign>[0], secret, "HS256");
+  return sign(payload as Parameters<typeof sign>[0], secret, "HS256").then((ticket) => {
+    markSecret("a ticket", ticket);
+    markSecret("a ticket signature", ticket.split(".")[2]);
+    return ticket;
+  });
 }
