@@ -1,8 +1,7 @@
-import { verify } from "hono/jwt";
-import { JwtTokenExpired } from "hono/utils/jwt/types";
 import * as v from "valibot";
 import { type ConnectSettings, PRODUCT } from "../config";
 import { hmacKey } from "../crypto/hmac";
+import { verifyHs256 } from "../crypto/jws";
 import { AppError } from "../errors";
 import { CONNECTION_ID } from "../finch/schemas";
 
@@ -32,6 +31,7 @@ const Claims = v.object({
   name: v.pipe(v.string(), v.minLength(1), v.maxLength(255)),
   exp: v.pipe(v.number(), v.integer()),
   iat: v.optional(v.pipe(v.number(), v.integer())),
+  nbf: v.optional(v.pipe(v.number(), v.integer())),
   email: v.optional(v.pipe(v.string(), v.maxLength(320), v.email())),
   products: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(PRODUCT))), v.minLength(1), v.maxLength(32))),
   return_to: v.optional(v.pipe(v.string(), v.maxLength(1024))),
@@ -53,17 +53,15 @@ export async function verifyTicket(
   if (!token) throw new AppError("ticket_missing");
   if (!looksLikeTicket(token)) throw new AppError("ticket_malformed", `length ${token.length}`);
 
-  let payload: unknown;
-  try {
-    // iat is checked below with a skew allowance; hono's check has none. Errors from
-    // verify quote the token, so only their class is used, never their message.
-    payload = await verify(token, await hmacKey(secret), { alg: "HS256", iat: false });
-  } catch (e) {
-    if (e instanceof JwtTokenExpired) throw new AppError("ticket_expired");
-    throw new AppError("ticket_invalid", e instanceof Error ? e.name : "verify failed");
+  // The signature is checked before any claim, so a forged ticket is "invalid", never
+  // "expired"; alg none / RS256 / HS512 headers are refused before any crypto.
+  const verified = await verifyHs256(token, await hmacKey(secret));
+  if (!verified.ok) {
+    if (verified.reason === "malformed") throw new AppError("ticket_malformed", "undecodable header or payload");
+    throw new AppError("ticket_invalid", verified.reason);
   }
 
-  const parsed = v.safeParse(Claims, payload);
+  const parsed = v.safeParse(Claims, verified.payload);
   if (!parsed.success) {
     const field = parsed.issues[0] ? v.getDotPath(parsed.issues[0]) : undefined;
     throw new AppError("ticket_claims_invalid", `claim ${field ?? "(root)"} invalid`);
@@ -74,6 +72,8 @@ export async function verifyTicket(
   if (claims.exp > now + MAX_TICKET_LIFETIME_S + CLOCK_SKEW_S) throw new AppError("ticket_lifetime_too_long");
   if (claims.iat !== undefined && claims.iat > now + CLOCK_SKEW_S)
     throw new AppError("ticket_invalid", "iat in the future");
+  if (claims.nbf !== undefined && claims.nbf > now + CLOCK_SKEW_S)
+    throw new AppError("ticket_invalid", "nbf in the future");
 
   return {
     customerId: claims.sub,

@@ -1,0 +1,28 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { app } from "../../src/app";
+import type { Env } from "../../src/env";
+import { WORKER_ORIGIN } from "./secrets";
+
+/** Calls the Worker: `call` from http.ts, or `workerWith(...)` for another configuration. */
+export type Caller = (path: string, init?: RequestInit) => Promise<Response>;
+
+/**
+ * The same app with different settings (e.g. ERROR_URL, a missing secret). The pool's
+ * `exports.default.fetch` always uses the configured bindings, so this calls the Hono app
+ * directly with a fresh env object; config.ts caches per env object, so each
+ * `workerWith` gets its own parsed configuration. KV and the Finch harness are shared.
+ */
+export function workerWith(vars: Partial<Record<keyof Env, string | undefined>>): Caller {
+  const custom: Env = { ...env, ...vars } as Env;
+  return async (path, init = {}) => {
+    const ctx = createExecutionContext();
+    const res = await app.fetch(
+      new Request(new URL(path, WORKER_ORIGIN), { redirect: "manual", ...init }),
+      custom,
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    return res;
+  };
+}
