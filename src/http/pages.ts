@@ -1,6 +1,7 @@
 /**
  * The two small pages a customer may see. Self-contained (inline CSS, no script), so the
- * strict CSP in http/security.ts holds. Every value is escaped.
+ * strict CSP in http/security.ts holds. Every value is escaped. The empty icon link stops
+ * the browser from asking for /favicon.ico (a 404 in every customer's console).
  */
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
@@ -11,12 +12,15 @@ main{max-width:28rem;margin:1.5rem;padding:2rem 2.25rem;background:#fff;border-r
 .badge{width:2.75rem;height:2.75rem;border-radius:50%;display:grid;place-items:center;font-size:1.4rem;font-weight:700;color:#fff}
 .ok{background:#1f9d55}.err{background:#c53030}
 h1{font-size:1.35rem;margin:1rem 0 .5rem}p{line-height:1.5;margin:.5rem 0;color:#444b5a}
-code{font-family:ui-monospace,Menlo,Consolas,monospace;background:#eef0f4;padding:.1rem .35rem;border-radius:5px;font-size:.9em}
-@media (prefers-color-scheme:dark){body{background:#11151c;color:#e8ebf0}main{background:#1a2029;box-shadow:none}p{color:#b4bccb}code{background:#262d39}}
+#provider{text-transform:capitalize}
+code{font-family:ui-monospace,Menlo,Consolas,monospace;background:#eef0f4;padding:.1rem .35rem;border-radius:5px;font-size:.85em;white-space:nowrap}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.4rem .9rem;margin:1rem 0;font-size:.9rem}dt{color:#6b7385}dd{margin:0}
+.hint{font-size:.9rem;color:#6b7385;border-top:1px solid #eceef2;padding-top:.9rem;margin-top:1rem}
+@media (prefers-color-scheme:dark){body{background:#11151c;color:#e8ebf0}main{background:#1a2029;box-shadow:none}p{color:#b4bccb}code{background:#262d39}.hint{border-color:#2a3240}}
 `;
 
 function page(title: string, badge: "ok" | "err", body: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="robots" content="noindex"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body><main><div class="badge ${badge}" aria-hidden="true">${badge === "ok" ? "&#10003;" : "!"}</div><h1>${escapeHtml(title)}</h1>${body}</main></body></html>`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="robots" content="noindex"><link rel="icon" href="data:,"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body><main><div class="badge ${badge}" aria-hidden="true">${badge === "ok" ? "&#10003;" : "!"}</div><h1>${escapeHtml(title)}</h1>${body}</main></body></html>`;
 }
 
 export function successPage(provider: string | null, connectionId: string): string {
@@ -32,6 +36,6 @@ export function errorPage(code: string, message: string, requestId: string): str
   return page(
     "Connection not completed",
     "err",
-    `<p>${escapeHtml(message)}</p><p>Error <code id="error-code">${escapeHtml(code)}</code> &middot; reference <code id="reference">${escapeHtml(requestId)}</code></p><p>Please go back to the app and try again. If it keeps happening, share the reference above with support.</p>`,
+    `<p>${escapeHtml(message)}</p><dl><dt>Error</dt><dd><code id="error-code">${escapeHtml(code)}</code></dd><dt>Reference</dt><dd><code id="reference">${escapeHtml(requestId)}</code></dd></dl><p class="hint">Please go back to the app and try again. If it keeps happening, share the reference above with support.</p>`,
   );
 }
