@@ -1,0 +1,82 @@
+// Bundles both subjects with `wrangler deploy --dry-run --outdir` (what `wrangler deploy` would
+// upload, nothing sent anywhere) and measures the production bundle minified + gzipped.
+import { execFile } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { gzipSync } from "node:zlib";
+import { WRANGLER_BIN, wranglerEnv } from "../../scripts/lib/dev-server.mjs";
+import { REPO_ROOT } from "../../scripts/lib/dev-vars.mjs";
+
+const run = promisify(execFile);
+
+async function dryRun(label, outdir, extra = []) {
+  let stdout;
+  try {
+    ({ stdout } = await run(WRANGLER_BIN, ["deploy", "--dry-run", "--outdir", outdir, ...extra], {
+      cwd: REPO_ROOT,
+      env: wranglerEnv(),
+      maxBuffer: 16 * 1024 * 1024,
+      timeout: 120_000,
+    }));
+  } catch (error) {
+    const output = `${error.stdout ?? ""}${error.stderr ?? ""}`.trim().split("\n").slice(-15).join("\n");
+    throw new Error(`bundling ${label} failed:\n${output}`);
+  }
+  // One main module: index.js for ours, worker.js for bare (named after `main`).
+  const [main, ...more] = readdirSync(outdir).filter((f) => f.endsWith(".js"));
+  if (!main || more.length) throw new Error(`bundling ${label}: expected one .js module in ${outdir}`);
+  return { dir: outdir, bundlePath: join(outdir, main), report: /Total Upload: .*$/m.exec(stdout)?.[0] };
+}
+
+/** Which inputs fill the minified bundle, grouped by package (or src/ file), largest first. */
+function largestInputs(metafilePath) {
+  const meta = JSON.parse(readFileSync(metafilePath, "utf8"));
+  const bySource = {};
+  for (const output of Object.values(meta.outputs)) {
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs ?? {})) {
+      const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)?.[1];
+      const key = pkg ?? input.replace(/^.*?(src\/)/, "$1");
+      bySource[key] = (bySource[key] ?? 0) + bytesInOutput;
+    }
+  }
+  return Object.entries(bySource)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 8)
+    .map(([source, bytes]) => ({ source, bytes }));
+}
+
+/** The production Worker's runtime settings (compatibility date/flags, [vars]) from wrangler.toml. */
+async function productionConfig() {
+  const { experimental_readRawConfig } = await import("wrangler");
+  const { rawConfig } = experimental_readRawConfig({ config: join(REPO_ROOT, "wrangler.toml") });
+  return {
+    compatibilityDate: rawConfig.compatibility_date,
+    compatibilityFlags: rawConfig.compatibility_flags ?? [],
+    vars: rawConfig.vars ?? {},
+  };
+}
+
+export async function buildSubjects(tmp) {
+  const [ours, oursMin, bare, config] = await Promise.all([
+    dryRun("ours", join(tmp, "ours")),
+    dryRun("ours (minified)", join(tmp, "ours-min"), ["--minify", "--metafile"]),
+    dryRun("bare", join(tmp, "bare"), ["-c", join(REPO_ROOT, "bench", "bare", "wrangler.toml")]),
+    productionConfig(),
+  ]);
+  const minified = readFileSync(oursMin.bundlePath);
+  const gzipBytes = gzipSync(minified).byteLength;
+  return {
+    ours,
+    bare,
+    config,
+    bundle: {
+      bytes: readFileSync(ours.bundlePath).byteLength,
+      minBytes: minified.byteLength,
+      minGzipBytes: gzipBytes,
+      minGzipKiB: gzipBytes / 1024,
+      wranglerReport: oursMin.report,
+      largestInputs: largestInputs(join(oursMin.dir, "bundle-meta.json")),
+    },
+  };
+}

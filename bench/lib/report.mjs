@@ -1,0 +1,129 @@
+// Turns the bench's measurements into the Markdown tables, the target verdicts and the
+// final summary line. Pure functions of the results object.
+
+const f = (n, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
+const int = (n) => (Number.isFinite(n) ? String(Math.round(n)) : "n/a");
+const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : NaN);
+
+/** Ratios ours/bare for a scenario that ran cleanly on both subjects, else NaN. */
+export function ratios(scenario) {
+  const { bare, ours } = scenario.subjects ?? {};
+  if (!bare || !ours || bare.errors || ours.errors) return { throughput: NaN, cpu: NaN };
+  return { throughput: ratio(ours.rps, bare.rps), cpu: ratio(ours.cpuUsPerReq, bare.cpuUsPerReq) };
+}
+
+export function mainTable(results) {
+  const rows = [
+    "| scenario | subject | req/s | p50 ms | p99 ms | CPU µs/req | KV reads/req | KV writes/req | KV lists/req | upstream calls/req | errors | ours/bare req/s | ours/bare CPU |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const [name, s] of Object.entries(results.scenarios)) {
+    if (s.skipped) {
+      rows.push(`| ${name} | - | skipped: ${s.route} not available |  |  |  |  |  |  |  |  |  |  |`);
+      continue;
+    }
+    const r = ratios(s);
+    for (const subject of ["bare", "ours"]) {
+      const m = s.subjects[subject];
+      const c = s.counts[subject];
+      const last = subject === "ours" ? ` ${f(r.throughput)} | ${f(r.cpu)} |` : " | |";
+      rows.push(
+        `| ${name} | ${subject} | ${int(m.rps)} | ${f(m.p50Ms)} | ${f(m.p99Ms)} | ${int(m.cpuUsPerReq)} | ${f(c.kvReads)} | ${f(c.kvWrites)} | ${f(c.kvLists)} | ${f(c.upstream)} | ${m.errors ? `${m.errors} ${JSON.stringify(m.statuses)}` : 0} |${last}`,
+      );
+    }
+  }
+  return rows.join("\n");
+}
+
+export function latencyTable(results) {
+  const l = results.proxyLatency;
+  if (!l) return "";
+  const rows = ["| GET /employer/company, 1 connection | p50 ms | p99 ms | added p50 ms |", "|---|---:|---:|---:|"];
+  for (const [label, m] of [
+    ["upstream stand-in directly", l.direct],
+    ["through bare", l.bare],
+    ["through ours", l.ours],
+  ]) {
+    rows.push(
+      `| ${label} | ${f(m.p50Ms, 3)} | ${f(m.p99Ms, 3)} | ${label.includes("directly") ? "-" : f(m.p50Ms - l.direct.p50Ms, 3)} |`,
+    );
+  }
+  return rows.join("\n");
+}
+
+const sum = (a, b, key) => (a && b ? a[key] + b[key] : NaN);
+
+/** Every target of issue 5 with its measured value and PASS / MISS (n/a when not measurable). */
+export function targets(results) {
+  const sc = results.scenarios;
+  const cb = ratios(sc.callback ?? {});
+  const px = ratios(sc.proxy ?? {});
+  const connectCounts = sc.connect?.counts?.ours;
+  const callbackCounts = sc.callback?.counts?.ours;
+  const proxyCounts = sc.proxy?.skipped ? undefined : sc.proxy?.counts?.ours;
+  const finchPaths = connectCounts && callbackCounts ? { ...connectCounts.upstreamPaths } : undefined;
+  if (finchPaths) {
+    for (const [k, v] of Object.entries(callbackCounts.upstreamPaths)) finchPaths[k] = (finchPaths[k] ?? 0) + v;
+  }
+  const onlySessionAndExchange =
+    finchPaths &&
+    Object.keys(finchPaths).every((k) => k === "POST /connect/sessions" || k === "POST /auth/token") &&
+    finchPaths["POST /connect/sessions"] === 1 &&
+    finchPaths["POST /auth/token"] === 1;
+  const added = results.proxyLatency ? results.proxyLatency.ours.p50Ms - results.proxyLatency.direct.p50Ms : NaN;
+  const t = (name, value, shown, limit, pass) => ({
+    name,
+    value,
+    shown,
+    limit,
+    result: value === undefined || Number.isNaN(value) ? "n/a" : pass ? "PASS" : "MISS",
+  });
+  const writes = sum(connectCounts, callbackCounts, "kvWrites");
+  const reads = sum(connectCounts, callbackCounts, "kvReads");
+  return [
+    t("callback throughput ours/bare", cb.throughput, f(cb.throughput), ">= 0.85", cb.throughput >= 0.85),
+    t("callback CPU/request ours/bare", cb.cpu, f(cb.cpu), "<= 1.25", cb.cpu <= 1.25),
+    t("proxy p50 added latency (ms, c=1)", added, f(added, 3), "<= 1", added <= 1),
+    t("proxy CPU/request ours/bare", px.cpu, f(px.cpu), "<= 1.25", px.cpu <= 1.25),
+    t(
+      "bundle min+gzip (KiB)",
+      results.bundle.minGzipKiB,
+      f(results.bundle.minGzipKiB),
+      "<= 25",
+      results.bundle.minGzipKiB <= 25,
+    ),
+    t("KV writes per successful connect", writes, f(writes), "<= 2", writes <= 2),
+    t("KV reads per successful connect", reads, f(reads), "<= 1", reads <= 1),
+    t(
+      "Finch calls per successful connect",
+      finchPaths ? Object.values(finchPaths).reduce((a, b) => a + b, 0) : NaN,
+      finchPaths ? JSON.stringify(finchPaths) : "n/a",
+      "session + exchange only",
+      onlySessionAndExchange,
+    ),
+    t("KV reads per proxied call", proxyCounts?.kvReads, f(proxyCounts?.kvReads), "= 1", proxyCounts?.kvReads === 1),
+    t(
+      "upstream calls per proxied call",
+      proxyCounts?.upstream,
+      f(proxyCounts?.upstream),
+      "= 1",
+      proxyCounts?.upstream === 1,
+    ),
+  ];
+}
+
+export function targetTable(list) {
+  const rows = ["| target | measured | limit | result |", "|---|---:|---|---|"];
+  for (const x of list) rows.push(`| ${x.name} | ${x.shown} | ${x.limit} | ${x.result} |`);
+  return rows.join("\n");
+}
+
+export function bundleLine(bundle) {
+  const top = bundle.largestInputs.map((i) => `${i.source} ${f(i.bytes / 1024, 1)}`).join(", ");
+  return `Bundle (ours, wrangler deploy --dry-run --minify, gzip): ${f(bundle.minGzipKiB)} KiB (${bundle.minGzipBytes} B; minified ${f(bundle.minBytes / 1024, 1)} KiB, unminified ${f(bundle.bytes / 1024, 1)} KiB). Largest inputs, minified KiB: ${top}`;
+}
+
+export function lastLine(results) {
+  const r = ratios(results.scenarios.callback ?? {});
+  return `callback: ours/bare throughput ${f(r.throughput)}, cpu ${f(r.cpu)}`;
+}

@@ -1,0 +1,128 @@
+// The bench's scenarios: each builds requests exactly as a browser, Finch or the app's back end
+// would send them. Both subjects get the very same requests; the bare Worker ignores what it
+// does not check (cookies, API keys, tickets).
+import { createHmac, hkdfSync, randomBytes } from "node:crypto";
+import { mintTicket } from "../../scripts/lib/ticket.mjs";
+
+const b64u = (buf) => Buffer.from(buf).toString("base64url");
+
+export const CUSTOMERS = { callback: "bench-callback", listing: "bench-listing", proxy: "bench-proxy" };
+export const LISTING_SIZE = 5;
+
+/**
+ * Everything the scenarios need to know: the generated secrets and, per target worker, the
+ * connection seeded for the proxy and webhook scenarios.
+ */
+export function makeContext(secrets) {
+  // Same derivation as src/domain/flow-state.ts cookieKey(): HKDF-SHA256, empty salt, own label.
+  const cookieKey = Buffer.from(
+    hkdfSync("sha256", Buffer.from(secrets.TICKET_SECRET), Buffer.alloc(0), "finch-connect-edge/flow-cookie/v1", 32),
+  );
+  const webhookKey = Buffer.from(secrets.WEBHOOK_SECRETS.split(",")[0], "base64");
+  const apiKey = secrets.API_KEYS.split(",")[0];
+  return { secrets, cookieKey, webhookKey, apiKey };
+}
+
+/** A fresh authorization code; the stand-in echoes the customer encoded in it as customer_id. */
+const freshCode = (customer) => `${randomBytes(18).toString("base64url")}.${b64u(customer)}`;
+
+/** The signed pending-flow cookie /connect would have set in the browser (fce_state over http). */
+function pendingCookie(ctx, state, customer) {
+  const flow = {
+    k: "pending",
+    state,
+    flow: "redirect",
+    customer_id: customer,
+    customer_name: `Customer ${customer}`,
+    exp: Math.floor(Date.now() / 1000) + 1800,
+  };
+  const payload = b64u(JSON.stringify(flow));
+  return `fce_state=${payload}.${createHmac("sha256", ctx.cookieKey).update(payload).digest("base64url")}`;
+}
+
+/** A browser coming back from Finch: fresh code, fresh state, matching signed cookie. */
+export function callbackRequest(ctx, customer = CUSTOMERS.callback) {
+  const state = randomBytes(32).toString("base64url");
+  const code = freshCode(customer);
+  return {
+    method: "GET",
+    path: `/callback?code=${encodeURIComponent(code)}&state=${state}`,
+    headers: { cookie: pendingCookie(ctx, state, customer), accept: "text/html" },
+  };
+}
+
+function signedEvent(ctx, connectionId) {
+  const id = `msg_${randomBytes(16).toString("hex")}`;
+  const ts = String(Math.floor(Date.now() / 1000));
+  const body = JSON.stringify({
+    connection_id: connectionId,
+    company_id: "514aa2b7-898f-4ce7-bc05-c2fe993713e8",
+    account_id: "d8e6b6a4-5f3c-4a4e-9a51-5d1f0c7f2b10",
+    event_type: "account.updated",
+    data: { status: "connected", authentication_method: "credential" },
+  });
+  const signature = createHmac("sha256", ctx.webhookKey).update(`${id}.${ts}.${body}`).digest("base64");
+  return {
+    method: "POST",
+    path: "/webhooks/finch",
+    headers: {
+      "content-type": "application/json",
+      "finch-event-id": id,
+      "finch-timestamp": ts,
+      "finch-signature": `v1,${signature}`,
+    },
+    body,
+  };
+}
+
+const api = (ctx) => ({ authorization: `Bearer ${ctx.apiKey}`, accept: "application/json" });
+
+/**
+ * Scenario table. `route` names the route for the skip message; `make(ctx, seed)` builds
+ * one request for a worker whose seed is `seed`; `ok(status)` is what counts as a success.
+ */
+export const SCENARIOS = [
+  {
+    name: "listing",
+    route: "GET /api/connections",
+    ok: (s) => s === 200,
+    make: (ctx) => ({ method: "GET", path: `/api/connections?customer_id=${CUSTOMERS.listing}`, headers: api(ctx) }),
+  },
+  {
+    name: "proxy",
+    route: "ANY /api/connections/:id/finch/*",
+    ok: (s) => s === 200,
+    make: (ctx, seed) => ({
+      method: "GET",
+      path: `/api/connections/${seed.proxyConnection}/finch/employer/company`,
+      headers: api(ctx),
+    }),
+  },
+  {
+    name: "webhook",
+    route: "POST /webhooks/finch",
+    ok: (s) => s >= 200 && s < 300,
+    make: (ctx, seed) => signedEvent(ctx, seed.proxyConnection),
+  },
+  {
+    name: "connect",
+    route: "GET /connect",
+    ok: (s) => s === 302,
+    make: (ctx) => {
+      const name = `Customer ${CUSTOMERS.callback}`;
+      const ticket = mintTicket(ctx.secrets.TICKET_SECRET, { sub: CUSTOMERS.callback, name });
+      return {
+        method: "GET",
+        path: `/connect?ticket=${ticket}&customer_id=${CUSTOMERS.callback}&customer_name=${encodeURIComponent(name)}`,
+        headers: { accept: "text/html" },
+      };
+    },
+  },
+  { name: "callback", route: "GET /callback", ok: (s) => s === 303, make: (ctx) => callbackRequest(ctx) },
+];
+
+/** The connection id a successful callback redirected with (Location ...?connection_id=). */
+export function connectionIdFrom(res) {
+  if (res.status !== 303 || !res.headers.location) return undefined;
+  return new URL(res.headers.location, "http://x").searchParams.get("connection_id") ?? undefined;
+}
