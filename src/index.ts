@@ -5,3 +5,5 @@ import type { Env } from "./env";
 export default {
   fetch: app.fetch,
 } satisfies ExportedHandler<Env>;
+
+export { FinchConnections } from "./rpc";

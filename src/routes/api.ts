@@ -1,4 +1,101 @@
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
+import * as v from "valibot";
+import {
+  accessToken,
+  disconnectConnection,
+  getConnection,
+  introspectConnection,
+  ListQuerySchema,
+  listConnections,
+} from "../domain/connections";
+import { REENCRYPT_MAX_LIMIT, reencryptBatch } from "../domain/reencrypt";
+import { AppError } from "../errors";
+import { apiAuth } from "../http/api-auth";
+import { apiBodyLimit, connectionIdParam, optionalJsonObject } from "../http/body";
+import { configOf, storeOf } from "../http/deps";
+import { singleParam } from "../http/params";
 import type { AppEnv } from "../http/types";
+import { proxyRoutes } from "./proxy";
 
+/**
+ * The app's back end talks to connections here. Every route needs an API key (checked
+ * before routing, so unauthenticated callers cannot probe which paths exist). See docs/api.md.
+ */
 export const apiRoutes = new Hono<AppEnv>();
+
+apiRoutes.use("*", apiAuth);
+// The proxy streams bodies up to its own, larger limit; everything else is small JSON.
+apiRoutes.route("/connections/:connection_id/finch", proxyRoutes);
+apiRoutes.use("*", apiBodyLimit);
+
+const PRINTABLE = /^[\x20-\x7e\u00a0-\uffff]+$/;
+
+function intParam(c: Context<AppEnv>, name: string, max: number): number | undefined {
+  const text = singleParam(c, name, { max: 3, pattern: /^[0-9]+$/ });
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (n < 1 || n > max) throw new AppError("param_invalid", `${name} out of range`);
+  return n;
+}
+
+apiRoutes.get("/connections", async (c) => {
+  const parsed = v.safeParse(ListQuerySchema, {
+    customerId: singleParam(c, "customer_id", { max: 255, pattern: PRINTABLE }),
+    status: singleParam(c, "status", { max: 64 }),
+    limit: intParam(c, "limit", 100),
+    cursor: singleParam(c, "cursor", { max: 2048 }),
+  });
+  if (!parsed.success) {
+    const field = parsed.issues[0] ? v.getDotPath(parsed.issues[0]) : undefined;
+    throw new AppError("param_invalid", `${field ?? "query"} invalid`);
+  }
+  return c.json(await listConnections(storeOf(c), parsed.output));
+});
+
+apiRoutes.get("/connections/:connection_id", async (c) => {
+  return c.json(await getConnection(storeOf(c), connectionIdParam(c)));
+});
+
+apiRoutes.delete("/connections/:connection_id", async (c) => {
+  const id = connectionIdParam(c);
+  await optionalJsonObject(c);
+  const config = configOf(c);
+  return c.json(await disconnectConnection({ finch: config.finch(), store: storeOf(c) }, id, c.get("trace")));
+});
+
+apiRoutes.post("/connections/:connection_id/token", async (c) => {
+  const id = connectionIdParam(c);
+  await optionalJsonObject(c);
+  const token = await accessToken(storeOf(c), id);
+  // The one response that carries a token: never cached, anywhere.
+  c.header("Cache-Control", "no-store");
+  c.header("Pragma", "no-cache");
+  return c.json({ access_token: token });
+});
+
+apiRoutes.post("/connections/:connection_id/introspect", async (c) => {
+  const id = connectionIdParam(c);
+  await optionalJsonObject(c);
+  const config = configOf(c);
+  return c.json(await introspectConnection({ finch: config.finch(), store: storeOf(c) }, id, c.get("trace")));
+});
+
+apiRoutes.post("/admin/reencrypt", async (c) => {
+  await optionalJsonObject(c);
+  const input = {
+    cursor: singleParam(c, "cursor", { max: 2048 }),
+    limit: intParam(c, "limit", REENCRYPT_MAX_LIMIT),
+  };
+  const ring = configOf(c).keyRing();
+  return c.json(await reencryptBatch({ store: storeOf(c), ring }, input, c.get("trace")));
+});
+
+// Known paths with a method they do not support: say so instead of "not found".
+const methodNotAllowed = (allow: string) => () => {
+  throw new AppError("method_not_allowed", undefined, { headers: { Allow: allow } });
+};
+apiRoutes.all("/connections", methodNotAllowed("GET"));
+apiRoutes.all("/connections/:connection_id", methodNotAllowed("GET, DELETE"));
+apiRoutes.all("/connections/:connection_id/token", methodNotAllowed("POST"));
+apiRoutes.all("/connections/:connection_id/introspect", methodNotAllowed("POST"));
+apiRoutes.all("/admin/reencrypt", methodNotAllowed("POST"));

@@ -1,0 +1,170 @@
+import * as v from "valibot";
+import { AppError } from "../errors";
+import { fromBase64Url, fromUtf8, sha256Hex, toBase64Url, utf8 } from "../lib/encoding";
+import { type ConnectionStore, customerPrefix } from "../storage/connections";
+import type { StoredConnection } from "../storage/records";
+
+/**
+ * Listing connections, a page at a time, from the two KV layouts in storage/connections.ts:
+ * - by customer: the `cust:` index (newest first), then each record, because webhooks only
+ *   update `conn:` and the status must be fresh;
+ * - everything: `conn:` keys with their listing metadata, ordered by connection id.
+ * A status filter is applied after reading, so a page can hold fewer than `limit` items (even
+ * none) while `cursor` is not null. The cursor is opaque to callers: a KV cursor plus the last
+ * key returned, so a page that stopped half-way through a KV page resumes right after it.
+ */
+export interface ConnectionSummary {
+  connection_id: string;
+  customer_id: string | null;
+  customer_name: string | null;
+  provider_id: string | null;
+  status: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ListQuery {
+  customerId?: string | undefined;
+  status?: string | undefined;
+  limit?: number | undefined;
+  cursor?: string | undefined;
+}
+
+export interface ConnectionPage {
+  connections: ConnectionSummary[];
+  cursor: string | null;
+}
+
+export const DEFAULT_LIMIT = 25;
+export const MAX_LIMIT = 100;
+/** KV pages scanned per request when a status filter leaves pages short (bounds KV ops). */
+const MAX_SCAN_PAGES = 3;
+const STATUS = /^[a-z][a-z_]{0,63}$/;
+
+export const ListQuerySchema = v.object({
+  customerId: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(255))),
+  status: v.optional(v.pipe(v.string(), v.regex(STATUS))),
+  limit: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_LIMIT))),
+  cursor: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(2048))),
+});
+
+const MetadataSchema = v.object({
+  cid: v.optional(v.string()),
+  cn: v.optional(v.string()),
+  pid: v.nullable(v.string()),
+  st: v.string(),
+  ca: v.string(),
+  ua: v.string(),
+  partial: v.optional(v.literal(1)),
+});
+
+const CursorSchema = v.object({
+  q: v.string(),
+  c: v.optional(v.pipe(v.string(), v.maxLength(1024))),
+  a: v.optional(v.pipe(v.string(), v.maxLength(512))),
+});
+type Position = { c?: string | undefined; a?: string | undefined };
+
+function encodeCursor(q: string, pos: Position): string {
+  return toBase64Url(utf8(JSON.stringify({ q, ...pos })));
+}
+
+function decodeCursor(q: string, cursor: string | undefined): Position {
+  if (cursor === undefined) return {};
+  let json: unknown;
+  try {
+    const bytes = fromBase64Url(cursor);
+    json = bytes ? JSON.parse(fromUtf8(bytes)) : undefined;
+  } catch {
+    json = undefined;
+  }
+  const parsed = v.safeParse(CursorSchema, json);
+  if (!parsed.success) throw new AppError("param_invalid", "cursor malformed");
+  // A cursor only continues the query it came from (same customer and status filter).
+  if (parsed.output.q !== q) throw new AppError("param_invalid", "cursor belongs to another query");
+  return { c: parsed.output.c, a: parsed.output.a };
+}
+
+const fromRecord = (r: StoredConnection): ConnectionSummary => ({
+  connection_id: r.connection_id,
+  customer_id: r.customer_id,
+  customer_name: r.customer_name,
+  provider_id: r.provider_id,
+  status: r.status,
+  created_at: r.created_at,
+  updated_at: r.updated_at,
+});
+
+/** Resolves one listed key to a summary; undefined for a dangling index entry. */
+type Resolve = (keys: KVNamespaceListKey<unknown>[]) => Promise<(ConnectionSummary | undefined)[]>;
+
+function byCustomer(store: ConnectionStore, customerId: string): Resolve {
+  return (keys) =>
+    Promise.all(
+      keys.map(async (key) => {
+        const id = key.name.slice(key.name.lastIndexOf(":") + 1);
+        const record = await store.get(id);
+        // The prefix is a truncated hash: the record itself says whose connection it is.
+        return record && record.customer_id === customerId ? fromRecord(record) : undefined;
+      }),
+    );
+}
+
+function byMetadata(store: ConnectionStore): Resolve {
+  return (keys) =>
+    Promise.all(
+      keys.map(async (key) => {
+        const id = key.name.slice("conn:".length);
+        const meta = v.safeParse(MetadataSchema, key.metadata);
+        if (meta.success && !meta.output.partial) {
+          const m = meta.output;
+          const summary: ConnectionSummary = {
+            connection_id: id,
+            customer_id: m.cid ?? null,
+            customer_name: m.cn ?? null,
+            provider_id: m.pid,
+            status: m.st,
+            created_at: m.ca,
+            updated_at: m.ua,
+          };
+          return summary;
+        }
+        // Metadata that did not fit (or predates this layout): the record has everything.
+        const record = await store.get(id);
+        return record && fromRecord(record);
+      }),
+    );
+}
+
+export async function listConnections(store: ConnectionStore, query: ListQuery): Promise<ConnectionPage> {
+  const limit = query.limit ?? DEFAULT_LIMIT;
+  const prefix = query.customerId === undefined ? "conn:" : await customerPrefix(query.customerId);
+  const resolve = query.customerId === undefined ? byMetadata(store) : byCustomer(store, query.customerId);
+  const q = (await sha256Hex(`${prefix}|${query.status ?? ""}`)).slice(0, 16);
+  let { c: kvCursor, a: after } = decodeCursor(q, query.cursor);
+  const connections: ConnectionSummary[] = [];
+
+  for (let scanned = 1; ; scanned++) {
+    let page: KVNamespaceListResult<unknown>;
+    try {
+      page = await store.namespace.list({ prefix, limit, ...(kvCursor ? { cursor: kvCursor } : {}) });
+    } catch {
+      throw new AppError("storage_unavailable", "kv list failed");
+    }
+    const keys = after === undefined ? page.keys : page.keys.filter((k) => k.name > (after as string));
+    const summaries = await resolve(keys);
+    for (const [i, summary] of summaries.entries()) {
+      if (!summary || (query.status !== undefined && summary.status !== query.status)) continue;
+      connections.push(summary);
+      if (connections.length === limit) {
+        const last = i === keys.length - 1;
+        if (!last) return { connections, cursor: encodeCursor(q, { c: kvCursor, a: keys[i]?.name }) };
+        return { connections, cursor: page.list_complete ? null : encodeCursor(q, { c: page.cursor }) };
+      }
+    }
+    if (page.list_complete) return { connections, cursor: null };
+    kvCursor = page.cursor;
+    after = undefined;
+    if (scanned >= MAX_SCAN_PAGES) return { connections, cursor: encodeCursor(q, { c: kvCursor }) };
+  }
+}

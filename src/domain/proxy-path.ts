@@ -1,0 +1,46 @@
+import { AppError } from "../errors";
+
+/**
+ * Where a proxied call may go: below the configured Finch base URL and nowhere else. The
+ * caller chooses the path, so every trick that could move the request elsewhere (dot
+ * segments, encoded or backslash separators, empty segments, an absolute URL) is refused
+ * before any upstream call, and the built URL is checked against the base once more.
+ */
+const ENCODED_SEPARATOR = /%(2f|5c)/i;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const SCHEME = /^[a-z][a-z0-9+.-]*:/i;
+const MAX_PATH = 2048;
+const MAX_QUERY = 8192;
+
+const refuse = (why: string) => new AppError("param_invalid", `finch path ${why}`);
+
+/** `path` is percent-encoded as received and starts with "/"; `search` is "" or "?...". */
+export function finchUrl(baseUrl: string, path: string, search: string): URL {
+  if (!path.startsWith("/") || path === "/") throw refuse("is missing");
+  if (path.length > MAX_PATH || search.length > MAX_QUERY) throw refuse("or query is too long");
+  if (ENCODED_SEPARATOR.test(path)) throw refuse("has an encoded separator");
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    throw refuse("is not valid percent-encoding");
+  }
+  if (CONTROL.test(decoded)) throw refuse("has a control character");
+  if (decoded.includes("\\")) throw refuse("has a backslash");
+  if (decoded.includes("//")) throw refuse("has an empty segment");
+  const segments = decoded.slice(1).split("/");
+  if (segments.some((s) => s === "." || s === "..")) throw refuse("has a dot segment");
+  if (SCHEME.test(decoded.slice(1)) || decoded.includes("://")) throw refuse("has a scheme");
+
+  const base = new URL(baseUrl);
+  const basePath = base.pathname.replace(/\/+$/, "");
+  let url: URL;
+  try {
+    url = new URL(`${base.origin}${basePath}${path}${search}`);
+  } catch {
+    throw refuse("does not form a URL");
+  }
+  if (url.origin !== base.origin || !url.pathname.startsWith(`${basePath}/`)) throw refuse("leaves the Finch base URL");
+  return url;
+}

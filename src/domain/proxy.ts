@@ -1,0 +1,152 @@
+import { FINCH_API_VERSION, type FinchSettings } from "../config";
+import { AppError } from "../errors";
+import { parseErrorBody, readBounded, sendToFinch } from "../finch/http";
+import type { Trace } from "../lib/trace";
+import type { ConnectionStore } from "../storage/connections";
+import { markReauth } from "./connections";
+import { finchUrl } from "./proxy-path";
+
+/**
+ * Calls Finch with a stored connection's token on behalf of the app: the HTTP proxy and the
+ * RPC `fetchFinch` both end here. Method, path, query and body pass through (the body is
+ * streamed, never buffered); the caller's credentials and the edge's own headers do not.
+ * One KV read and one upstream call per request; never retried, since a repeated POST
+ * could do something twice at Finch: retrying is the caller's decision.
+ */
+export const PROXY_BODY_LIMIT = 1024 * 1024;
+export const PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const;
+
+export interface ProxyCall {
+  connectionId: string;
+  method: string;
+  /** Path below the Finch base URL, percent-encoded as received, starting with "/". */
+  path: string;
+  /** "" or "?..." as received. */
+  search: string;
+  headers: Headers;
+  body: ReadableStream<Uint8Array> | string | null;
+  /** The declared Content-Length of a streamed body, when there was one. */
+  bodyLength?: number | undefined;
+}
+
+export interface ProxyDeps {
+  finch: FinchSettings;
+  store: ConnectionStore;
+}
+
+// Credentials, cookies and whatever describes the hop to this edge stay here.
+const DROP = new Set([
+  "authorization",
+  "proxy-authorization",
+  "cookie",
+  "host",
+  "content-length",
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "forwarded",
+  "x-real-ip",
+  "true-client-ip",
+  "cdn-loop",
+  // The runtime negotiates and decodes compression itself; a caller's value would only
+  // make the length we pass back disagree with the body.
+  "accept-encoding",
+]);
+const dropped = (name: string) => DROP.has(name) || name.startsWith("cf-") || name.startsWith("x-forwarded-");
+
+const PASS_BACK = new Set(["content-type", "finch-request-id", "retry-after"]);
+const REAUTH_PEEK_LIMIT = 16 * 1024;
+
+function upstreamHeaders(from: Headers, token: string): Headers {
+  const headers = new Headers();
+  for (const [name, value] of from) if (!dropped(name)) headers.append(name, value);
+  headers.set("Authorization", `Bearer ${token}`);
+  if (!headers.has("finch-api-version")) headers.set("Finch-API-Version", FINCH_API_VERSION);
+  return headers;
+}
+
+/** The request body, refused when it is (or turns out to be) larger than the limit. */
+function boundedBody(call: ProxyCall, tripped: { over: boolean }): ReadableStream<Uint8Array> | string | null {
+  if (call.method === "GET" || call.method === "HEAD" || call.body === null) return null;
+  if (typeof call.body === "string") {
+    if (new TextEncoder().encode(call.body).byteLength > PROXY_BODY_LIMIT) throw tooLarge();
+    return call.body;
+  }
+  if (call.bodyLength !== undefined) {
+    if (call.bodyLength > PROXY_BODY_LIMIT) throw tooLarge();
+    // A declared length is enforced by the runtime and keeps Content-Length upstream.
+    return call.body;
+  }
+  let size = 0;
+  return call.body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        size += chunk.byteLength;
+        if (size > PROXY_BODY_LIMIT) {
+          tripped.over = true;
+          controller.error(new Error("body over limit"));
+        } else controller.enqueue(chunk);
+      },
+    }),
+  );
+}
+
+const tooLarge = () => new AppError("body_too_large", `proxy body over ${PROXY_BODY_LIMIT} bytes`);
+
+function responseHeaders(from: Headers): Headers {
+  const headers = new Headers({ "Cache-Control": "no-store" });
+  for (const [name, value] of from) {
+    if (PASS_BACK.has(name) || name.startsWith("x-ratelimit-")) headers.append(name, value);
+  }
+  // A decoded body no longer has the encoded length.
+  const length = from.get("content-length");
+  if (length !== null && !from.has("content-encoding")) headers.set("content-length", length);
+  return headers;
+}
+
+export async function proxyToFinch(deps: ProxyDeps, call: ProxyCall, trace: Trace): Promise<Response> {
+  trace.connectionId = call.connectionId;
+  if (!(PROXY_METHODS as readonly string[]).includes(call.method)) {
+    throw new AppError("method_not_allowed", `proxy method ${call.method.slice(0, 16)}`, {
+      headers: { Allow: PROXY_METHODS.join(", ") },
+    });
+  }
+  const url = finchUrl(deps.finch.baseUrl, call.path, call.search);
+  const tripped = { over: false };
+  const body = boundedBody(call, tripped);
+  const record = await deps.store.require(call.connectionId);
+  const headers = upstreamHeaders(call.headers, await deps.store.token(record));
+
+  let res: Response;
+  try {
+    res = await sendToFinch(deps.finch, { method: call.method, url: url.href, headers, body }, trace);
+  } catch (e) {
+    if (tripped.over) throw tooLarge();
+    throw e;
+  }
+
+  let out: ReadableStream<Uint8Array> | null = res.body;
+  if (res.status === 401 && res.body) {
+    // Read a copy of the (small) error body; the caller still gets every byte of the original.
+    const [pass, peek] = res.body.tee();
+    out = pass;
+    const text = await readBounded(new Response(peek), REAUTH_PEEK_LIMIT);
+    if (text !== undefined && finchCode(text) === "reauthenticate_user") {
+      // The caller gets Finch's answer even if recording it fails.
+      await markReauth(deps.store, record, trace).catch(() => trace.notes.push("reauth mark failed"));
+    }
+  }
+  return new Response(out, { status: res.status, statusText: res.statusText, headers: responseHeaders(res.headers) });
+}
+
+function finchCode(text: string): string | undefined {
+  try {
+    return parseErrorBody(JSON.parse(text)).finchCode;
+  } catch {
+    return undefined;
+  }
+}

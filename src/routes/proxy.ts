@@ -1,0 +1,38 @@
+import { Hono } from "hono";
+import { proxyToFinch } from "../domain/proxy";
+import { connectionIdParam } from "../http/body";
+import { configOf, storeOf } from "../http/deps";
+import type { AppEnv } from "../http/types";
+
+/**
+ * ANY /api/connections/:connection_id/finch/<path>: Finch's API with the connection's token,
+ * so the app (or Finch's own SDK pointed at this base URL) never holds the token itself.
+ */
+export const proxyRoutes = new Hono<AppEnv>();
+
+const MARKER = "/finch";
+
+proxyRoutes.all("/*", async (c) => {
+  const connectionId = connectionIdParam(c);
+  // The raw, still percent-encoded path: decoding here would hide encoded separators from
+  // the path checks. The id has no characters that encode, so it appears verbatim.
+  const url = new URL(c.req.url);
+  const prefix = `/connections/${connectionId}${MARKER}`;
+  const at = url.pathname.indexOf(prefix);
+  const path = at < 0 ? "" : url.pathname.slice(at + prefix.length);
+  const declared = c.req.header("content-length");
+  const config = configOf(c);
+  return proxyToFinch(
+    { finch: config.finch(), store: storeOf(c) },
+    {
+      connectionId,
+      method: c.req.method,
+      path,
+      search: url.search,
+      headers: c.req.raw.headers,
+      body: c.req.raw.body,
+      bodyLength: declared !== undefined && /^[0-9]{1,15}$/.test(declared) ? Number(declared) : undefined,
+    },
+    c.get("trace"),
+  );
+});

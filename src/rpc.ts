@@ -1,0 +1,108 @@
+import { WorkerEntrypoint } from "cloudflare:workers";
+import * as v from "valibot";
+import { getConfig } from "./config";
+import {
+  accessToken,
+  type ConnectionPage,
+  disconnectConnection,
+  getConnection,
+  type Introspected,
+  introspectConnection,
+  ListQuerySchema,
+  listConnections,
+} from "./domain/connections";
+import { proxyToFinch } from "./domain/proxy";
+import type { Env } from "./env";
+import { AppError, ERRORS } from "./errors";
+import { CONNECTION_ID } from "./finch/schemas";
+import { newTrace, type Trace } from "./lib/trace";
+import { type FinchCall, toProxyCall } from "./rpc-call";
+import { ConnectionStore } from "./storage/connections";
+import type { ConnectionFacts } from "./storage/records";
+
+/**
+ * Workers RPC for other Workers on the same account, through a service binding:
+ *   [[services]] binding = "FINCH", service = "finch-connect-edge", entrypoint = "FinchConnections"
+ * No API key: a service binding can only be created by someone who can deploy to this
+ * account. Same rules as the HTTP API (docs/api.md). Failures throw an Error whose message is
+ * "<stable code>: <generic message>", never a detail, token or secret.
+ */
+export class FinchConnections extends WorkerEntrypoint<Env> {
+  getConnection(connectionId: string): Promise<ConnectionFacts> {
+    return this.run("getConnection", connectionId, () => getConnection(this.store(), id(connectionId)));
+  }
+
+  listConnections(query: unknown = {}): Promise<ConnectionPage> {
+    return this.run("listConnections", undefined, () => {
+      const parsed = v.safeParse(ListQuerySchema, query ?? {});
+      if (!parsed.success) {
+        const field = parsed.issues[0] ? v.getDotPath(parsed.issues[0]) : undefined;
+        throw new AppError("param_invalid", `${field ?? "query"} invalid`);
+      }
+      return listConnections(this.store(), parsed.output);
+    });
+  }
+
+  /** The stored access token, for callers that must call Finch themselves. */
+  getAccessToken(connectionId: string): Promise<string> {
+    return this.run("getAccessToken", connectionId, () => accessToken(this.store(), id(connectionId)));
+  }
+
+  /** Calls Finch with the connection's token, like the HTTP proxy; Finch's answer comes back as is. */
+  fetchFinch(connectionId: string, request: Request | FinchCall): Promise<Response> {
+    return this.run("fetchFinch", connectionId, (trace) =>
+      proxyToFinch(this.deps(), toProxyCall(id(connectionId), request), trace),
+    );
+  }
+
+  introspect(connectionId: string): Promise<Introspected> {
+    return this.run("introspect", connectionId, (trace) => introspectConnection(this.deps(), id(connectionId), trace));
+  }
+
+  disconnect(connectionId: string) {
+    return this.run("disconnect", connectionId, (trace) => disconnectConnection(this.deps(), id(connectionId), trace));
+  }
+
+  private store(): ConnectionStore {
+    const config = getConfig(this.env);
+    return new ConnectionStore(config.kv(), config.keyRing());
+  }
+
+  private deps() {
+    return { finch: getConfig(this.env).finch(), store: this.store() };
+  }
+
+  /** One log line per call, like the HTTP request log; errors leave with their code only. */
+  private async run<T>(method: string, connectionId: unknown, work: (trace: Trace) => Promise<T>): Promise<T> {
+    const started = performance.now();
+    const trace = newTrace(crypto.randomUUID());
+    if (typeof connectionId === "string" && CONNECTION_ID.test(connectionId)) trace.connectionId = connectionId;
+    let failure: AppError | undefined;
+    try {
+      return await work(trace);
+    } catch (e) {
+      failure = e instanceof AppError ? e : new AppError("internal_error", e instanceof Error ? e.name : "non-error");
+      throw new Error(`${failure.code}: ${ERRORS[failure.code].message}`);
+    } finally {
+      const line: Record<string, unknown> = {
+        level: failure ? (failure.status >= 500 ? "error" : "warn") : "info",
+        msg: "rpc",
+        request_id: trace.requestId,
+        method,
+        outcome: failure?.code ?? "ok",
+        duration_ms: Math.round((performance.now() - started) * 100) / 100,
+        upstream_calls: trace.upstreamCalls,
+      };
+      if (trace.finchRequestId) line.finch_request_id = trace.finchRequestId;
+      if (trace.connectionId) line.connection_id = trace.connectionId;
+      if (failure?.detail) trace.notes.push(failure.detail);
+      if (trace.notes.length) line.notes = trace.notes;
+      console.log(JSON.stringify(line));
+    }
+  }
+}
+
+function id(value: unknown): string {
+  if (typeof value !== "string" || !CONNECTION_ID.test(value)) throw new AppError("param_invalid", "connection_id");
+  return value;
+}
