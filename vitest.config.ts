@@ -9,6 +9,9 @@ export default defineConfig({
       wrangler: { configPath: "./wrangler.toml" },
       miniflare: {
         bindings: { ...TEST_SECRETS, ...TEST_VARS },
+        // The optional webhook fan-out queue (a real Miniflare Queue, no consumer). Tests of the
+        // unbound case call the app with EVENTS removed (test/support/webhooks.ts).
+        queueProducers: { EVENTS: "finch-events" },
       },
     }),
   ],

@@ -1,0 +1,126 @@
+import { env } from "cloudflare:workers";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import { connectCustomer } from "./support/flow";
+import {
+  accountUpdated,
+  clearKv,
+  deliver,
+  kvKeys,
+  nowS,
+  outcome,
+  record,
+  signed,
+  watchBindings,
+  withoutQueue,
+} from "./support/webhooks";
+
+/**
+ * Fan-out to the optional EVENTS queue. The test pool binds a real Miniflare Queue
+ * producer (vitest.config.ts); the send is observed with a pass-through spy. The unbound
+ * case runs the same app with EVENTS removed, as a deployment without [[queues.producers]].
+ */
+async function connected(): Promise<string> {
+  const { res } = await connectCustomer();
+  expect(res.status).toBe(200);
+  const [name] = (await kvKeys()).filter((k) => k.startsWith("conn:"));
+  return (name as string).slice("conn:".length);
+}
+
+beforeEach(clearKv);
+
+describe("with the EVENTS queue bound", () => {
+  it("sends each verified event with its ids, data and both times, before answering", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(new Date("2026-03-01T11:00:00Z"));
+      const id = await connected();
+      const watch = watchBindings();
+      vi.setSystemTime(new Date("2026-03-01T12:00:00.250Z"));
+      const d = await signed(accountUpdated(id, "reauth"), { timestamp: nowS() - 2 });
+      const res = await deliver(d);
+      expect((await res.json<any>()).outcome).toBe("applied");
+      expect(watch.send).toHaveBeenCalledTimes(1);
+      expect(watch.send.mock.calls[0]?.[1]).toEqual({ contentType: "json" });
+      expect(watch.messages()[0]).toEqual({
+        event_id: d.eventId,
+        event_type: "account.updated",
+        connection_id: id,
+        company_id: "c0a8e1f2-0000-4000-8000-000000000001",
+        account_id: "a0a8e1f2-0000-4000-8000-000000000002",
+        data: { status: "reauth", authentication_method: { type: "credential" } },
+        received_at: "2026-03-01T12:00:00.250Z",
+        timestamp: "2026-03-01T11:59:58.000Z",
+      });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("sends events that change nothing stored: other types, stale, unknown connection, test", async () => {
+    const id = await connected();
+    const watch = watchBindings();
+    const events = [
+      await signed({ ...accountUpdated(id, "x"), event_type: "directory.updated", entity_id: "e1", data: null }),
+      await signed(accountUpdated(id, "reauth"), { timestamp: nowS() - 100 }),
+      await signed(accountUpdated("0b7d5a3c-0000-4000-8000-000000000000", "reauth")),
+      await signed({ event_type: "test" }),
+    ];
+    const outcomes = [];
+    for (const d of events) outcomes.push(await outcome(deliver(d)));
+    expect(outcomes).toEqual(["acknowledged", "stale", "unknown_connection", "test"]);
+    expect(watch.messages().map((m) => [m.event_id, m.event_type, m.connection_id])).toEqual([
+      [events[0]?.eventId, "directory.updated", id],
+      [events[1]?.eventId, "account.updated", id],
+      [events[2]?.eventId, "account.updated", "0b7d5a3c-0000-4000-8000-000000000000"],
+      [events[3]?.eventId, "test", null],
+    ]);
+    expect(watch.messages()[0]).toMatchObject({ entity_id: "e1", data: null });
+    expect(watch.messages()[3]?.data).toBeNull();
+  });
+
+  it("does not send a recognised duplicate again", async () => {
+    const id = await connected();
+    const watch = watchBindings();
+    const d = await signed(accountUpdated(id, "reauth"), { timestamp: nowS() + 1 });
+    expect(await outcome(deliver(d))).toBe("applied");
+    expect(await outcome(deliver(d))).toBe("duplicate");
+    expect(watch.send).toHaveBeenCalledTimes(1);
+  });
+
+  it("answers 503 and records nothing when the queue refuses, so the retry sends and applies it", async () => {
+    const id = await connected();
+    const before = JSON.stringify(await record(id));
+    const watch = watchBindings();
+    watch.send.mockRejectedValueOnce(new Error("queue unavailable"));
+    const d = await signed(accountUpdated(id, "reauth"), { timestamp: nowS() + 1 });
+    const res = await deliver(d);
+    expect(res.status).toBe(503);
+    expect((await res.json<any>()).error.code).toBe("storage_unavailable");
+    expect(watch.put).not.toHaveBeenCalled();
+    expect(JSON.stringify(await record(id))).toBe(before);
+
+    const retry = await deliver(d);
+    expect((await retry.json<any>()).outcome).toBe("applied");
+    expect(watch.send).toHaveBeenCalledTimes(2);
+    expect((await record(id)).status).toBe("reauth");
+  });
+});
+
+describe("without the EVENTS queue", () => {
+  it("applies the same events and sends nothing", async () => {
+    const id = await connected();
+    const watch = watchBindings();
+    const worker = withoutQueue();
+    const d = await signed(accountUpdated(id, "error_no_account_setup"), { timestamp: nowS() + 1 });
+    const res = await deliver(d, worker);
+    expect(await res.json<any>()).toEqual({ received: true, event_id: d.eventId, outcome: "applied" });
+    expect(await outcome(deliver(await signed({ event_type: "test" }), worker))).toBe("test");
+    expect(watch.put).toHaveBeenCalledTimes(1);
+    expect(watch.send).not.toHaveBeenCalled();
+    expect((await record(id)).status).toBe("error_no_account_setup");
+    // Sanity: the spy does observe sends when the binding is there.
+    await deliver(await signed({ event_type: "test" }));
+    expect(watch.send).toHaveBeenCalledTimes(1);
+    expect(env.EVENTS).toBeDefined();
+  });
+});
