@@ -5,6 +5,7 @@ import { getConfig } from "../src/config";
 import { ConnectionStore } from "../src/storage/connections";
 import { finch } from "./support/finch";
 import { connectCustomer } from "./support/flow";
+import { call } from "./support/http";
 import { CONNECT_ORIGIN, TEST_SECRETS, WORKER_ORIGIN } from "./support/secrets";
 import { accountUpdated, clearKv, deliver, kvKeys, nowS, outcome, record, signed } from "./support/webhooks";
 
@@ -16,6 +17,15 @@ import { accountUpdated, clearKv, deliver, kvKeys, nowS, outcome, record, signed
  */
 const T0 = Date.parse("2026-06-01T09:00:00Z");
 const at = (seconds: number) => vi.setSystemTime(T0 + seconds * 1000);
+
+/** The app's view: `GET /api/connections?...`, the ids listed. */
+async function listed(query: string): Promise<string[]> {
+  const res = await call(`/api/connections?${query}`, {
+    headers: { authorization: `Bearer ${TEST_SECRETS.API_KEYS.split(",")[0]}` },
+  });
+  expect(res.status).toBe(200);
+  return (await res.json<{ connections: { connection_id: string }[] }>()).connections.map((c) => c.connection_id);
+}
 
 async function storedToken(connectionId: string): Promise<string> {
   const config = getConfig(env);
@@ -46,6 +56,10 @@ describe("re-authentication driven by webhooks", () => {
     const reauthEvent = await signed(accountUpdated(id, "reauth"));
     expect(await outcome(deliver(reauthEvent))).toBe("applied");
     expect(await record(id)).toMatchObject({ status: "reauth", status_at: new Date(T0 + 60_000).toISOString() });
+    // The app finds the connections that need attention.
+    expect(await listed("status=reauth")).toEqual([id]);
+    expect(await listed("customer_id=acme&status=reauth")).toEqual([id]);
+    expect(await listed("status=connected")).toEqual([]);
 
     // The app sends the employer through Connect again with a ticket naming the connection.
     at(120);
@@ -60,6 +74,8 @@ describe("re-authentication driven by webhooks", () => {
     expect(newToken).not.toBe(oldToken);
     expect(newToken).toBe(finch().mock.connections.get(id)?.accessToken);
     expect((await kvKeys()).filter((k) => k.startsWith("cust:"))).toHaveLength(1);
+    expect(await listed("status=reauth")).toEqual([]);
+    expect(await listed("customer_id=acme&status=connected")).toEqual([id]);
 
     // Late deliveries from before the re-authentication: the same event, and a replay of
     // the old status under a new id. Neither touches the repaired connection.

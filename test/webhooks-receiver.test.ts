@@ -206,6 +206,14 @@ describe("acknowledged events", () => {
     expect(stored.status_at).toBe(new Date((t + 20) * 1000).toISOString());
   });
 
+  it("does not apply a second event from the same second: only a strictly newer timestamp wins", async () => {
+    const id = await connected();
+    const t = nowS() + 5;
+    expect(await outcome(deliver(await signed(accountUpdated(id, "reauth"), { timestamp: t })))).toBe("applied");
+    expect(await outcome(deliver(await signed(accountUpdated(id, "connected"), { timestamp: t })))).toBe("stale");
+    expect((await record(id)).status).toBe("reauth");
+  });
+
   it("treats an event from before the connection's last status change as stale", async () => {
     const id = await connected();
     const d = await signed(accountUpdated(id, "reauth"), { timestamp: nowS() - 60 });
