@@ -83,7 +83,11 @@ describe("DELETE /api/connections/:connection_id", () => {
 
     // Idempotent from the caller's view: the same stable 404 every time, no Finch call.
     for (let i = 0; i < 2; i++) {
-      await expectApiError(await api(`/api/connections/${connectionId}`, { method: "DELETE" }), 404, "connection_not_found");
+      await expectApiError(
+        await api(`/api/connections/${connectionId}`, { method: "DELETE" }),
+        404,
+        "connection_not_found",
+      );
     }
     expect(finch().calls("POST /disconnect")).toHaveLength(1);
   });
@@ -92,7 +96,11 @@ describe("DELETE /api/connections/:connection_id", () => {
     const seeded = await seedConnection();
     finch().mock.failNext({ path: "/disconnect" }, { status: 401, name: "authentication_error" });
     const res = await api(`/api/connections/${seeded.connectionId}`, { method: "DELETE" });
-    expect(await res.json()).toEqual({ connection_id: seeded.connectionId, disconnected: true, finch: "already_invalid" });
+    expect(await res.json()).toEqual({
+      connection_id: seeded.connectionId,
+      disconnected: true,
+      finch: "already_invalid",
+    });
     expect(await rawRecord(seeded.connectionId)).toBeNull();
     expect(await env.CONNECTIONS.get(await indexKey(seeded))).toBeNull();
   });
