@@ -41,3 +41,38 @@ export async function storedRecord(connectionId: string): Promise<any> {
   if (raw === null) throw new Error(`no record for ${connectionId}`);
   return JSON.parse(raw);
 }
+
+export interface KvOps {
+  reads: number;
+  writes: number;
+  lists: number;
+  deletes: number;
+}
+
+/**
+ * The real namespace behind a proxy that counts operations, to pass to `workerWith`
+ * ({ CONNECTIONS: counted.kv }): KV bills per operation, so the cost of a flow is a
+ * property worth asserting.
+ */
+export function countingKv(): { kv: KVNamespace; ops: KvOps } {
+  const ops: KvOps = { reads: 0, writes: 0, lists: 0, deletes: 0 };
+  const kind: Record<string, keyof KvOps> = {
+    get: "reads",
+    getWithMetadata: "reads",
+    put: "writes",
+    list: "lists",
+    delete: "deletes",
+  };
+  const kv = new Proxy(env.CONNECTIONS, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        const counter = kind[String(prop)];
+        if (counter) ops[counter]++;
+        return value.apply(target, args);
+      };
+    },
+  });
+  return { kv, ops };
+}

@@ -13,7 +13,7 @@ export type Caller = (path: string, init?: RequestInit) => Promise<Response>;
  * directly with a fresh env object; config.ts caches per env object, so each
  * `workerWith` gets its own parsed configuration. KV and the Finch harness are shared.
  */
-export function workerWith(vars: Partial<Record<keyof Env, string | undefined>>): Caller {
+export function workerWith(vars: Partial<Env>): Caller {
   const custom: Env = { ...env, ...vars } as Env;
   return async (path, init = {}) => {
     const ctx = createExecutionContext();
