@@ -126,6 +126,10 @@ function parseTicketSecret(env: Env): string {
 function parseApiKeys(env: Env): string[] {
   const keys = list(required(env, "API_KEYS"));
   if (keys.some((k) => k.length < 24)) throw new ConfigError("API_KEYS", "entries must be at least 24 characters");
+  // A key outside the Bearer token alphabet could never be presented, so it would silently never work.
+  if (keys.some((k) => !/^[A-Za-z0-9._~+/-]+=*$/.test(k))) {
+    throw new ConfigError("API_KEYS", "entries may only use A-Z a-z 0-9 . _ ~ + / - (and trailing =)");
+  }
   return keys;
 }
 

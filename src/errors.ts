@@ -36,6 +36,10 @@ export const ERRORS = {
   not_found: { status: 404, message: "Not found." },
   connection_not_found: { status: 404, message: "No such connection." },
   method_not_allowed: { status: 405, message: "Method not allowed." },
+  proxy_path_reserved: {
+    status: 400,
+    message: "This Finch endpoint is not available through the proxy; use the connection API.",
+  },
   body_too_large: { status: 413, message: "The request body is too large." },
   body_invalid: { status: 400, message: "The request body is invalid." },
   // Webhooks

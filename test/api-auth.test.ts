@@ -61,8 +61,12 @@ describe("API key authentication", () => {
     expect(res.status).toBe(200);
   });
 
-  it("fails closed with config_invalid when API_KEYS is not configured", async () => {
-    const custom = { ...env, API_KEYS: undefined } as Env;
+  it.each([
+    ["missing", undefined],
+    ["too short", "short-key"],
+    ["outside the Bearer alphabet", 'fce_key_with_a_quote_"_0123456789'],
+  ])("fails closed with config_invalid when API_KEYS is %s", async (_, value) => {
+    const custom = { ...env, API_KEYS: value } as Env;
     const ctx = createExecutionContext();
     const res = await app.fetch(
       new Request(`${WORKER_ORIGIN}/api/connections`, { headers: { authorization: `Bearer ${API_KEY}` } }),
@@ -72,5 +76,6 @@ describe("API key authentication", () => {
     await waitOnExecutionContext(ctx);
     const body = await expectApiError(res, 500, "config_invalid");
     expect(body.error.message).toContain("API_KEYS");
+    if (value) expect(body.error.message).not.toContain(value);
   });
 });

@@ -222,6 +222,17 @@ describe("proxy: refusals", () => {
     expect(finch().sent).toEqual([]);
   });
 
+  it("refuses Finch endpoints reserved to the connection API, keeping the connection", async () => {
+    const { connectionId, record } = await seedConnection();
+    for (const path of ["/disconnect", "/disconnect/", "/DISCONNECT", "/auth/token", "/connect/sessions"]) {
+      const res = await api(`${base(connectionId)}${path}`, { method: "POST", body: "{}" });
+      await expectApiError(res, 400, "proxy_path_reserved");
+    }
+    expect(finch().sent).toEqual([]);
+    expect(await rawRecord(connectionId)).toEqual(record);
+    expect(finch().mock.connections.get(connectionId)?.disconnected).toBe(false);
+  });
+
   it("keeps built URLs below the configured base, also when the base has a path", () => {
     expect(finchUrl("https://api.tryfinch.com", "/employer/company", "?a=1").href).toBe(
       "https://api.tryfinch.com/employer/company?a=1",

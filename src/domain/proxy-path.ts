@@ -44,3 +44,13 @@ export function finchUrl(baseUrl: string, path: string, search: string): URL {
   if (url.origin !== base.origin || !url.pathname.startsWith(`${basePath}/`)) throw refuse("leaves the Finch base URL");
   return url;
 }
+
+/**
+ * Finch endpoints the proxy refuses on purpose: POST /disconnect would
+ * end the connection at Finch while this edge kept the record (DELETE on the connection does
+ * both), and the client-credential endpoints have no use for a connection's token.
+ */
+const RESERVED = [/^\/disconnect\/?$/i, /^\/auth(\/|$)/i, /^\/connect(\/|$)/i];
+
+/** `path` as accepted by finchUrl (so it decodes). */
+export const isReservedPath = (path: string): boolean => RESERVED.some((r) => r.test(decodeURIComponent(path)));

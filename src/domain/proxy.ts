@@ -4,7 +4,7 @@ import { parseErrorBody, readBounded, sendToFinch } from "../finch/http";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
 import { markReauth } from "./connections";
-import { finchUrl } from "./proxy-path";
+import { finchUrl, isReservedPath } from "./proxy-path";
 
 /**
  * Calls Finch with a stored connection's token on behalf of the app: the HTTP proxy and the
@@ -116,6 +116,7 @@ export async function proxyToFinch(deps: ProxyDeps, call: ProxyCall, trace: Trac
     });
   }
   const url = finchUrl(deps.finch.baseUrl, call.path, call.search);
+  if (isReservedPath(call.path)) throw new AppError("proxy_path_reserved", "proxy path is reserved");
   const tripped = { over: false };
   const body = boundedBody(call, tripped);
   const record = await deps.store.require(call.connectionId);
