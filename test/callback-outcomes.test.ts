@@ -48,6 +48,14 @@ describe("success", () => {
     expect(location.searchParams.get("connection_id")).toBe(connectionId());
   });
 
+  it("asked for JSON, answers JSON even with SUCCESS_URL or return_to (as errors do with ERROR_URL)", async () => {
+    const worker = workerWith({ SUCCESS_URL });
+    const { res } = await connectCustomer({ return_to: "https://app.example.com/x" }, new Jar(), worker, JSON_ACCEPT);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("location")).toBeNull();
+    expect(await res.json()).toEqual({ connection_id: connectionId(), provider_id: "gusto" });
+  });
+
   it("return_to wins over SUCCESS_URL", async () => {
     const worker = workerWith({ SUCCESS_URL });
     const { res } = await connectCustomer({ return_to: "https://app.example.com/mine" }, new Jar(), worker);

@@ -132,6 +132,8 @@ describe("a refused callback", () => {
     ["a non-ASCII code", (f: F) => `code=${encodeURIComponent("cödé")}&state=${f.state}`],
     ["a non-ASCII state", (f: F) => `code=${f.code}&state=${encodeURIComponent("ß")}`],
     ["a code with a space", (f: F) => `code=a%20b&state=${f.state}`],
+    ["an undecodable escape in the code", (f: F) => `code=%FF&state=${f.state}`],
+    ["an undecodable escape in the state", (f: F) => `code=${f.code}&state=%E0%A4%A`],
     ["an over-long error", (f: F) => `error=${"e".repeat(257)}&state=${f.state}`],
   ])("with %s: param_invalid", async (_, query) => {
     const f = await approved();

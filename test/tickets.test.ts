@@ -104,6 +104,10 @@ describe("a refused ticket", () => {
     await expectRefused(await connect(big), 400, "param_invalid");
   });
 
+  it("with an undecodable percent-escape: param_invalid", async () => {
+    await expectRefused(await call(`/connect?ticket=a.b%FF.c`, { headers: JSON_ACCEPT }), 400, "param_invalid");
+  });
+
   it("repeated: param_invalid", async () => {
     const t = encodeURIComponent(await mintTicket());
     await expectRefused(await call(`/connect?ticket=${t}&ticket=${t}`, { headers: JSON_ACCEPT }), 400, "param_invalid");

@@ -6,8 +6,10 @@ import { AppError } from "../errors";
  * character set. Repeats are refused rather than guessed at (parameter pollution).
  */
 export function singleParam(c: Context, name: string, rule: { max: number; pattern?: RegExp }): string | undefined {
-  const values = c.req.queries(name);
-  if (!values || values.length === 0) return undefined;
+  // WHATWG decoding: an invalid escape (%FF) becomes U+FFFD and fails the pattern. Hono's
+  // own decoder keeps such a value raw ("%FF"), which would pass as printable ASCII.
+  const values = new URL(c.req.url).searchParams.getAll(name);
+  if (values.length === 0) return undefined;
   if (values.length > 1) throw new AppError("param_invalid", `${name} repeated`);
   const value = values[0] as string;
   if (value.length === 0) return undefined;

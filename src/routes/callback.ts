@@ -102,11 +102,12 @@ callbackRoutes.get("/callback", async (c) => {
   return success(c, done);
 });
 
+/** JSON when asked for (as errors do, even with ERROR_URL set), else the redirect or the page. */
 function success(c: Context<AppEnv>, done: DoneFlow) {
-  if (done.location) return c.redirect(done.location, 303);
   const accept = c.req.header("accept") ?? "";
   if (accept.includes("application/json") && !accept.includes("text/html")) {
     return c.json({ connection_id: done.connection_id, provider_id: done.provider_id });
   }
+  if (done.location) return c.redirect(done.location, 303);
   return c.html(successPage(done.provider_id, done.connection_id));
 }
