@@ -8,6 +8,7 @@ import {
   getConnection,
   type Introspected,
   introspectConnection,
+  type ListQuery,
   ListQuerySchema,
   listConnections,
 } from "./domain/connections";
@@ -32,7 +33,8 @@ export class FinchConnections extends WorkerEntrypoint<Env> {
     return this.run("getConnection", connectionId, () => getConnection(this.store(), id(connectionId)));
   }
 
-  listConnections(query: unknown = {}): Promise<ConnectionPage> {
+  /** `query` is checked like HTTP input: the type is a promise the caller may not keep. */
+  listConnections(query: ListQuery = {}): Promise<ConnectionPage> {
     return this.run("listConnections", undefined, () => {
       const parsed = v.safeParse(ListQuerySchema, query ?? {});
       if (!parsed.success) {
