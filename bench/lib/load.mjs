@@ -67,14 +67,11 @@ export async function runLoad(origin, { make, ok, concurrency, maxRequests, maxM
   await Promise.all(Array.from({ length: concurrency }, loop));
   const elapsedMs = performance.now() - started;
   agent.destroy();
-  latencies.sort((a, b) => a - b);
-  return {
-    requests: latencies.length,
-    errors,
-    statuses,
-    elapsedMs,
-    rps: latencies.length / (elapsedMs / 1000),
-    p50Ms: percentile(latencies, 0.5) / 1000,
-    p99Ms: percentile(latencies, 0.99) / 1000,
-  };
+  return { errors, statuses, elapsedMs, rps: latencies.length / (elapsedMs / 1000), ...summarizeLatencies(latencies) };
+}
+
+/** Count, p50 and p99 (ms) of latencies given in µs. */
+export function summarizeLatencies(latenciesUs) {
+  const sorted = [...latenciesUs].sort((a, b) => a - b);
+  return { requests: sorted.length, p50Ms: percentile(sorted, 0.5) / 1000, p99Ms: percentile(sorted, 0.99) / 1000 };
 }

@@ -8,27 +8,58 @@ const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a /
 /** Ratios ours/bare for a scenario that ran cleanly on both subjects, else NaN. */
 export function ratios(scenario) {
   const { bare, ours } = scenario.subjects ?? {};
-  if (!bare || !ours || bare.errors || ours.errors) return { throughput: NaN, cpu: NaN };
-  return { throughput: ratio(ours.rps, bare.rps), cpu: ratio(ours.cpuUsPerReq, bare.cpuUsPerReq) };
+  if (!bare || !ours || bare.errors || ours.errors) return { throughput: NaN, cpu: NaN, cpuExclKv: NaN };
+  return {
+    throughput: ratio(ours.rps, bare.rps),
+    cpu: ratio(ours.cpuUsPerReq, bare.cpuUsPerReq),
+    cpuExclKv: ratio(ours.cpuExclKvUsPerReq, bare.cpuExclKvUsPerReq),
+  };
+}
+
+/**
+ * The local KV simulator runs inside workerd, so its work is in the /proc CPU figure but would
+ * not be Worker CPU on Cloudflare. Counted operations x calibrated cost per operation = its share.
+ */
+export function addKvShare(results) {
+  const unit = results.kvUnitCost;
+  for (const s of Object.values(results.scenarios)) {
+    if (s.skipped) continue;
+    for (const [name, m] of Object.entries(s.subjects)) {
+      const c = s.counts[name];
+      m.kvCpuUsPerReq = c.kvReads * unit.get + c.kvWrites * unit.put + c.kvLists * unit.list;
+      m.cpuExclKvUsPerReq = m.cpuUsPerReq - m.kvCpuUsPerReq;
+    }
+  }
+}
+
+export function kvLine(results) {
+  const u = results.kvUnitCost;
+  return `Local KV simulator, workerd CPU per operation (bench/lib/kv-calibrate.js, op minus empty request): get ${int(u.get)} µs, put ${int(u.put)} µs, list ${int(u.list)} µs; an empty request costs ${int(u.noopRequestUs)} µs. "CPU excl. KV" = CPU - counted ops x these.`;
+}
+
+export function stepsTable(results) {
+  const rows = ["| hot-path step of ours (production code, one call, warm) | CPU µs |", "|---|---:|"];
+  for (const step of results.steps) rows.push(`| ${step.name} | ${f(step.us, 1)} |`);
+  return rows.join("\n");
 }
 
 export function mainTable(results) {
   const rows = [
-    "| scenario | subject | req/s | p50 ms | p99 ms | CPU µs/req | KV reads/req | KV writes/req | KV lists/req | upstream calls/req | errors | ours/bare req/s | ours/bare CPU |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| scenario | subject | req/s | p50 ms | p99 ms | CPU µs/req | CPU excl. KV µs/req | KV reads/req | KV writes/req | KV lists/req | upstream calls/req | errors | ours/bare req/s | ours/bare CPU | ours/bare CPU excl. KV |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const [name, s] of Object.entries(results.scenarios)) {
     if (s.skipped) {
-      rows.push(`| ${name} | - | skipped: ${s.route} not available |  |  |  |  |  |  |  |  |  |  |`);
+      rows.push(`| ${name} | - | skipped: ${s.route} not available |${" |".repeat(12)}`);
       continue;
     }
     const r = ratios(s);
     for (const subject of ["bare", "ours"]) {
       const m = s.subjects[subject];
       const c = s.counts[subject];
-      const last = subject === "ours" ? ` ${f(r.throughput)} | ${f(r.cpu)} |` : " | |";
+      const last = subject === "ours" ? ` ${f(r.throughput)} | ${f(r.cpu)} | ${f(r.cpuExclKv)} |` : " | | |";
       rows.push(
-        `| ${name} | ${subject} | ${int(m.rps)} | ${f(m.p50Ms)} | ${f(m.p99Ms)} | ${int(m.cpuUsPerReq)} | ${f(c.kvReads)} | ${f(c.kvWrites)} | ${f(c.kvLists)} | ${f(c.upstream)} | ${m.errors ? `${m.errors} ${JSON.stringify(m.statuses)}` : 0} |${last}`,
+        `| ${name} | ${subject} | ${int(m.rps)} | ${f(m.p50Ms)} | ${f(m.p99Ms)} | ${int(m.cpuUsPerReq)} | ${int(m.cpuExclKvUsPerReq)} | ${f(c.kvReads)} | ${f(c.kvWrites)} | ${f(c.kvLists)} | ${f(c.upstream)} | ${m.errors ? `${m.errors} ${JSON.stringify(m.statuses)}` : 0} |${last}`,
       );
     }
   }
@@ -83,8 +114,10 @@ export function targets(results) {
   return [
     t("callback throughput ours/bare", cb.throughput, f(cb.throughput), ">= 0.85", cb.throughput >= 0.85),
     t("callback CPU/request ours/bare", cb.cpu, f(cb.cpu), "<= 1.25", cb.cpu <= 1.25),
+    t("  same, excl. local KV simulator", cb.cpuExclKv, f(cb.cpuExclKv), "<= 1.25", cb.cpuExclKv <= 1.25),
     t("proxy p50 added latency (ms, c=1)", added, f(added, 3), "<= 1", added <= 1),
     t("proxy CPU/request ours/bare", px.cpu, f(px.cpu), "<= 1.25", px.cpu <= 1.25),
+    t("  same, excl. local KV simulator", px.cpuExclKv, f(px.cpuExclKv), "<= 1.25", px.cpuExclKv <= 1.25),
     t(
       "bundle min+gzip (KiB)",
       results.bundle.minGzipKiB,

@@ -1,0 +1,138 @@
+// The measuring passes run for each scenario and subject:
+// - timed:   plain bundle under load; throughput, latency, workerd CPU from /proc;
+// - count:   KV-counting wrapper, a few sequential requests; KV and upstream calls per request.
+// and, once per bench, the KV calibration and the step costs, both read from workerd's CPU time.
+// A subject is { name, urls: { timed, counted, ... }, workerd: [pid], child, seeds }.
+import { randomUUID } from "node:crypto";
+import { Agent } from "node:http";
+import { runLoad, send, summarizeLatencies } from "./load.mjs";
+import { cpuMicros, sumCpuMicros } from "./procs.mjs";
+
+export async function upstreamCounts(origin) {
+  const res = await send(origin, { path: "/__counts" }, { keepBody: true });
+  return JSON.parse(res.body).counts;
+}
+const delta = (before, after) =>
+  Object.fromEntries(
+    Object.keys(after)
+      .map((k) => [k, after[k] - (before[k] ?? 0)])
+      .filter(([, v]) => v > 0),
+  );
+const total = (counts) => Object.values(counts).reduce((a, b) => a + b, 0);
+
+const loadOn = (subject, scenario, ctx, plan) => (maxMs, maxRequests) =>
+  runLoad(subject.urls.timed, {
+    make: () => scenario.make(ctx, subject.seeds.timed),
+    ok: scenario.ok,
+    concurrency: plan.concurrency,
+    maxRequests,
+    maxMs,
+  });
+
+/** Warm-up, then the measured run with workerd's utime+stime read before and after. */
+export async function timedRun(subject, scenario, ctx, upstream, plan) {
+  const load = loadOn(subject, scenario, ctx, plan);
+  await load(plan.warmMs, plan.warmMax);
+  const cpu0 = sumCpuMicros(subject.workerd);
+  const host0 = cpuMicros(subject.child.pid);
+  const up0 = await upstreamCounts(upstream);
+  const m = await load(plan.runMs, plan.runMax);
+  const up = total(delta(up0, await upstreamCounts(upstream)));
+  m.cpuUsPerReq = (sumCpuMicros(subject.workerd) - cpu0) / m.requests;
+  m.hostCpuUsPerReq = (cpuMicros(subject.child.pid) - host0) / m.requests;
+  m.upstreamPerReq = up / m.requests;
+  return m;
+}
+
+/** Counting pass on the KV-counting wrapper: KV calls and upstream calls per request. */
+export async function countRun(subject, scenario, ctx, upstream, plan) {
+  const kv = (reset) =>
+    send(subject.urls.counted, { path: `/__bench/kv${reset ? "?reset=1" : ""}` }, { keepBody: true });
+  await kv(true);
+  const up0 = await upstreamCounts(upstream);
+  let failures = 0;
+  for (let i = 0; i < plan.countN; i++) {
+    const res = await send(subject.urls.counted, scenario.make(ctx, subject.seeds.counted));
+    if (!scenario.ok(res.status)) failures++;
+  }
+  const k = JSON.parse((await kv(false)).body);
+  const paths = delta(up0, await upstreamCounts(upstream));
+  const per = (n) => n / plan.countN;
+  return {
+    requests: plan.countN,
+    failures,
+    kvReads: per(k.getKeys),
+    kvWrites: per(k.put + k.delete),
+    kvLists: per(k.list),
+    kvCalls: Object.fromEntries(Object.entries(k).map(([op, n]) => [op, per(n)])),
+    upstream: per(total(paths)),
+    upstreamPaths: Object.fromEntries(Object.entries(paths).map(([p, n]) => [p, per(n)])),
+  };
+}
+
+/**
+ * One request at a time, round-robin: the upstream stand-in directly, then through each
+ * subject, repeated. Interleaving keeps a busy neighbour on the machine from favouring
+ * whichever path happened to be measured in a quiet moment.
+ */
+export async function proxyLatency(subjects, scenario, ctx, upstream, plan) {
+  const token = randomUUID();
+  const paths = [
+    {
+      name: "direct",
+      origin: upstream,
+      make: () => ({ path: "/employer/company", headers: { authorization: `Bearer ${token}` } }),
+    },
+    ...subjects.map((s) => ({ name: s.name, origin: s.urls.timed, make: () => scenario.make(ctx, s.seeds.timed) })),
+  ];
+  const agents = paths.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
+  const samples = paths.map(() => []);
+  const deadline = performance.now() + plan.latMs * paths.length;
+  for (let round = 0; round < plan.latMax + 20 && performance.now() < deadline; round++) {
+    for (let i = 0; i < paths.length; i++) {
+      const res = await send(paths[i].origin, paths[i].make(), { agent: agents[i] });
+      if (res.status !== 200) throw new Error(`latency pass: ${paths[i].name} answered ${res.status}`);
+      if (round >= 20) samples[i].push(res.us); // the first rounds warm connections and JIT
+    }
+  }
+  for (const agent of agents) agent.destroy();
+  return Object.fromEntries(paths.map((p, i) => [p.name, summarizeLatencies(samples[i])]));
+}
+
+/** workerd CPU per request of `path` (expected 204), over a warmed-up batch. */
+async function cpuPerRequest(origin, path, pids, plan) {
+  const load = (maxRequests, maxMs) =>
+    runLoad(origin, {
+      make: () => ({ path }),
+      ok: (s) => s === 204,
+      concurrency: plan.concurrency,
+      maxRequests,
+      maxMs,
+    });
+  await load(plan.calWarm, 1000);
+  const cpu0 = sumCpuMicros(pids);
+  const m = await load(plan.calMax, plan.calMs);
+  if (m.errors) throw new Error(`${path}: ${m.errors} failed requests ${JSON.stringify(m.statuses)}`);
+  return (sumCpuMicros(pids) - cpu0) / m.requests;
+}
+
+/** CPU of one KV operation in the local simulator: /<op> minus /noop on kv-calibrate.js. */
+export async function calibrateKv(origin, pids, plan) {
+  await send(origin, { path: "/seed" });
+  const noop = await cpuPerRequest(origin, "/noop", pids, plan);
+  const unit = { noopRequestUs: noop };
+  for (const op of ["get", "put", "list"])
+    unit[op] = Math.max(0, (await cpuPerRequest(origin, `/${op}`, pids, plan)) - noop);
+  return unit;
+}
+
+/** CPU of one call of each hot-path step of the production code (bench/steps/worker.js). */
+export async function stepCosts(origin, pids, plan) {
+  const names = JSON.parse((await send(origin, { path: "/" }, { keepBody: true })).body);
+  const k = plan.stepK;
+  const per = (name) => cpuPerRequest(origin, `/${encodeURIComponent(name)}?n=${k}`, pids, plan);
+  const noop = await per("noop");
+  const steps = [];
+  for (const name of names.filter((n) => n !== "noop")) steps.push({ name, us: ((await per(name)) - noop) / k });
+  return steps;
+}

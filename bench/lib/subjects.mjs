@@ -1,0 +1,71 @@
+// Starting a bench subject: its workerd (via serve.mjs) with throwaway secrets, the vars the
+// production Worker needs, and customers connected through its own callback.
+import { randomBytes, randomUUID } from "node:crypto";
+import { join } from "node:path";
+import { freePort, wranglerEnv } from "../../scripts/lib/dev-server.mjs";
+import { send } from "./load.mjs";
+import { childPids, startJsonChild } from "./procs.mjs";
+import { CUSTOMERS, callbackRequest, connectionIdFrom, LISTING_SIZE } from "./scenarios.mjs";
+
+/** Throwaway secrets for one run: never the developer's .dev.vars. */
+export const generateSecrets = () => ({
+  FINCH_CLIENT_ID: randomUUID(),
+  FINCH_CLIENT_SECRET: randomBytes(32).toString("base64url"),
+  TICKET_SECRET: randomBytes(32).toString("base64url"),
+  ENCRYPTION_KEYS: `bench1:${randomBytes(32).toString("base64")}`,
+  API_KEYS: `fce_bench_${randomBytes(24).toString("base64url")}`,
+  WEBHOOK_SECRETS: randomBytes(32).toString("base64"),
+});
+
+/**
+ * Starts `name` ("ours" or "bare") from `build` (see build.mjs) in its own workerd.
+ * `helpers` are extra workers for the same process, e.g. { kvcal: path, steps: path }.
+ */
+export async function startSubject({ name, build, secrets, upstream, tmp, preferredPort, helpers = {} }) {
+  const ports = { timed: await freePort(preferredPort), counted: await freePort(preferredPort + 1) };
+  const bindings = {
+    ...(name === "ours" ? build.config.vars : {}),
+    ...secrets,
+    FINCH_API_BASE_URL: upstream,
+    FINCH_REDIRECT_URI: `http://127.0.0.1:${ports.timed}/callback`,
+    SUCCESS_URL: "http://127.0.0.1/connected",
+    ALLOWED_RETURN_ORIGINS: "http://127.0.0.1",
+  };
+  const bundlePath = build[name].bundlePath;
+  const input = JSON.stringify({
+    persistDir: join(tmp, `kv-${name}`),
+    compatibilityDate: build.config.compatibilityDate,
+    compatibilityFlags: build.config.compatibilityFlags,
+    bindings,
+    ports,
+    workers: [
+      { name: "timed", bundlePath },
+      { name: "counted", bundlePath, counting: true },
+      ...Object.entries(helpers).map(([helper, path]) => ({ name: helper, bundlePath: path })),
+    ],
+  });
+  const child = await startJsonChild(`serve:${name}`, join(import.meta.dirname, "serve.mjs"), [], {
+    input,
+    env: wranglerEnv(),
+  });
+  let workerd = [];
+  for (let i = 0; i < 50 && workerd.length === 0; i++) {
+    workerd = childPids(child.pid, "workerd");
+    if (workerd.length === 0) await new Promise((r) => setTimeout(r, 100));
+  }
+  if (workerd.length === 0) throw new Error(`serve:${name}: no workerd process found`);
+  return { name, child, workerd, urls: child.ready, seeds: {} };
+}
+
+/** Connects customers through the subject's own callback, as the scenarios expect. */
+export async function seed(ctx, origin) {
+  const one = async (customer) => {
+    const res = await send(origin, callbackRequest(ctx, customer), { keepBody: true });
+    const id = connectionIdFrom(res);
+    if (!id) throw new Error(`seeding ${origin}: callback answered ${res.status} ${res.body?.slice(0, 200) ?? ""}`);
+    return id;
+  };
+  const proxyConnection = await one(CUSTOMERS.proxy);
+  for (let i = 0; i < LISTING_SIZE; i++) await one(CUSTOMERS.listing);
+  return { proxyConnection };
+}
