@@ -104,18 +104,24 @@ export class ConnectionStore {
 
   /** Writes the record (one write), plus the customer index entry when `indexNew` (one more). */
   async write(record: StoredConnection, opts: { indexNew: boolean }): Promise<void> {
-    const writes: Promise<void>[] = [
-      kv("write", () =>
-        this.ns.put(connectionKey(record.connection_id), JSON.stringify(record), {
-          metadata: listingMetadata(record),
-        }),
-      ),
+    const recordKey = connectionKey(record.connection_id);
+    const puts: [string, () => Promise<void>][] = [
+      [recordKey, () => this.ns.put(recordKey, JSON.stringify(record), { metadata: listingMetadata(record) })],
     ];
     if (opts.indexNew) {
       const indexKey = await customerIndexKey(record.customer_id, record.created_at, record.connection_id);
-      writes.push(kv("write", () => this.ns.put(indexKey, record.connection_id)));
+      puts.push([indexKey, () => this.ns.put(indexKey, record.connection_id)]);
     }
-    await Promise.all(writes);
+    const results = await Promise.allSettled(puts.map(([, put]) => put()));
+    if (results.every((r) => r.status === "fulfilled")) return;
+    // A new connection is stored as a pair or not at all. A record without its index entry
+    // would stay invisible to its customer's listing (later writes never add the entry), and
+    // the caller is told to try again: undo the half that landed, best effort.
+    if (opts.indexNew) {
+      const landed = puts.filter((_, i) => results[i]?.status === "fulfilled");
+      await Promise.allSettled(landed.map(([key]) => this.ns.delete(key)));
+    }
+    throw new AppError("storage_unavailable", "kv write failed");
   }
 
   /** Removes the record and its index entry. */

@@ -206,3 +206,21 @@ export function watchKvWrites(): string[] {
   });
   return writes;
 }
+
+type KvMethod = "get" | "getWithMetadata" | "put" | "delete" | "list";
+
+/**
+ * Makes the Worker's KV `method` reject, as KV does when it is unavailable, for the keys
+ * `when` picks (every key by default); other calls go through. Restore with mockRestore().
+ */
+export function failKv(method: KvMethod, when: (key: string) => boolean = () => true) {
+  const ns = env.CONNECTIONS as unknown as Record<KvMethod, (...args: unknown[]) => Promise<unknown>>;
+  const original = ns[method].bind(ns);
+  return vi
+    .spyOn(ns, method)
+    .mockImplementation((key: unknown, ...rest: unknown[]) =>
+      when(typeof key === "string" ? key : JSON.stringify(key ?? {}))
+        ? Promise.reject(new Error(`KV ${method.toUpperCase()} failed: 503 Service Unavailable`))
+        : original(key, ...rest),
+    );
+}
