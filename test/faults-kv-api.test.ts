@@ -97,7 +97,7 @@ describe("KV unavailable", () => {
     const retry = await api(`/api/connections/${connectionId}`, { method: "DELETE" });
     expect(retry.status, await retry.clone().text()).toBe(200);
     // Finch already ended it: the retry learns that from Finch's 401 and removes the record.
-    expect((await retry.json()).finch).toBe("already_invalid");
+    expect((await retry.json<{ finch: string }>()).finch).toBe("already_invalid");
     expect(await rawRecord(connectionId)).toBeNull();
     expect((await kvEntries()).map((e) => e.name).filter((n) => n.includes(connectionId))).toEqual([]);
   });
