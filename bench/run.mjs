@@ -1,17 +1,19 @@
 #!/usr/bin/env node
 // `npm run bench`: the production Worker ("ours") side by side with the floor ("bare",
 // bench/bare/), same runtime, same requests, same upstream stand-in, all on 127.0.0.1.
-//   node bench/run.mjs [--smoke] [--latency-ms N] [--concurrency N]
+//   node bench/run.mjs [--smoke] [--latency-ms N] [--concurrency N] [--only a,b] [--ours DIR]
 // --smoke: a few requests per scenario, no targets; exits 0 when every scenario ran or was skipped.
+// --only: run only these scenarios; --ours: bundle the production Worker from another checkout
+// (its wrangler.toml's folder), for before/after figures of a change.
 // How it works and how to read it: docs/performance.md. Bounded: under 2 minutes; stops every
 // process it started, also on error and Ctrl-C.
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { buildSubjects } from "./lib/build.mjs";
 import { send } from "./lib/load.mjs";
-import { calibrateKv, countRun, proxyLatency, stepCosts, timedRun } from "./lib/passes.mjs";
+import { calibrateKv, countRun, proxyLatency, stepCosts, timedRuns } from "./lib/passes.mjs";
 import { killAllNow, startJsonChild, stopAll } from "./lib/procs.mjs";
 import * as report from "./lib/report.mjs";
 import { makeContext, SCENARIOS } from "./lib/scenarios.mjs";
@@ -23,8 +25,11 @@ const { values: opts } = parseArgs({
     smoke: { type: "boolean", default: false },
     "latency-ms": { type: "string", default: "0" },
     concurrency: { type: "string", default: "8" },
+    only: { type: "string" },
+    ours: { type: "string" },
   },
 });
+const only = opts.only ? new Set(opts.only.split(",")) : undefined;
 const smoke = opts.smoke;
 // Every pass is capped in both request count and time (ms).
 const PLAN = smoke
@@ -32,7 +37,9 @@ const PLAN = smoke
   : { warmMs: 1000, warmMax: 3000, runMs: 4000, runMax: 6000, countN: 10, latMs: 1000, latMax: 500 };
 Object.assign(
   PLAN,
-  smoke ? { calWarm: 5, calMax: 20, calMs: 500, stepK: 1 } : { calWarm: 100, calMax: 1500, calMs: 1500, stepK: 20 },
+  smoke
+    ? { rounds: 1, calWarm: 5, calMax: 20, calMs: 500, stepK: 1 }
+    : { rounds: 6, calWarm: 100, calMax: 1500, calMs: 1500, stepK: 20 },
   { concurrency: smoke ? 2 : Math.max(1, Math.min(64, Number(opts.concurrency) || 8)) },
 );
 const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
@@ -55,7 +62,7 @@ async function main() {
   // KV's local simulator writes files: tmpfs keeps disk I/O out of the figures where it exists.
   tmp = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "fce-bench-"));
   log("bundling with wrangler deploy --dry-run ...");
-  const build = await buildSubjects(tmp);
+  const build = await buildSubjects(tmp, opts.ours ? resolve(opts.ours) : undefined);
   if (build.steps.error) log(`step costs unavailable: ${build.steps.error}`);
   const upstreamChild = await startJsonChild("upstream", join(HERE, "upstream.mjs"), [
     "--latency-ms",
@@ -80,16 +87,16 @@ async function main() {
   const results = { scenarios: {}, bundle: build.bundle };
   log("calibrating the local KV simulator's CPU per operation ...");
   results.kvUnitCost = await calibrateKv(ours.urls.kvcal, ours.workerd, PLAN);
-  for (const scenario of SCENARIOS) {
+  for (const scenario of SCENARIOS.filter((s) => !only || only.has(s.name))) {
     const probe = await send(ours.urls.timed, scenario.make(ctx, ours.seeds.timed), { keepBody: true });
     if (probe.status === 404 && /"code":"not_found"/.test(probe.body ?? "")) {
       console.log(`skipped: ${scenario.route} not available`);
       results.scenarios[scenario.name] = { skipped: true, route: scenario.route };
       continue;
     }
-    log(`${scenario.name}: timed and counting passes (bare, then ours) ...`);
+    log(`${scenario.name}: timed (bare and ours taking turns) and counting passes ...`);
     const entry = { route: scenario.route, subjects: {}, counts: {} };
-    for (const s of [bare, ours]) entry.subjects[s.name] = await timedRun(s, scenario, ctx, upstream, PLAN);
+    entry.subjects = await timedRuns([bare, ours], scenario, ctx, upstream, PLAN);
     for (const s of [bare, ours]) entry.counts[s.name] = await countRun(s, scenario, ctx, upstream, PLAN);
     results.scenarios[scenario.name] = entry;
     if (scenario.name === "proxy") {

@@ -10,11 +10,11 @@ import { REPO_ROOT } from "../../scripts/lib/dev-vars.mjs";
 
 const run = promisify(execFile);
 
-async function dryRun(label, outdir, extra = []) {
+async function dryRun(label, outdir, extra = [], cwd = REPO_ROOT) {
   let stdout;
   try {
     ({ stdout } = await run(WRANGLER_BIN, ["deploy", "--dry-run", "--outdir", outdir, ...extra], {
-      cwd: REPO_ROOT,
+      cwd,
       env: wranglerEnv(),
       maxBuffer: 16 * 1024 * 1024,
       timeout: 120_000,
@@ -47,9 +47,9 @@ function largestInputs(metafilePath) {
 }
 
 /** The production Worker's runtime settings (compatibility date/flags, [vars]) from wrangler.toml. */
-async function productionConfig() {
+async function productionConfig(oursDir) {
   const { experimental_readRawConfig } = await import("wrangler");
-  const { rawConfig } = experimental_readRawConfig({ config: join(REPO_ROOT, "wrangler.toml") });
+  const { rawConfig } = experimental_readRawConfig({ config: join(oursDir, "wrangler.toml") });
   return {
     compatibilityDate: rawConfig.compatibility_date,
     compatibilityFlags: rawConfig.compatibility_flags ?? [],
@@ -57,15 +57,16 @@ async function productionConfig() {
   };
 }
 
-export async function buildSubjects(tmp) {
+/** `oursDir`: where the production Worker's wrangler.toml is (another checkout for A/B runs). */
+export async function buildSubjects(tmp, oursDir = REPO_ROOT) {
   const bench = (name) => ["-c", join(REPO_ROOT, "bench", name, "wrangler.toml")];
   const [ours, oursMin, bare, steps, config] = await Promise.all([
-    dryRun("ours", join(tmp, "ours")),
-    dryRun("ours (minified)", join(tmp, "ours-min"), ["--minify", "--metafile"]),
+    dryRun("ours", join(tmp, "ours"), [], oursDir),
+    dryRun("ours (minified)", join(tmp, "ours-min"), ["--minify", "--metafile"], oursDir),
     dryRun("bare", join(tmp, "bare"), bench("bare")),
     // Optional: it imports production modules by name, so a rename there must not stop the bench.
     dryRun("steps", join(tmp, "steps"), bench("steps")).catch((error) => ({ error: error.message })),
-    productionConfig(),
+    productionConfig(oursDir),
   ]);
   const minified = readFileSync(oursMin.bundlePath);
   const gzipBytes = gzipSync(minified).byteLength;

@@ -67,7 +67,14 @@ export async function runLoad(origin, { make, ok, concurrency, maxRequests, maxM
   await Promise.all(Array.from({ length: concurrency }, loop));
   const elapsedMs = performance.now() - started;
   agent.destroy();
-  return { errors, statuses, elapsedMs, rps: latencies.length / (elapsedMs / 1000), ...summarizeLatencies(latencies) };
+  return {
+    errors,
+    statuses,
+    elapsedMs,
+    rps: latencies.length / (elapsedMs / 1000),
+    ...summarizeLatencies(latencies),
+    samplesUs: latencies,
+  };
 }
 
 /** Count, p50 and p99 (ms) of latencies given in µs. */

@@ -1,5 +1,5 @@
 // The measuring passes run for each scenario and subject:
-// - timed:   plain bundle under load; throughput, latency, workerd CPU from /proc;
+// - timed:   plain bundles under load, subjects taking turns; throughput, latency, workerd CPU;
 // - count:   KV-counting wrapper, a few sequential requests; KV and upstream calls per request.
 // and, once per bench, the KV calibration and the step costs, both read from workerd's CPU time.
 // A subject is { name, urls: { timed, counted, ... }, workerd: [pid], child, seeds }.
@@ -29,19 +29,57 @@ const loadOn = (subject, scenario, ctx, plan) => (maxMs, maxRequests) =>
     maxMs,
   });
 
-/** Warm-up, then the measured run with workerd's utime+stime read before and after. */
-export async function timedRun(subject, scenario, ctx, upstream, plan) {
-  const load = loadOn(subject, scenario, ctx, plan);
-  await load(plan.warmMs, plan.warmMax);
-  const cpu0 = sumCpuMicros(subject.workerd);
-  const host0 = cpuMicros(subject.child.pid);
-  const up0 = await upstreamCounts(upstream);
-  const m = await load(plan.runMs, plan.runMax);
-  const up = total(delta(up0, await upstreamCounts(upstream)));
-  m.cpuUsPerReq = (sumCpuMicros(subject.workerd) - cpu0) / m.requests;
-  m.hostCpuUsPerReq = (cpuMicros(subject.child.pid) - host0) / m.requests;
-  m.upstreamPerReq = up / m.requests;
-  return m;
+/**
+ * Throughput, latency and workerd CPU (utime+stime from /proc, read around each slice) for
+ * every subject. After a warm-up, the subjects take turns in `plan.rounds` slices, so a busy
+ * neighbour on the machine weighs on all of them alike instead of on whichever ran last.
+ */
+export async function timedRuns(subjects, scenario, ctx, upstream, plan) {
+  const acc = new Map(
+    subjects.map((s) => [
+      s,
+      { requests: 0, errors: 0, statuses: {}, ms: 0, samples: [], cpu: 0, host: 0, up: 0, rounds: [] },
+    ]),
+  );
+  for (const s of subjects) await loadOn(s, scenario, ctx, plan)(plan.warmMs, plan.warmMax);
+  for (let round = 0; round < plan.rounds; round++) {
+    for (const s of subjects) {
+      const a = acc.get(s);
+      const cpu0 = sumCpuMicros(s.workerd);
+      const host0 = cpuMicros(s.child.pid);
+      const up0 = await upstreamCounts(upstream);
+      const m = await loadOn(s, scenario, ctx, plan)(plan.runMs / plan.rounds, Math.ceil(plan.runMax / plan.rounds));
+      const cpu = sumCpuMicros(s.workerd) - cpu0;
+      a.rounds.push({ rps: m.rps, cpuUsPerReq: cpu / m.requests });
+      a.cpu += cpu;
+      a.host += cpuMicros(s.child.pid) - host0;
+      a.up += total(delta(up0, await upstreamCounts(upstream)));
+      a.requests += m.requests;
+      a.errors += m.errors;
+      a.ms += m.elapsedMs;
+      a.samples.push(...m.samplesUs);
+      for (const [k, n] of Object.entries(m.statuses)) a.statuses[k] = (a.statuses[k] ?? 0) + n;
+    }
+  }
+  return Object.fromEntries(
+    subjects.map((s) => {
+      const a = acc.get(s);
+      return [
+        s.name,
+        {
+          errors: a.errors,
+          statuses: a.statuses,
+          elapsedMs: a.ms,
+          rps: a.requests / (a.ms / 1000),
+          ...summarizeLatencies(a.samples),
+          cpuUsPerReq: a.cpu / a.requests,
+          hostCpuUsPerReq: a.host / a.requests,
+          upstreamPerReq: a.up / a.requests,
+          rounds: a.rounds,
+        },
+      ];
+    }),
+  );
 }
 
 /** Counting pass on the KV-counting wrapper: KV calls and upstream calls per request. */

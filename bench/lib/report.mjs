@@ -5,16 +5,36 @@ const f = (n, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
 const int = (n) => (Number.isFinite(n) ? String(Math.round(n)) : "n/a");
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : NaN);
 
-/** Ratios ours/bare for a scenario that ran cleanly on both subjects, else NaN. */
+const median = (xs) => {
+  const sorted = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!sorted.length) return NaN;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+/**
+ * Ratios ours/bare for a scenario that ran cleanly on both subjects, else NaN: the median of
+ * the per-round ratios (each round measures both subjects back to back), with their range.
+ */
 export function ratios(scenario) {
   const { bare, ours } = scenario.subjects ?? {};
-  if (!bare || !ours || bare.errors || ours.errors) return { throughput: NaN, cpu: NaN, cpuExclKv: NaN };
+  const none = { throughput: NaN, cpu: NaN, cpuExclKv: NaN, range: {} };
+  if (!bare || !ours || bare.errors || ours.errors) return none;
+  const per = (pick) => ours.rounds.map((r, i) => ratio(pick(r, ours), pick(bare.rounds[i], bare)));
+  const spread = (xs) => [Math.min(...xs), Math.max(...xs)];
+  const tp = per((r) => r.rps);
+  const cpu = per((r) => r.cpuUsPerReq);
+  const excl = per((r, m) => r.cpuUsPerReq - (m.kvCpuUsPerReq ?? NaN));
   return {
-    throughput: ratio(ours.rps, bare.rps),
-    cpu: ratio(ours.cpuUsPerReq, bare.cpuUsPerReq),
-    cpuExclKv: ratio(ours.cpuExclKvUsPerReq, bare.cpuExclKvUsPerReq),
+    throughput: median(tp),
+    cpu: median(cpu),
+    cpuExclKv: median(excl),
+    range: { throughput: spread(tp), cpu: spread(cpu), cpuExclKv: spread(excl) },
   };
 }
+
+const withRange = (value, range) =>
+  Number.isFinite(value) && range?.every(Number.isFinite) ? `${f(value)} (${f(range[0])}-${f(range[1])})` : f(value);
 
 /**
  * The local KV simulator runs inside workerd, so its work is in the /proc CPU figure but would
@@ -57,7 +77,10 @@ export function mainTable(results) {
     for (const subject of ["bare", "ours"]) {
       const m = s.subjects[subject];
       const c = s.counts[subject];
-      const last = subject === "ours" ? ` ${f(r.throughput)} | ${f(r.cpu)} | ${f(r.cpuExclKv)} |` : " | | |";
+      const last =
+        subject === "ours"
+          ? ` ${withRange(r.throughput, r.range.throughput)} | ${withRange(r.cpu, r.range.cpu)} | ${withRange(r.cpuExclKv, r.range.cpuExclKv)} |`
+          : " | | |";
       rows.push(
         `| ${name} | ${subject} | ${int(m.rps)} | ${f(m.p50Ms)} | ${f(m.p99Ms)} | ${int(m.cpuUsPerReq)} | ${int(m.cpuExclKvUsPerReq)} | ${f(c.kvReads)} | ${f(c.kvWrites)} | ${f(c.kvLists)} | ${f(c.upstream)} | ${m.errors ? `${m.errors} ${JSON.stringify(m.statuses)}` : 0} |${last}`,
       );
