@@ -1,11 +1,10 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { connectCustomer } from "./support/flow";
 import {
   accountUpdated,
   clearKv,
+  connected,
   deliver,
-  kvKeys,
   nowS,
   outcome,
   record,
@@ -19,13 +18,6 @@ import {
  * producer (vitest.config.ts); the send is observed with a pass-through spy. The unbound
  * case runs the same app with EVENTS removed, as a deployment without [[queues.producers]].
  */
-async function connected(): Promise<string> {
-  const { res } = await connectCustomer();
-  expect(res.status).toBe(200);
-  const [name] = (await kvKeys()).filter((k) => k.startsWith("conn:"));
-  return (name as string).slice("conn:".length);
-}
-
 beforeEach(clearKv);
 
 describe("with the EVENTS queue bound", () => {

@@ -1,11 +1,11 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { vi } from "vitest";
-import { app } from "../../src/app";
-import type { Env } from "../../src/env";
+import { expect, vi } from "vitest";
 import { finch } from "./finch";
+import { connectCustomer } from "./flow";
 import { call } from "./http";
-import { TEST_SECRETS, WORKER_ORIGIN } from "./secrets";
+import { clearKv, kvNames, storedRecord } from "./kv";
+import { TEST_SECRETS } from "./secrets";
+import { type Caller, workerWith } from "./worker";
 
 /**
  * Webhook test helpers: Finch-signed deliveries (signed by the mock Finch's own signer, the
@@ -52,21 +52,8 @@ export function accountUpdated(connectionId: string, status: string) {
   };
 }
 
-export type Caller = (path: string, init?: RequestInit) => Promise<Response>;
-
-/** The same app with some bindings replaced or removed (config.ts caches per env object). */
-export function workerWithEnv(overrides: Partial<Env>): Caller {
-  const custom = { ...env, ...overrides } as Env;
-  return async (path, init = {}) => {
-    const ctx = createExecutionContext();
-    const res = await app.fetch(new Request(new URL(path, WORKER_ORIGIN), init), custom, ctx);
-    await waitOnExecutionContext(ctx);
-    return res;
-  };
-}
-
 /** The app exactly as deployed without a queue: EVENTS unbound. */
-export const withoutQueue = () => workerWithEnv({ EVENTS: undefined });
+export const withoutQueue = () => workerWith({ EVENTS: undefined });
 
 /** The outcome of an acknowledged delivery; anything but a 200 fails with the answer. */
 export async function outcome(res: Response | Promise<Response>): Promise<string> {
@@ -80,27 +67,10 @@ export function deliver(d: Pick<Delivery, "body" | "headers">, via: Caller = cal
   return via("/webhooks/finch", { method: "POST", headers: d.headers, body: d.body });
 }
 
-/** Every key in the Worker's KV namespace. */
-export async function kvKeys(): Promise<string[]> {
-  const names: string[] = [];
-  let cursor: string | undefined;
-  for (;;) {
-    const page = await env.CONNECTIONS.list(cursor ? { cursor } : {});
-    names.push(...page.keys.map((k) => k.name));
-    if (page.list_complete) return names.sort();
-    cursor = page.cursor;
-  }
-}
+/** Every key in the Worker's KV namespace, sorted. */
+export const kvKeys = async (): Promise<string[]> => (await kvNames()).sort();
 
-export async function clearKv(): Promise<void> {
-  for (const name of await kvKeys()) await env.CONNECTIONS.delete(name);
-}
-
-export async function record(connectionId: string): Promise<any> {
-  const raw = await env.CONNECTIONS.get(`conn:${connectionId}`, "text");
-  if (raw === null) throw new Error(`no record for ${connectionId}`);
-  return JSON.parse(raw);
-}
+export { clearKv, storedRecord as record };
 
 /** Spies (pass-through) on KV reads/writes and queue sends made by the Worker. */
 export function watchBindings() {
@@ -112,4 +82,19 @@ export function watchBindings() {
     /** The JSON messages sent to the EVENTS queue. */
     messages: () => vi.mocked(queue.send).mock.calls.map((c) => c[0] as Record<string, unknown>),
   };
+}
+
+/** Connects customer "acme" through the real flow; returns the stored connection id. */
+export async function connected(): Promise<string> {
+  const { res } = await connectCustomer();
+  expect(res.status).toBe(200);
+  const [name] = (await kvKeys()).filter((k) => k.startsWith("conn:"));
+  return (name as string).slice("conn:".length);
+}
+
+/** A JSON refusal with this status and stable code. */
+export async function expectRefused(res: Response, status: number, code: string): Promise<void> {
+  const text = await res.text();
+  expect(res.status, text).toBe(status);
+  expect(JSON.parse(text).error.code).toBe(code);
 }
