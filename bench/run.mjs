@@ -33,8 +33,8 @@ const only = opts.only ? new Set(opts.only.split(",")) : undefined;
 const smoke = opts.smoke;
 // Every pass is capped in both request count and time (ms).
 const PLAN = smoke
-  ? { warmMs: 200, warmMax: 10, runMs: 800, runMax: 30, countN: 3, latMs: 300, latMax: 20 }
-  : { warmMs: 1000, warmMax: 3000, runMs: 4000, runMax: 6000, countN: 10, latMs: 1000, latMax: 500 };
+  ? { warmMs: 200, warmMax: 10, runMs: 800, runMax: 30, countN: 3, latWarm: 3, latMs: 300, latMax: 20 }
+  : { warmMs: 1000, warmMax: 3000, runMs: 4000, runMax: 6000, countN: 10, latWarm: 20, latMs: 1000, latMax: 500 };
 Object.assign(
   PLAN,
   smoke

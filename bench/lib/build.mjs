@@ -29,21 +29,30 @@ async function dryRun(label, outdir, extra = [], cwd = REPO_ROOT) {
   return { dir: outdir, bundlePath: join(outdir, main), report: /Total Upload: .*$/m.exec(stdout)?.[0] };
 }
 
-/** Which inputs fill the minified bundle, grouped by package (or src/ file), largest first. */
-function largestInputs(metafilePath) {
+/**
+ * What fills the minified bundle: bytes per group (our own src/ files together, each package
+ * on its own) and the largest single inputs, from esbuild's metafile.
+ */
+function composition(metafilePath) {
   const meta = JSON.parse(readFileSync(metafilePath, "utf8"));
-  const bySource = {};
+  const groups = {};
+  const files = [];
   for (const output of Object.values(meta.outputs)) {
     for (const [input, { bytesInOutput }] of Object.entries(output.inputs ?? {})) {
       const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)?.[1];
-      const key = pkg ?? input.replace(/^.*?(src\/)/, "$1");
-      bySource[key] = (bySource[key] ?? 0) + bytesInOutput;
+      const group = pkg ?? (input.includes("src/") ? "src/ (ours)" : input);
+      groups[group] = (groups[group] ?? 0) + bytesInOutput;
+      files.push({
+        source: pkg ? input.replace(/^.*node_modules\//, "") : input.replace(/^.*?(src\/)/, "$1"),
+        bytes: bytesInOutput,
+      });
     }
   }
-  return Object.entries(bySource)
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, 8)
-    .map(([source, bytes]) => ({ source, bytes }));
+  const sorted = (entries) => entries.sort((a, b) => b.bytes - a.bytes);
+  return {
+    groups: sorted(Object.entries(groups).map(([source, bytes]) => ({ source, bytes }))),
+    largestInputs: sorted(files).slice(0, 8),
+  };
 }
 
 /** The production Worker's runtime settings (compatibility date/flags, [vars]) from wrangler.toml. */
@@ -81,7 +90,7 @@ export async function buildSubjects(tmp, oursDir = REPO_ROOT) {
       minGzipBytes: gzipBytes,
       minGzipKiB: gzipBytes / 1024,
       wranglerReport: oursMin.report,
-      largestInputs: largestInputs(join(oursMin.dir, "bundle-meta.json")),
+      ...composition(join(oursMin.dir, "bundle-meta.json")),
     },
   };
 }

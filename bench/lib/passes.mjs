@@ -125,14 +125,17 @@ export async function proxyLatency(subjects, scenario, ctx, upstream, plan) {
   ];
   const agents = paths.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
   const samples = paths.map(() => []);
-  const deadline = performance.now() + plan.latMs * paths.length;
-  for (let round = 0; round < plan.latMax + 20 && performance.now() < deadline; round++) {
+  const round = async (record) => {
     for (let i = 0; i < paths.length; i++) {
       const res = await send(paths[i].origin, paths[i].make(), { agent: agents[i] });
       if (res.status !== 200) throw new Error(`latency pass: ${paths[i].name} answered ${res.status}`);
-      if (round >= 20) samples[i].push(res.us); // the first rounds warm connections and JIT
+      if (record) samples[i].push(res.us);
     }
-  }
+  };
+  // Unrecorded rounds first: they open the connections and warm the JIT.
+  for (let r = 0; r < plan.latWarm; r++) await round(false);
+  const deadline = performance.now() + plan.latMs * paths.length;
+  for (let r = 0; r < plan.latMax && performance.now() < deadline; r++) await round(true);
   for (const agent of agents) agent.destroy();
   return Object.fromEntries(paths.map((p, i) => [p.name, summarizeLatencies(samples[i])]));
 }

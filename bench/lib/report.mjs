@@ -175,8 +175,11 @@ export function targetTable(list) {
 }
 
 export function bundleLine(bundle) {
-  const top = bundle.largestInputs.map((i) => `${i.source} ${f(i.bytes / 1024, 1)}`).join(", ");
-  return `Bundle (ours, wrangler deploy --dry-run --minify, gzip): ${f(bundle.minGzipKiB)} KiB (${bundle.minGzipBytes} B; minified ${f(bundle.minBytes / 1024, 1)} KiB, unminified ${f(bundle.bytes / 1024, 1)} KiB). Largest inputs, minified KiB: ${top}`;
+  const kib = (items) => items.map((i) => `${i.source} ${f(i.bytes / 1024, 1)}`).join(", ");
+  return [
+    `Bundle (ours, wrangler deploy --dry-run --minify, gzip): ${f(bundle.minGzipKiB)} KiB (${bundle.minGzipBytes} B; minified ${f(bundle.minBytes / 1024, 1)} KiB, unminified ${f(bundle.bytes / 1024, 1)} KiB).`,
+    `Minified KiB by origin: ${kib(bundle.groups)}. Largest inputs: ${kib(bundle.largestInputs)}.`,
+  ].join("\n");
 }
 
 export function lastLine(results) {
