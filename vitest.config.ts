@@ -18,5 +18,7 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     setupFiles: ["./test/support/setup.ts"],
+    // Property tests (test/support/property.ts): cases per property, and a seed to replay a failure.
+    provide: { fcRuns: Number(process.env.FC_RUNS) || 0, fcSeed: Number(process.env.FC_SEED) || 0 },
   },
 });
