@@ -129,6 +129,7 @@ function finish(results, startedAt) {
     seconds: (Date.now() - startedAt) / 1000,
   };
   results.targets = smoke ? [] : report.targets(results);
+  const costs = report.costTable(results);
   const file = join(HERE, smoke ? ".out/results-smoke.json" : "results.json");
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
@@ -142,6 +143,8 @@ function finish(results, startedAt) {
   if (results.proxyLatency) console.log(`\n${report.latencyTable(results)}`);
   if (results.steps) console.log(`\n${report.stepsTable(results)}`);
   console.log(`\n${report.bundleLine(results.bundle)}`);
+  console.log(`\nCloudflare list prices beyond the Workers Paid inclusions, per million (docs/performance.md):\n`);
+  console.log(costs);
   if (!smoke) console.log(`\n${report.targetTable(results.targets)}`);
   for (const [name] of failed) console.log(`\nERROR: ${name} had failed requests; its figures are not valid.`);
   console.log(`\nresults: ${file}`);

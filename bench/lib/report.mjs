@@ -3,6 +3,9 @@
 
 const f = (n, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
 const int = (n) => (Number.isFinite(n) ? String(Math.round(n)) : "n/a");
+// "CPU excl. KV" can come out below zero where the calibrated per-op cost overshoots (many KV
+// calls in one request, as in the listing): shown as such rather than as a negative CPU time.
+const cpuShown = (n) => (Number.isFinite(n) && n < 0 ? "<0 (n/a)" : int(n));
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : NaN);
 
 const median = (xs) => {
@@ -82,7 +85,7 @@ export function mainTable(results) {
           ? ` ${withRange(r.throughput, r.range.throughput)} | ${withRange(r.cpu, r.range.cpu)} | ${withRange(r.cpuExclKv, r.range.cpuExclKv)} |`
           : " | | |";
       rows.push(
-        `| ${name} | ${subject} | ${int(m.rps)} | ${f(m.p50Ms)} | ${f(m.p99Ms)} | ${int(m.cpuUsPerReq)} | ${int(m.cpuExclKvUsPerReq)} | ${f(c.kvReads)} | ${f(c.kvWrites)} | ${f(c.kvLists)} | ${f(c.upstream)} | ${m.errors ? `${m.errors} ${JSON.stringify(m.statuses)}` : 0} |${last}`,
+        `| ${name} | ${subject} | ${int(m.rps)} | ${f(m.p50Ms)} | ${f(m.p99Ms)} | ${int(m.cpuUsPerReq)} | ${cpuShown(m.cpuExclKvUsPerReq)} | ${f(c.kvReads)} | ${f(c.kvWrites)} | ${f(c.kvLists)} | ${f(c.upstream)} | ${m.errors ? `${m.errors} ${JSON.stringify(m.statuses)}` : 0} |${last}`,
       );
     }
   }
@@ -180,6 +183,56 @@ export function bundleLine(bundle) {
     `Bundle (ours, wrangler deploy --dry-run --minify, gzip): ${f(bundle.minGzipKiB)} KiB (${bundle.minGzipBytes} B; minified ${f(bundle.minBytes / 1024, 1)} KiB, unminified ${f(bundle.bytes / 1024, 1)} KiB).`,
     `Minified KiB by origin: ${kib(bundle.groups)}. Largest inputs: ${kib(bundle.largestInputs)}.`,
   ].join("\n");
+}
+
+/**
+ * Marginal prices beyond the Workers Paid inclusions, USD. Workers: "Pricing" page of the
+ * Cloudflare Workers docs (Standard usage model); KV: Cloudflare's Workers KV pricing
+ * (reads $0.50/M; writes, deletes and lists $5.00/M). Checked 2026-11; see docs/performance.md.
+ */
+export const PRICES = { request: 0.3, cpuMs: 0.02, kvRead: 0.5, kvWrite: 5, kvList: 5 };
+
+/** USD per million of a flow (a list of scenario names run once each), for one subject. */
+function flowCost(results, names, subject) {
+  const parts = names.map((n) => results.scenarios[n]);
+  if (parts.some((p) => !p || p.skipped)) return undefined;
+  const sumOf = (pick) => parts.reduce((a, p) => a + pick(p), 0);
+  // CPU billed on Cloudflare excludes KV's own work: use the figure without the local simulator.
+  const cpuMs = sumOf((p) => Math.max(0, p.subjects[subject].cpuExclKvUsPerReq)) / 1000;
+  const reads = sumOf((p) => p.counts[subject].kvReads);
+  const writes = sumOf((p) => p.counts[subject].kvWrites);
+  const lists = sumOf((p) => p.counts[subject].kvLists);
+  const usd = {
+    requests: names.length * PRICES.request,
+    cpu: cpuMs * PRICES.cpuMs,
+    kv: reads * PRICES.kvRead + writes * PRICES.kvWrite + lists * PRICES.kvList,
+  };
+  return { cpuMs, reads, writes, lists, usd, total: usd.requests + usd.cpu + usd.kv };
+}
+
+export function costTable(results) {
+  const flows = [
+    ["connect (GET /connect + GET /callback)", ["connect", "callback"]],
+    ["proxied call", ["proxy"]],
+    ["webhook event", ["webhook"]],
+    ["listing", ["listing"]],
+  ];
+  const rows = [
+    "| per million | subject | requests $ | CPU ms/op | CPU $ | KV reads | KV writes | KV lists | KV $ | total $ |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  results.costs = {};
+  for (const [label, names] of flows) {
+    for (const subject of ["bare", "ours"]) {
+      const c = flowCost(results, names, subject);
+      if (!c) continue;
+      results.costs[`${label} / ${subject}`] = c;
+      rows.push(
+        `| ${label} | ${subject} | ${f(c.usd.requests)} | ${f(c.cpuMs, 3)} | ${f(c.usd.cpu, 3)} | ${f(c.reads)} | ${f(c.writes)} | ${f(c.lists)} | ${f(c.usd.kv)} | ${f(c.total)} |`,
+      );
+    }
+  }
+  return rows.join("\n");
 }
 
 export function lastLine(results) {
