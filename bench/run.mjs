@@ -88,6 +88,9 @@ async function main() {
   log("calibrating the local KV simulator's CPU per operation ...");
   results.kvUnitCost = await calibrateKv(ours.urls.kvcal, ours.workerd, PLAN);
   for (const scenario of SCENARIOS.filter((s) => !only || only.has(s.name))) {
+    for (const s of scenario.prepare ? [bare, ours] : []) {
+      for (const w of ["timed", "counted"]) Object.assign(s.seeds[w], await scenario.prepare(ctx, s.urls[w]));
+    }
     const probe = await send(ours.urls.timed, scenario.make(ctx, ours.seeds.timed), { keepBody: true });
     if (probe.status === 404 && /"code":"not_found"/.test(probe.body ?? "")) {
       console.log(`skipped: ${scenario.route} not available`);

@@ -27,7 +27,8 @@ export function ratios(scenario) {
   const spread = (xs) => [Math.min(...xs), Math.max(...xs)];
   const tp = per((r) => r.rps);
   const cpu = per((r) => r.cpuUsPerReq);
-  const excl = per((r, m) => r.cpuUsPerReq - (m.kvCpuUsPerReq ?? NaN));
+  // Where the floor's own figure is not above zero the subtraction overshot: no ratio then.
+  const excl = bare.cpuExclKvUsPerReq > 0 ? per((r, m) => r.cpuUsPerReq - (m.kvCpuUsPerReq ?? NaN)) : [NaN];
   return {
     throughput: median(tp),
     cpu: median(cpu),

@@ -3,11 +3,25 @@
 // does not check (cookies, API keys, tickets).
 import { createHmac, hkdfSync, randomBytes } from "node:crypto";
 import { mintTicket } from "../../scripts/lib/ticket.mjs";
+import { send } from "./load.mjs";
 
 const b64u = (buf) => Buffer.from(buf).toString("base64url");
 
-export const CUSTOMERS = { callback: "bench-callback", listing: "bench-listing", proxy: "bench-proxy" };
+export const CUSTOMERS = {
+  callback: "bench-callback",
+  listing: "bench-listing",
+  proxy: "bench-proxy",
+  webhook: "bench-webhook",
+};
 export const LISTING_SIZE = 5;
+/**
+ * Webhook events go round-robin over this many connections, each event one second newer than
+ * the last one for its connection: the Worker ignores an event not newer than the stored status
+ * (Finch timestamps have one-second resolution), and KV allows one write per key per second, so
+ * thousands of events per second for a single connection would measure a case that never
+ * happens. Enough for 50 x 290 events within the +/-300 s timestamp window.
+ */
+const WEBHOOK_CONNECTIONS = 50;
 
 /**
  * Everything the scenarios need to know: the generated secrets and, per target worker, the
@@ -51,9 +65,26 @@ export function callbackRequest(ctx, customer = CUSTOMERS.callback) {
   };
 }
 
-function signedEvent(ctx, connectionId) {
+/** Connects `customer` through the callback of the Worker at `origin`; its connection id. */
+export async function connectOne(ctx, origin, customer) {
+  const res = await send(origin, callbackRequest(ctx, customer), { keepBody: true });
+  const id = connectionIdFrom(res);
+  if (!id) throw new Error(`seeding ${origin}: callback answered ${res.status} ${res.body?.slice(0, 200) ?? ""}`);
+  return id;
+}
+
+function nextEvent(ctx, seed) {
+  const w = seed.webhook;
+  const i = w.next++;
+  const ts = w.base + 1 + Math.floor(i / w.ids.length);
+  if (ts > Date.now() / 1000 + 290)
+    throw new Error("webhook scenario ran out of timestamps: raise WEBHOOK_CONNECTIONS");
+  return signedEvent(ctx, w.ids[i % w.ids.length], ts);
+}
+
+function signedEvent(ctx, connectionId, timestamp) {
   const id = `msg_${randomBytes(16).toString("hex")}`;
-  const ts = String(Math.floor(Date.now() / 1000));
+  const ts = String(timestamp);
   const body = JSON.stringify({
     connection_id: connectionId,
     company_id: "514aa2b7-898f-4ce7-bc05-c2fe993713e8",
@@ -79,7 +110,8 @@ const api = (ctx) => ({ authorization: `Bearer ${ctx.apiKey}`, accept: "applicat
 
 /**
  * Scenario table. `route` names the route for the skip message; `make(ctx, seed)` builds
- * one request for a worker whose seed is `seed`; `ok(status)` is what counts as a success.
+ * one request for a worker whose seed is `seed`; `ok(status)` is what counts as a success;
+ * `prepare(ctx, origin)`, when present, adds to a worker's seed right before the scenario.
  */
 export const SCENARIOS = [
   {
@@ -102,7 +134,13 @@ export const SCENARIOS = [
     name: "webhook",
     route: "POST /webhooks/finch",
     ok: (s) => s >= 200 && s < 300,
-    make: (ctx, seed) => signedEvent(ctx, seed.proxyConnection),
+    // Connections of their own, connected just before (their status_at is the seeding time).
+    prepare: async (ctx, origin) => {
+      const ids = [];
+      for (let i = 0; i < WEBHOOK_CONNECTIONS; i++) ids.push(await connectOne(ctx, origin, CUSTOMERS.webhook));
+      return { webhook: { ids, base: Math.floor(Date.now() / 1000), next: 0 } };
+    },
+    make: (ctx, seed) => nextEvent(ctx, seed),
   },
   {
     name: "connect",

@@ -3,9 +3,8 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { freePort, wranglerEnv } from "../../scripts/lib/dev-server.mjs";
-import { send } from "./load.mjs";
 import { childPids, startJsonChild } from "./procs.mjs";
-import { CUSTOMERS, callbackRequest, connectionIdFrom, LISTING_SIZE } from "./scenarios.mjs";
+import { CUSTOMERS, connectOne, LISTING_SIZE } from "./scenarios.mjs";
 
 /** Throwaway secrets for one run: never the developer's .dev.vars. */
 export const generateSecrets = () => ({
@@ -59,13 +58,7 @@ export async function startSubject({ name, build, secrets, upstream, tmp, prefer
 
 /** Connects customers through the subject's own callback, as the scenarios expect. */
 export async function seed(ctx, origin) {
-  const one = async (customer) => {
-    const res = await send(origin, callbackRequest(ctx, customer), { keepBody: true });
-    const id = connectionIdFrom(res);
-    if (!id) throw new Error(`seeding ${origin}: callback answered ${res.status} ${res.body?.slice(0, 200) ?? ""}`);
-    return id;
-  };
-  const proxyConnection = await one(CUSTOMERS.proxy);
-  for (let i = 0; i < LISTING_SIZE; i++) await one(CUSTOMERS.listing);
+  const proxyConnection = await connectOne(ctx, origin, CUSTOMERS.proxy);
+  for (let i = 0; i < LISTING_SIZE; i++) await connectOne(ctx, origin, CUSTOMERS.listing);
   return { proxyConnection };
 }
