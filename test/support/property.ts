@@ -79,16 +79,16 @@ export function caseWatch() {
 /**
  * The invariants every hostile request must keep: no 5xx, no KV write, no secret in the
  * answer, and no request anywhere but the configured Finch base URL. `upstream: false` also
- * forbids any upstream call at all.
+ * forbids any upstream call at all; `writes: true` leaves KV writes to the caller to judge.
  */
 export async function expectRefusedSafely(
   res: Response,
   watch: ReturnType<typeof caseWatch>,
-  opts: { upstream: boolean; extraSecrets?: readonly string[] },
+  opts: { upstream: boolean; writes?: boolean; extraSecrets?: readonly string[] },
 ): Promise<void> {
   const body = await res.clone().text();
   if (res.status >= 500) expect.fail(`answered ${res.status}: ${body.slice(0, 300)}`);
-  expect(watch.writes()).toEqual([]);
+  if (!opts.writes) expect(watch.writes()).toEqual([]);
   if (!opts.upstream) expect(watch.upstream().map((r) => `${r.method} ${r.url.href}`)).toEqual([]);
   for (const sent of watch.upstream()) expect(sent.url.href.startsWith(`${TEST_VARS.FINCH_API_BASE_URL}/`)).toBe(true);
   expect(finch().unhandled).toEqual([]);
