@@ -52,10 +52,16 @@ export function knownSecrets(): string[] {
 }
 
 /** The response's headers and body hold none of `secrets`, nor any token the mock issued. */
-export async function expectNothingSecret(res: Response, extra: readonly string[] = []): Promise<void> {
+export async function expectNothingSecret(
+  res: Response,
+  extra: readonly string[] = [],
+  allowed: readonly string[] = [],
+): Promise<void> {
   const text = [await res.clone().text(), ...[...res.headers].map(([k, v]) => `${k}: ${v}`)].join("\n");
   for (const secret of [...knownSecrets(), ...finch().mock.tokens.keys(), ...extra]) {
-    if (secret && text.includes(secret)) expect.fail(`response leaks a secret (${secret.length} chars)`);
+    if (secret && !allowed.includes(secret) && text.includes(secret)) {
+      expect.fail(`response leaks a secret (${secret.length} chars)`);
+    }
   }
 }
 
@@ -84,7 +90,7 @@ export function caseWatch() {
 export async function expectRefusedSafely(
   res: Response,
   watch: ReturnType<typeof caseWatch>,
-  opts: { upstream: boolean; writes?: boolean; extraSecrets?: readonly string[] },
+  opts: { upstream: boolean; writes?: boolean; extraSecrets?: readonly string[]; allowedSecrets?: readonly string[] },
 ): Promise<void> {
   const body = await res.clone().text();
   if (res.status >= 500) expect.fail(`answered ${res.status}: ${body.slice(0, 300)}`);
@@ -92,7 +98,7 @@ export async function expectRefusedSafely(
   if (!opts.upstream) expect(watch.upstream().map((r) => `${r.method} ${r.url.href}`)).toEqual([]);
   for (const sent of watch.upstream()) expect(sent.url.href.startsWith(`${TEST_VARS.FINCH_API_BASE_URL}/`)).toBe(true);
   expect(finch().unhandled).toEqual([]);
-  await expectNothingSecret(res, opts.extraSecrets);
+  await expectNothingSecret(res, opts.extraSecrets, opts.allowedSecrets);
 }
 
 /** The stable error code of a JSON error answer, or undefined for anything else. */
