@@ -38,8 +38,8 @@ const PLAN = smoke
 Object.assign(
   PLAN,
   smoke
-    ? { rounds: 1, calWarm: 5, calMax: 20, calMs: 500, stepK: 1 }
-    : { rounds: 6, calWarm: 100, calMax: 1500, calMs: 1500, stepK: 20 },
+    ? { rounds: 1, calRounds: 1, calWarm: 5, calMax: 20, calMs: 500, stepK: 1 }
+    : { rounds: 6, calRounds: 5, calWarm: 50, calMax: 2500, calMs: 2500, stepK: 20 },
   { concurrency: smoke ? 2 : Math.max(1, Math.min(64, Number(opts.concurrency) || 8)) },
 );
 const log = (msg) => process.stderr.write(`bench: ${msg}\n`);

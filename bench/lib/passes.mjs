@@ -157,14 +157,33 @@ async function cpuPerRequest(origin, path, pids, plan) {
   return (sumCpuMicros(pids) - cpu0) / m.requests;
 }
 
-/** CPU of one KV operation in the local simulator: /<op> minus /noop on kv-calibrate.js. */
+/**
+ * CPU of one KV operation in the local simulator: /<op> minus /noop on kv-calibrate.js, in
+ * `plan.calRounds` rounds over all ops; the median per op, so a burst on the machine during
+ * one slice does not set the figure. `spread` keeps each op's lowest and highest round.
+ */
 export async function calibrateKv(origin, pids, plan) {
   await send(origin, { path: "/seed" });
-  const noop = await cpuPerRequest(origin, "/noop", pids, plan);
-  const unit = { noopRequestUs: noop };
-  for (const op of ["get", "put", "list"])
-    unit[op] = Math.max(0, (await cpuPerRequest(origin, `/${op}`, pids, plan)) - noop);
+  const ops = ["get", "put", "list"];
+  const rounds = { noop: [], get: [], put: [], list: [] };
+  const slice = { ...plan, calMax: Math.ceil(plan.calMax / plan.calRounds), calMs: plan.calMs / plan.calRounds };
+  for (let r = 0; r < plan.calRounds; r++) {
+    const noop = await cpuPerRequest(origin, "/noop", pids, slice);
+    rounds.noop.push(noop);
+    for (const op of ops) rounds[op].push((await cpuPerRequest(origin, `/${op}`, pids, slice)) - noop);
+  }
+  const unit = { noopRequestUs: median(rounds.noop), spread: {} };
+  for (const op of ops) {
+    unit[op] = Math.max(0, median(rounds[op]));
+    unit.spread[op] = [Math.min(...rounds[op]), Math.max(...rounds[op])];
+  }
   return unit;
+}
+
+function median(xs) {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** CPU of one call of each hot-path step of the production code (bench/steps/worker.js). */
