@@ -20,6 +20,10 @@ export function finchUrl(baseUrl: string, path: string, search: string): URL {
   if (!path.startsWith("/") || path === "/") throw refuse("is missing");
   if (path.length > MAX_PATH || search.length > MAX_QUERY) throw refuse("or query is too long");
   if (ENCODED_SEPARATOR.test(path)) throw refuse("has an encoded separator");
+  // A raw ? or # would end the path when the URL is built, so the reserved-path check below
+  // would see "/disconnect?" while Finch got POST /disconnect. An HTTP path never holds them
+  // unencoded; an RPC caller's plain-object path can.
+  if (/[?#]/.test(path)) throw refuse("has a query or fragment character");
   let decoded: string;
   try {
     decoded = decodeURIComponent(path);
