@@ -30,6 +30,13 @@ beforeEach(clearKv);
 const worker = workerWith({});
 
 type Delivery = { headers: Record<string, string>; body: string; authentic: boolean };
+type Recipe = { make: () => Promise<Delivery>; [fc.toStringMethod]: () => string };
+
+/** How to build one delivery; prints as its inputs in a counterexample. */
+const recipe = (description: unknown, make: Recipe["make"]): Recipe => ({
+  make,
+  [fc.toStringMethod]: () => JSON.stringify(description),
+});
 
 const sign = async (body: string, eventId: string, timestamp: number) =>
   finch().mock.signWebhook(body, { eventId, timestamp, secret: WEBHOOK_SECRET });
@@ -89,24 +96,28 @@ it(
         fc.nat(),
         fc.integer({ min: 1, max: 127 }),
       )
-      .map(([[body, id, offset], what, at, xor]) => async (): Promise<Delivery> => {
-        const timestamp = nowS() + offset;
-        const headers: Record<string, string> = { ...(await sign(body, id, timestamp)) };
-        const change = (s: string) => {
-          const i = at % Math.max(s.length, 1);
-          return s.slice(0, i) + String.fromCharCode(((s.charCodeAt(i) || 65) ^ xor) & 0x7f || 1) + s.slice(i + 1);
-        };
-        if (what === "body") return { headers, body: body === "" ? "x" : change(body), authentic: false };
-        if (what === "event id") headers["finch-event-id"] = change(id);
-        if (what === "timestamp") headers["finch-timestamp"] = String(timestamp + (at % 2 ? 1 : -1));
-        if (what === "signature") headers["finch-signature"] = `v1,${change(headers["finch-signature"]!.slice(3))}`;
-        return { headers: ascii(headers), body, authentic: false };
-      });
+      .map(([[body, id, offset], what, at, xor]) =>
+        recipe({ tamper: what, body, id, offset, at, xor }, async () => {
+          const timestamp = nowS() + offset;
+          const headers: Record<string, string> = { ...(await sign(body, id, timestamp)) };
+          const change = (s: string) => {
+            const i = at % Math.max(s.length, 1);
+            return s.slice(0, i) + String.fromCharCode(((s.charCodeAt(i) || 65) ^ xor) & 0x7f || 1) + s.slice(i + 1);
+          };
+          if (what === "body") return { headers, body: body === "" ? "x" : change(body), authentic: false };
+          if (what === "event id") headers["finch-event-id"] = change(id);
+          if (what === "timestamp") headers["finch-timestamp"] = String(timestamp + (at % 2 ? 1 : -1));
+          if (what === "signature") headers["finch-signature"] = `v1,${change(headers["finch-signature"]!.slice(3))}`;
+          return { headers: ascii(headers), body, authentic: false };
+        }),
+      );
 
-    const authentic = signedParts.map(([body, id, offset]) => async (): Promise<Delivery> => {
-      const headers = { ...(await sign(body, id, nowS() + offset)) };
-      return { headers, body, authentic: true };
-    });
+    const authentic = signedParts.map(([body, id, offset]) =>
+      recipe({ authentic: { body, id, offset } }, async () => {
+        const headers = { ...(await sign(body, id, nowS() + offset)) };
+        return { headers, body, authentic: true };
+      }),
+    );
 
     const watch = caseWatch();
     const send = vi.spyOn(env.EVENTS as Queue<unknown>, "send");
@@ -115,12 +126,12 @@ it(
       "webhooks",
       fc.asyncProperty(
         fc.oneof(
-          forged.map((d) => async () => d),
+          forged.map((d) => recipe({ forged: d }, async () => d)),
           tampered,
           authentic,
         ),
         async (make) => {
-          const d = await make();
+          const d = await make.make();
           watch.next();
           send.mockClear();
           const res = await worker("/webhooks/finch", {
