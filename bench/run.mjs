@@ -44,6 +44,7 @@ Object.assign(
 );
 const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
 let tmp;
+let stopping = false;
 
 async function cleanup() {
   await stopAll();
@@ -51,6 +52,8 @@ async function cleanup() {
 }
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
     log(`stopping (${signal})`);
     void cleanup().then(() => process.exit(130));
   });
@@ -155,9 +158,12 @@ function finish(results, startedAt) {
   return failed.length ? 1 : 0;
 }
 
+// Once a signal is being handled, its handler exits: whatever main() does meanwhile (requests
+// to servers that are going away) is not reported.
 main().then(
-  (code) => process.exit(code),
+  (code) => stopping || process.exit(code),
   async (error) => {
+    if (stopping) return;
     log(`failed: ${error instanceof Error ? error.message : String(error)}`);
     await cleanup();
     process.exit(1);

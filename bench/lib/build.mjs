@@ -55,15 +55,26 @@ function composition(metafilePath) {
   };
 }
 
-/** The production Worker's runtime settings (compatibility date/flags, [vars]) from wrangler.toml. */
+/**
+ * The production Worker's runtime settings (compatibility date/flags, [vars]) from its
+ * wrangler.toml, read by wrangler's own parser in a child process: importing wrangler here
+ * would install its SIGINT/SIGTERM handlers, which exit at once and skip the bench's cleanup.
+ */
 async function productionConfig(oursDir) {
-  const { experimental_readRawConfig } = await import("wrangler");
-  const { rawConfig } = experimental_readRawConfig({ config: join(oursDir, "wrangler.toml") });
-  return {
-    compatibilityDate: rawConfig.compatibility_date,
-    compatibilityFlags: rawConfig.compatibility_flags ?? [],
-    vars: rawConfig.vars ?? {},
-  };
+  const script = `const { experimental_readRawConfig } = await import("wrangler");
+const { rawConfig } = experimental_readRawConfig({ config: process.argv[1] });
+process.stdout.write(JSON.stringify({ compatibilityDate: rawConfig.compatibility_date,
+  compatibilityFlags: rawConfig.compatibility_flags ?? [], vars: rawConfig.vars ?? {} }));`;
+  const { stdout } = await run(
+    process.execPath,
+    ["--input-type=module", "-e", script, join(oursDir, "wrangler.toml")],
+    {
+      cwd: REPO_ROOT,
+      env: wranglerEnv(),
+      timeout: 60_000,
+    },
+  );
+  return JSON.parse(stdout);
 }
 
 /** `oursDir`: where the production Worker's wrangler.toml is (another checkout for A/B runs). */
