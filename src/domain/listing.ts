@@ -1,6 +1,7 @@
 import * as v from "valibot";
 import { AppError } from "../errors";
-import { fromBase64Url, fromUtf8, sha256Hex, toBase64Url, utf8 } from "../lib/encoding";
+import { decodeCursor, encodeCursor } from "../lib/cursor";
+import { sha256Hex } from "../lib/encoding";
 import { type ConnectionStore, customerPrefix } from "../storage/connections";
 import type { StoredConnection } from "../storage/records";
 
@@ -65,24 +66,12 @@ const CursorSchema = v.object({
 });
 type Position = { c?: string | undefined; a?: string | undefined };
 
-function encodeCursor(q: string, pos: Position): string {
-  return toBase64Url(utf8(JSON.stringify({ q, ...pos })));
-}
-
-function decodeCursor(q: string, cursor: string | undefined): Position {
+function decodeQueryCursor(q: string, cursor: string | undefined): Position {
   if (cursor === undefined) return {};
-  let json: unknown;
-  try {
-    const bytes = fromBase64Url(cursor);
-    json = bytes ? JSON.parse(fromUtf8(bytes)) : undefined;
-  } catch {
-    json = undefined;
-  }
-  const parsed = v.safeParse(CursorSchema, json);
-  if (!parsed.success) throw new AppError("param_invalid", "cursor malformed");
+  const position = decodeCursor(CursorSchema, cursor);
   // A cursor only continues the query it came from (same customer and status filter).
-  if (parsed.output.q !== q) throw new AppError("param_invalid", "cursor belongs to another query");
-  return { c: parsed.output.c, a: parsed.output.a };
+  if (position.q !== q) throw new AppError("param_invalid", "cursor belongs to another query");
+  return { c: position.c, a: position.a };
 }
 
 const fromRecord = (r: StoredConnection): ConnectionSummary => ({
@@ -141,7 +130,7 @@ export async function listConnections(store: ConnectionStore, query: ListQuery):
   const prefix = query.customerId === undefined ? "conn:" : await customerPrefix(query.customerId);
   const resolve = query.customerId === undefined ? byMetadata(store) : byCustomer(store, query.customerId);
   const q = (await sha256Hex(`${prefix}|${query.status ?? ""}`)).slice(0, 16);
-  let { c: kvCursor, a: after } = decodeCursor(q, query.cursor);
+  let { c: kvCursor, a: after } = decodeQueryCursor(q, query.cursor);
   const connections: ConnectionSummary[] = [];
 
   for (let scanned = 1; ; scanned++) {
@@ -158,13 +147,13 @@ export async function listConnections(store: ConnectionStore, query: ListQuery):
       connections.push(summary);
       if (connections.length === limit) {
         const last = i === keys.length - 1;
-        if (!last) return { connections, cursor: encodeCursor(q, { c: kvCursor, a: keys[i]?.name }) };
-        return { connections, cursor: page.list_complete ? null : encodeCursor(q, { c: page.cursor }) };
+        if (!last) return { connections, cursor: encodeCursor({ q, c: kvCursor, a: keys[i]?.name }) };
+        return { connections, cursor: page.list_complete ? null : encodeCursor({ q, c: page.cursor }) };
       }
     }
     if (page.list_complete) return { connections, cursor: null };
     kvCursor = page.cursor;
     after = undefined;
-    if (scanned >= MAX_SCAN_PAGES) return { connections, cursor: encodeCursor(q, { c: kvCursor }) };
+    if (scanned >= MAX_SCAN_PAGES) return { connections, cursor: encodeCursor({ q, c: kvCursor }) };
   }
 }

@@ -1,7 +1,7 @@
 import * as v from "valibot";
 import type { KeyRing } from "../crypto/keyring";
 import { AppError } from "../errors";
-import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from "../lib/encoding";
+import { decodeCursor, encodeCursor } from "../lib/cursor";
 import type { Trace } from "../lib/trace";
 import { type ConnectionStore, connectionKey } from "../storage/connections";
 import type { StoredConnection } from "../storage/records";
@@ -44,18 +44,9 @@ const CursorSchema = v.object({
 
 const zero = (): Tally => ({ scanned: 0, rewritten: 0, remaining_on_old_keys: 0, unreadable: 0 });
 
-function decodeCursor(cursor: string | undefined): { c: string | undefined; t: Tally } {
+function decodePassCursor(cursor: string | undefined): { c: string | undefined; t: Tally } {
   if (cursor === undefined) return { c: undefined, t: zero() };
-  let json: unknown;
-  try {
-    const bytes = fromBase64Url(cursor);
-    json = bytes ? JSON.parse(fromUtf8(bytes)) : undefined;
-  } catch {
-    json = undefined;
-  }
-  const parsed = v.safeParse(CursorSchema, json);
-  if (!parsed.success) throw new AppError("param_invalid", "cursor malformed");
-  return parsed.output;
+  return decodeCursor(CursorSchema, cursor);
 }
 
 type Outcome = "current" | "rewritten" | "old" | "unreadable" | "gone";
@@ -90,7 +81,7 @@ export async function reencryptBatch(
   input: { cursor?: string | undefined; limit?: number | undefined },
   trace: Trace,
 ): Promise<ReencryptResult> {
-  const start = decodeCursor(input.cursor);
+  const start = decodePassCursor(input.cursor);
   let page: KVNamespaceListResult<unknown>;
   try {
     page = await deps.store.namespace.list({
@@ -119,6 +110,6 @@ export async function reencryptBatch(
     unreadable: start.t.unreadable + batch.unreadable,
   };
   trace.notes.push(`reencrypt: scanned ${batch.scanned}, rewritten ${batch.rewritten}`);
-  const cursor = page.list_complete ? null : toBase64Url(utf8(JSON.stringify({ c: page.cursor, t: pass })));
+  const cursor = page.list_complete ? null : encodeCursor({ c: page.cursor, t: pass });
   return { active_kid: deps.ring.activeKid, ...batch, cursor, pass };
 }
