@@ -1,9 +1,8 @@
-import { Hono } from "hono";
 import { AppError } from "./errors";
 import { errorResponse } from "./http/error-response";
 import { requestLog } from "./http/request-log";
+import { newApp } from "./http/router";
 import { securityHeaders } from "./http/security";
-import type { AppEnv } from "./http/types";
 import { apiRoutes } from "./routes/api";
 import { callbackRoutes } from "./routes/callback";
 import { connectRoutes } from "./routes/connect";
@@ -15,7 +14,7 @@ import { webhookRoutes } from "./routes/webhooks";
  * response. Every thrown error ends in errorResponse, the one mapping to HTTP.
  */
 export function buildApp() {
-  const app = new Hono<AppEnv>();
+  const app = newApp();
   app.use("*", requestLog);
   app.use("*", securityHeaders);
 

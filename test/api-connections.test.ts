@@ -122,4 +122,27 @@ describe("unknown API routes", () => {
       await expectApiError(await api(path), 404, "not_found");
     }
   });
+
+  it("matches routes exactly: a trailing slash is another path (404), and nothing is deleted or sent", async () => {
+    // The URL parser turns ".../finchX/.%2e/" into ".../<id>/"; a router that forgave the slash
+    // would route DELETE there to the connection itself (found by test/property-proxy.test.ts).
+    const { connectionId } = await seedConnection();
+    for (const [method, path] of [
+      ["DELETE", `/api/connections/${connectionId}/`],
+      ["GET", `/api/connections/${connectionId}/`],
+      ["POST", `/api/connections/${connectionId}/token/`],
+      ["POST", `/api/connections/${connectionId}/introspect/`],
+      ["GET", "/api/connections/"],
+      ["POST", "/api/admin/reencrypt/"],
+    ] as const) {
+      await expectApiError(await api(path, { method }), 404, "not_found");
+    }
+    await expectApiError(
+      await api(`/api/connections/${connectionId}/finchX/.%2e/`, { method: "DELETE" }),
+      404,
+      "not_found",
+    );
+    expect(await rawRecord(connectionId)).not.toBeNull();
+    expect(finch().sent).toEqual([]);
+  });
 });

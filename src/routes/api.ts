@@ -1,4 +1,4 @@
-import { type Context, Hono } from "hono";
+import type { Context } from "hono";
 import * as v from "valibot";
 import {
   accessToken,
@@ -14,6 +14,7 @@ import { apiAuth } from "../http/api-auth";
 import { apiBodyLimit, connectionIdParam, optionalJsonObject } from "../http/body";
 import { configOf, storeOf } from "../http/deps";
 import { singleParam } from "../http/params";
+import { newApp } from "../http/router";
 import type { AppEnv } from "../http/types";
 import { proxyRoutes } from "./proxy";
 
@@ -21,7 +22,7 @@ import { proxyRoutes } from "./proxy";
  * The app's back end talks to connections here. Every route needs an API key (checked
  * before routing, so unauthenticated callers cannot probe which paths exist). See docs/api.md.
  */
-export const apiRoutes = new Hono<AppEnv>();
+export const apiRoutes = newApp();
 
 apiRoutes.use("*", apiAuth);
 // The proxy streams bodies up to its own, larger limit; everything else is small JSON.

@@ -1,4 +1,4 @@
-import { type Context, Hono } from "hono";
+import type { Context } from "hono";
 import { constantTimeEqual } from "../crypto/compare";
 import { type CallbackDeps, completeConnect, type FlowContext } from "../domain/callback";
 import { DONE_TTL_S, type DoneFlow } from "../domain/flow-state";
@@ -8,6 +8,7 @@ import { configOf, storeOf } from "../http/deps";
 import { clearPendingCookie, finishFlowCookies, readFlowCookies } from "../http/flow-cookies";
 import { successPage } from "../http/pages";
 import { singleParam, TOKEN_CHARS } from "../http/params";
+import { newApp } from "../http/router";
 import type { AppEnv } from "../http/types";
 import { sha256Hex } from "../lib/encoding";
 
@@ -16,7 +17,7 @@ import { sha256Hex } from "../lib/encoding";
  * Order matters: every check that needs no network runs before the exchange, and
  * nothing is stored unless the exchange and every ownership check succeed.
  */
-export const callbackRoutes = new Hono<AppEnv>();
+export const callbackRoutes = newApp();
 
 const MAX_CODE = 512;
 

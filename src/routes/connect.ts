@@ -1,9 +1,10 @@
-import { type Context, Hono } from "hono";
+import type { Context } from "hono";
 import { startConnect } from "../domain/connect";
 import { MAX_TICKET_LENGTH, verifyTicket } from "../domain/tickets";
 import { configOf, storeOf } from "../http/deps";
 import { setPendingCookie } from "../http/flow-cookies";
 import { singleParam, TOKEN_CHARS } from "../http/params";
+import { newApp } from "../http/router";
 import type { AppEnv } from "../http/types";
 
 /**
@@ -11,7 +12,7 @@ import type { AppEnv } from "../http/types";
  * GET /connect/session?ticket=...  embedded flow: JSON { session_id, state } for Finch's SDK.
  * Both bind the flow to this browser with the signed pending cookie.
  */
-export const connectRoutes = new Hono<AppEnv>();
+export const connectRoutes = newApp();
 
 async function begin(c: Context<AppEnv>, flow: "redirect" | "embedded") {
   const config = configOf(c);

@@ -1,14 +1,13 @@
-import { Hono } from "hono";
 import { checkHealth } from "../domain/health";
 import { configOf } from "../http/deps";
-import type { AppEnv } from "../http/types";
+import { newApp } from "../http/router";
 
 /**
  * GET /healthz: liveness plus a configuration check, for load balancers and operators.
  * No authentication; 503 while any setting is missing or malformed, so a half-configured
  * deployment shows up before the first customer hits it.
  */
-export const healthRoutes = new Hono<AppEnv>();
+export const healthRoutes = newApp();
 
 healthRoutes.get("/healthz", (c) => {
   const report = checkHealth(configOf(c));

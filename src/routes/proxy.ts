@@ -1,14 +1,13 @@
-import { Hono } from "hono";
 import { proxyToFinch } from "../domain/proxy";
 import { connectionIdParam } from "../http/body";
 import { configOf, storeOf } from "../http/deps";
-import type { AppEnv } from "../http/types";
+import { newApp } from "../http/router";
 
 /**
  * ANY /api/connections/:connection_id/finch/<path>: Finch's API with the connection's token,
  * so the app (or Finch's own SDK pointed at this base URL) never holds the token itself.
  */
-export const proxyRoutes = new Hono<AppEnv>();
+export const proxyRoutes = newApp();
 
 const MARKER = "/finch";
 

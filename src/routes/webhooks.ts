@@ -1,9 +1,8 @@
-import { Hono } from "hono";
 import { handleWebhookEvent } from "../domain/webhooks";
 import { AppError } from "../errors";
 import { readBounded } from "../finch/http";
 import { configOf, storeOf } from "../http/deps";
-import type { AppEnv } from "../http/types";
+import { newApp } from "../http/router";
 import { parseWebhookEvent } from "../webhooks/event";
 import { readEnvelope, verifySignature } from "../webhooks/verify";
 
@@ -13,7 +12,7 @@ import { readEnvelope, verifySignature } from "../webhooks/verify";
  * the signature over the raw body, then the JSON shape. The answer is sent only after the
  * event is recorded (and queued), so a 5xx makes Finch deliver it again.
  */
-export const webhookRoutes = new Hono<AppEnv>();
+export const webhookRoutes = newApp();
 
 /**
  * Finch's payloads are well under a kilobyte. 64 KiB leaves ample room and keeps every
