@@ -1,5 +1,4 @@
 import type { Context } from "hono";
-import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { ConnectSettings } from "../config";
 import {
   cookieKey,
@@ -11,6 +10,7 @@ import {
   type PendingFlow,
   sealFlow,
 } from "../domain/flow-state";
+import { type CookieAttributes, readCookie, serializeCookie } from "./cookies";
 import type { AppEnv } from "./types";
 
 /**
@@ -21,8 +21,17 @@ import type { AppEnv } from "./types";
 const names = (secure: boolean) =>
   secure ? { pending: "__Host-fce_state", done: "__Host-fce_done" } : { pending: "fce_state", done: "fce_done" };
 
-const options = (secure: boolean, maxAge: number) =>
-  ({ path: "/", httpOnly: true, secure, sameSite: "Lax", maxAge }) as const;
+const options = (secure: boolean, maxAge: number): CookieAttributes => ({
+  path: "/",
+  httpOnly: true,
+  secure,
+  sameSite: "Lax",
+  maxAge,
+});
+
+const setCookie = (c: Context<AppEnv>, name: string, value: string, attributes: CookieAttributes) =>
+  c.header("Set-Cookie", serializeCookie(name, value, attributes), { append: true });
+const deleteCookie = (c: Context<AppEnv>, name: string, secure: boolean) => setCookie(c, name, "", options(secure, 0));
 
 export async function setPendingCookie(
   c: Context<AppEnv>,
@@ -38,8 +47,8 @@ export async function readFlowCookies(c: Context<AppEnv>, connect: ConnectSettin
   const n = names(connect.secureCookies);
   const key = await cookieKey(ticketSecret);
   const [pending, done] = await Promise.all([
-    openPending(key, getCookie(c, n.pending)),
-    openDone(key, getCookie(c, n.done)),
+    openPending(key, readCookie(c.req.raw.headers, n.pending)),
+    openDone(key, readCookie(c.req.raw.headers, n.done)),
   ]);
   return { pending, done };
 }
@@ -52,10 +61,10 @@ export async function finishFlowCookies(
   done: DoneFlow,
 ) {
   const n = names(connect.secureCookies);
-  deleteCookie(c, n.pending, options(connect.secureCookies, 0));
+  deleteCookie(c, n.pending, connect.secureCookies);
   setCookie(c, n.done, await sealFlow(await cookieKey(ticketSecret), done), options(connect.secureCookies, DONE_TTL_S));
 }
 
 export function clearPendingCookie(c: Context<AppEnv>, connect: ConnectSettings) {
-  deleteCookie(c, names(connect.secureCookies).pending, options(connect.secureCookies, 0));
+  deleteCookie(c, names(connect.secureCookies).pending, connect.secureCookies);
 }
