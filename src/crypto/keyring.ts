@@ -1,5 +1,5 @@
 import { ConfigError } from "../errors";
-import { fromBase64, fromBase64Url, randomBytes, toBase64Url, utf8 } from "../lib/encoding";
+import { fromBase64, fromBase64Url, fromUtf8Lenient, randomBytes, toBase64Url, utf8 } from "../lib/encoding";
 
 /**
  * AES-256-GCM envelope for tokens at rest.
@@ -90,7 +90,7 @@ export function createKeyRing(value: string | undefined): KeyRing {
       const k = await key(sealed.kid);
       try {
         const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv, additionalData: utf8(aad) }, k, ct);
-        return new TextDecoder().decode(plain);
+        return fromUtf8Lenient(plain);
       } catch {
         throw new DecryptError("authentication failed");
       }

@@ -1,6 +1,7 @@
 import { FINCH_API_VERSION, type FinchSettings } from "../config";
 import { AppError } from "../errors";
 import { parseErrorBody, readBounded, sendToFinch } from "../finch/http";
+import { utf8 } from "../lib/encoding";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
 import { markReauth } from "./connections";
@@ -73,7 +74,7 @@ function upstreamHeaders(from: Headers, token: string): Headers {
 function boundedBody(call: ProxyCall, tripped: { over: boolean }): ReadableStream<Uint8Array> | string | null {
   if (call.method === "GET" || call.method === "HEAD" || call.body === null) return null;
   if (typeof call.body === "string") {
-    if (new TextEncoder().encode(call.body).byteLength > PROXY_BODY_LIMIT) throw tooLarge();
+    if (utf8(call.body).byteLength > PROXY_BODY_LIMIT) throw tooLarge();
     return call.body;
   }
   if (call.bodyLength !== undefined) {

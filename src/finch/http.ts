@@ -1,5 +1,6 @@
 import { FINCH_API_VERSION, type FinchSettings } from "../config";
 import { AppError } from "../errors";
+import { fromUtf8Lenient } from "../lib/encoding";
 import type { Trace } from "../lib/trace";
 
 /**
@@ -66,7 +67,7 @@ export async function readBounded(res: Response, limit: number): Promise<string 
     all.set(c, offset);
     offset += c.byteLength;
   }
-  return new TextDecoder().decode(all);
+  return fromUtf8Lenient(all);
 }
 
 export function parseErrorBody(body: unknown): FinchErrorBody {

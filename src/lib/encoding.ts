@@ -2,11 +2,15 @@
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+const lenientDecoder = new TextDecoder();
 
 export const utf8 = (text: string): Uint8Array => encoder.encode(text);
 
 /** Strict UTF-8 decoding: invalid bytes throw instead of turning into U+FFFD. */
 export const fromUtf8 = (bytes: BufferSource): string => decoder.decode(bytes);
+
+/** Lenient UTF-8 decoding, as `new TextDecoder().decode`: invalid bytes become U+FFFD. */
+export const fromUtf8Lenient = (bytes: BufferSource): string => lenientDecoder.decode(bytes);
 
 export function toBase64(bytes: Uint8Array): string {
   let binary = "";

@@ -1,7 +1,7 @@
 import * as v from "valibot";
 import { DecryptError, KeyNotFoundError, type KeyRing } from "../crypto/keyring";
 import { AppError } from "../errors";
-import { sha256Hex } from "../lib/encoding";
+import { sha256Hex, utf8 } from "../lib/encoding";
 import {
   type ConnectionFacts,
   publicFacts,
@@ -51,7 +51,7 @@ export function listingMetadata(f: ConnectionFacts): ListingMetadata {
     ca: f.created_at,
     ua: f.updated_at,
   };
-  const fits = (m: ListingMetadata) => new TextEncoder().encode(JSON.stringify(m)).byteLength <= METADATA_LIMIT;
+  const fits = (m: ListingMetadata) => utf8(JSON.stringify(m)).byteLength <= METADATA_LIMIT;
   if (fits(full)) return full;
   const { cn: _cn, ...noName } = full;
   if (fits({ ...noName, partial: 1 })) return { ...noName, partial: 1 };
