@@ -11,6 +11,7 @@ import { cookieKey, openPending, sealFlow } from "../../src/domain/flow-state";
 import { TokenSchema } from "../../src/finch/schemas";
 import { sha256Hex } from "../../src/lib/encoding";
 import { connectionKey, customerIndexKey, listingMetadata, parseRecord } from "../../src/storage/connections";
+import bare from "../bare/worker.js";
 
 const ID = "8c6e2a6f-33f8-4a4b-9a37-2b3f4a9f1d0e";
 const TOKEN_JSON = JSON.stringify({
@@ -61,7 +62,22 @@ async function setup(env) {
     token: await ring.seal(token.access_token, connectionKey(ID)),
   };
   const done = { k: "done", state_hash: "h".repeat(64), connection_id: ID, provider_id: "gusto", exp: pending.exp };
+  // Whole requests with KV and Finch replaced by in-isolate stubs: what each Worker spends
+  // itself on a callback or proxied call, without the local KV simulator and without a real
+  // subrequest (both subjects make the same one upstream call; KV is counted separately).
+  const stubKv = memoryKv();
+  const stubEnv = { ...env, CONNECTIONS: stubKv, FINCH_API_BASE_URL: "http://finch.stub" };
+  const bareEnv = { ...env, CONNECTIONS: memoryKv(), FINCH_API_BASE_URL: "http://finch.stub" };
+  const state = "t".repeat(43);
+  const stubPending = { ...pending, state };
+  await stubKv.put(`conn:${ID}`, JSON.stringify(record));
+  await bareEnv.CONNECTIONS.put(`conn:${ID}`, token.access_token);
   return {
+    stubEnv,
+    bareEnv,
+    callbackUrl: `http://127.0.0.1/callback?code=bench-code&state=${state}`,
+    callbackCookie: `fce_state=${await sealFlow(key, stubPending)}`,
+    proxyUrl: `http://127.0.0.1/api/connections/${ID}/finch/employer/company`,
     ring,
     key,
     record,
@@ -70,6 +86,57 @@ async function setup(env) {
     pendingCookie: await sealFlow(key, pending),
     apiKeys: env.API_KEYS.split(","),
   };
+}
+
+/** A KV namespace in the isolate's memory: the calls the Workers make, nothing more. */
+function memoryKv() {
+  const map = new Map();
+  return {
+    async get(key) {
+      return map.get(key)?.value ?? null;
+    },
+    async getWithMetadata(key) {
+      const e = map.get(key);
+      return { value: e?.value ?? null, metadata: e?.metadata ?? null };
+    },
+    async put(key, value, opts) {
+      map.set(key, { value, metadata: opts?.metadata ?? null });
+    },
+    async delete(key) {
+      map.delete(key);
+    },
+  };
+}
+
+const COMPANY_JSON = JSON.stringify({
+  id: "514aa2b7-898f-4ce7-bc05-c2fe993713e8",
+  legal_name: "Acme Bench Corporation",
+});
+let stubSeq = 0;
+/** Finch, answered in the isolate: a fresh connection per exchange, like the bench's stand-in. */
+async function stubFinch(input) {
+  const url = typeof input === "string" ? input : input.url;
+  if (url.endsWith("/auth/token")) {
+    const n = stubSeq++;
+    const token = JSON.parse(TOKEN_JSON);
+    token.connection_id = `${ID.slice(0, 24)}${String(n).padStart(12, "0")}`;
+    token.access_token = `tok-${n}`;
+    return new Response(JSON.stringify(token), { headers: { "content-type": "application/json" } });
+  }
+  return new Response(COMPANY_JSON, { headers: { "content-type": "application/json", "finch-request-id": "req-1" } });
+}
+
+/** Runs `work` with the global fetch answered by stubFinch; 204 unless the answer is unexpected. */
+async function withStubFinch(work, expected) {
+  const real = globalThis.fetch;
+  globalThis.fetch = stubFinch;
+  try {
+    const res = await work();
+    await res.arrayBuffer();
+    if (res.status !== expected) throw new Error(`unexpected ${res.status}`);
+  } finally {
+    globalThis.fetch = real;
+  }
 }
 
 const STEPS = {
@@ -105,6 +172,28 @@ const STEPS = {
     const headers = new Response(null, { status: 204 }).headers;
     for (let i = 0; i < 10; i++) headers.set(`x-bench-${i}`, "no-store; max-age=0; same-origin");
   },
+  "whole callback, KV + Finch stubbed: ours": (f) =>
+    withStubFinch(
+      () =>
+        app.fetch(
+          new Request(f.callbackUrl, { headers: { cookie: f.callbackCookie, accept: "text/html" } }),
+          f.stubEnv,
+        ),
+      303,
+    ),
+  "whole callback, KV + Finch stubbed: bare": (f) =>
+    withStubFinch(() => bare.fetch(new Request(f.callbackUrl), f.bareEnv), 303),
+  "whole proxied call, KV + Finch stubbed: ours": (f, env) =>
+    withStubFinch(
+      () =>
+        app.fetch(
+          new Request(f.proxyUrl, { headers: { authorization: `Bearer ${env.API_KEYS.split(",")[0]}` } }),
+          f.stubEnv,
+        ),
+      200,
+    ),
+  "whole proxied call, KV + Finch stubbed: bare": (f) =>
+    withStubFinch(() => bare.fetch(new Request(f.proxyUrl), f.bareEnv), 200),
   "frame: routing + middleware + log line (404)": (_f, env) =>
     app.fetch(new Request("http://127.0.0.1/__no_such_route", { headers: { accept: "application/json" } }), env),
 };
