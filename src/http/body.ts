@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { AppError } from "../errors";
+import { readBounded } from "../finch/http";
 import { CONNECTION_ID } from "../finch/schemas";
 import type { AppEnv } from "./types";
 
@@ -11,12 +11,18 @@ import type { AppEnv } from "./types";
  */
 export const API_BODY_LIMIT = 16 * 1024;
 
-export const apiBodyLimit: MiddlewareHandler<AppEnv> = bodyLimit({
-  maxSize: API_BODY_LIMIT,
-  onError: () => {
-    throw new AppError("body_too_large", `api body over ${API_BODY_LIMIT} bytes`);
-  },
-});
+export const apiBodyLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const req = c.req.raw;
+  if (req.body) {
+    // readBounded refuses by Content-Length first, then counts while reading.
+    const text = await readBounded(new Response(req.body, { headers: req.headers }), API_BODY_LIMIT);
+    if (text === undefined) throw new AppError("body_too_large", `api body over ${API_BODY_LIMIT} bytes`);
+    // The routes only read the body as text (optionalJsonObject), which decodes it again: the
+    // leading BOM makes that second decode strip exactly this one, so it sees `text` unchanged.
+    c.req.raw = new Request(req, { body: `\uFEFF${text}` });
+  }
+  return next();
+};
 
 /**
  * The body of a management POST/DELETE: empty, or a JSON object. Nothing in it is used
