@@ -91,7 +91,7 @@ export function toProxyCall(connectionId: string, input: unknown): ProxyCall {
   try {
     headers = new Headers(call.headers ?? {});
   } catch {
-    throw new AppError("param_invalid", "finch call headers invalid");
+    throw invalid("headers");
   }
   let body: string | null = null;
   if (typeof call.body === "string") body = call.body;

@@ -1,5 +1,4 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
-import * as v from "valibot";
 import { getConfig } from "./config";
 import {
   accessToken,
@@ -9,14 +8,14 @@ import {
   type Introspected,
   introspectConnection,
   type ListQuery,
-  ListQuerySchema,
   listConnections,
+  parseListQuery,
 } from "./domain/connections";
 import { proxyToFinch } from "./domain/proxy";
 import type { Env } from "./env";
 import { AppError, ERRORS } from "./errors";
 import { CONNECTION_ID } from "./finch/schemas";
-import { newTrace, type Trace } from "./lib/trace";
+import { logTrace, newTrace, type Trace } from "./lib/trace";
 import { type FinchCall, toProxyCall } from "./rpc-call";
 import { ConnectionStore } from "./storage/connections";
 import type { ConnectionFacts } from "./storage/records";
@@ -35,14 +34,7 @@ export class FinchConnections extends WorkerEntrypoint<Env> {
 
   /** `query` is checked like HTTP input: the type is a promise the caller may not keep. */
   listConnections(query: ListQuery = {}): Promise<ConnectionPage> {
-    return this.run("listConnections", undefined, () => {
-      const parsed = v.safeParse(ListQuerySchema, query ?? {});
-      if (!parsed.success) {
-        const field = parsed.issues[0] ? v.getDotPath(parsed.issues[0]) : undefined;
-        throw new AppError("param_invalid", `${field ?? "query"} invalid`);
-      }
-      return listConnections(this.store(), parsed.output);
-    });
+    return this.run("listConnections", undefined, () => listConnections(this.store(), parseListQuery(query ?? {})));
   }
 
   /** The stored access token, for callers that must call Finch themselves. */
@@ -86,20 +78,14 @@ export class FinchConnections extends WorkerEntrypoint<Env> {
       failure = e instanceof AppError ? e : new AppError("internal_error", e instanceof Error ? e.name : "non-error");
       throw new Error(`${failure.code}: ${ERRORS[failure.code].message}`);
     } finally {
-      const line: Record<string, unknown> = {
+      if (failure?.detail) trace.notes.push(failure.detail);
+      logTrace(trace, started, {
         level: failure ? (failure.status >= 500 ? "error" : "warn") : "info",
         msg: "rpc",
         request_id: trace.requestId,
         method,
         outcome: failure?.code ?? "ok",
-        duration_ms: Math.round((performance.now() - started) * 100) / 100,
-        upstream_calls: trace.upstreamCalls,
-      };
-      if (trace.finchRequestId) line.finch_request_id = trace.finchRequestId;
-      if (trace.connectionId) line.connection_id = trace.connectionId;
-      if (failure?.detail) trace.notes.push(failure.detail);
-      if (trace.notes.length) line.notes = trace.notes;
-      console.log(JSON.stringify(line));
+      });
     }
   }
 }

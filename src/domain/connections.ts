@@ -21,6 +21,7 @@ export {
   type ListQuery,
   ListQuerySchema,
   listConnections,
+  parseListQuery,
 } from "./listing";
 
 export async function getConnection(store: ConnectionStore, connectionId: string): Promise<ConnectionFacts> {

@@ -49,6 +49,16 @@ export const ListQuerySchema = v.object({
   cursor: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(2048))),
 });
 
+/** A listing query from outside (HTTP or RPC), checked; param_invalid names the field. */
+export function parseListQuery(input: unknown): ListQuery {
+  const parsed = v.safeParse(ListQuerySchema, input);
+  if (!parsed.success) {
+    const field = parsed.issues[0] ? v.getDotPath(parsed.issues[0]) : undefined;
+    throw new AppError("param_invalid", `${field ?? "query"} invalid`);
+  }
+  return parsed.output;
+}
+
 const MetadataSchema = v.object({
   cid: v.optional(v.string()),
   cn: v.optional(v.string()),

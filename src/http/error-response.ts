@@ -1,5 +1,4 @@
 import type { Context } from "hono";
-import { HTTPException } from "hono/http-exception";
 import { getConfig } from "../config";
 import { AppError, ConfigError } from "../errors";
 import { errorPage } from "./pages";
@@ -9,13 +8,10 @@ import type { AppEnv } from "./types";
  * The one place where errors become responses. Clients get a stable code, a generic
  * message and the request id; the detail goes to the request's log line only.
  */
+// No Hono middleware that throws HTTPException is mounted (API key check and body limit are
+// our own), so anything that is not an AppError is a bug.
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
-  if (err instanceof HTTPException) {
-    if (err.status === 401) return new AppError("unauthorized");
-    if (err.status === 413) return new AppError("body_too_large");
-    if (err.status === 404) return new AppError("not_found");
-  }
   return new AppError("internal_error", err instanceof Error ? err.name : "non-error thrown");
 }
 

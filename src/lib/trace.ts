@@ -15,3 +15,19 @@ export interface Trace {
 }
 
 export const newTrace = (requestId: string): Trace => ({ requestId, upstreamCalls: 0, notes: [] });
+
+/**
+ * Writes the one JSON log line: `head` (level, msg, ids, ...) first, then the timing and what
+ * the trace collected. Only ids, codes and numbers: never a URL query, header, body or token.
+ */
+export function logTrace(trace: Trace, started: number, head: Record<string, unknown>): void {
+  const line: Record<string, unknown> = {
+    ...head,
+    duration_ms: Math.round((performance.now() - started) * 100) / 100,
+    upstream_calls: trace.upstreamCalls,
+  };
+  if (trace.finchRequestId) line.finch_request_id = trace.finchRequestId;
+  if (trace.connectionId) line.connection_id = trace.connectionId;
+  if (trace.notes.length) line.notes = trace.notes;
+  console.log(JSON.stringify(line));
+}

@@ -1,12 +1,11 @@
 import type { Context } from "hono";
-import * as v from "valibot";
 import {
   accessToken,
   disconnectConnection,
   getConnection,
   introspectConnection,
-  ListQuerySchema,
   listConnections,
+  parseListQuery,
 } from "../domain/connections";
 import { REENCRYPT_MAX_LIMIT, reencryptBatch } from "../domain/reencrypt";
 import { AppError } from "../errors";
@@ -40,17 +39,13 @@ function intParam(c: Context<AppEnv>, name: string, max: number): number | undef
 }
 
 apiRoutes.get("/connections", async (c) => {
-  const parsed = v.safeParse(ListQuerySchema, {
+  const query = parseListQuery({
     customerId: singleParam(c, "customer_id", { max: 255, pattern: PRINTABLE }),
     status: singleParam(c, "status", { max: 64 }),
     limit: intParam(c, "limit", 100),
     cursor: singleParam(c, "cursor", { max: 2048 }),
   });
-  if (!parsed.success) {
-    const field = parsed.issues[0] ? v.getDotPath(parsed.issues[0]) : undefined;
-    throw new AppError("param_invalid", `${field ?? "query"} invalid`);
-  }
-  return c.json(await listConnections(storeOf(c), parsed.output));
+  return c.json(await listConnections(storeOf(c), query));
 });
 
 apiRoutes.get("/connections/:connection_id", async (c) => {
