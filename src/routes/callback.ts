@@ -61,7 +61,7 @@ callbackRoutes.get("/callback", async (c) => {
         ? e
         : new AppError("state_mismatch", "state is not a valid ticket");
     });
-    ctx = { ...ticket, returnTo: ticket.returnTo };
+    ctx = ticket;
   } else {
     throw new AppError("state_mismatch", cookies.pending ? "state differs from cookie" : "no pending flow cookie");
   }
