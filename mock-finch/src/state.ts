@@ -1,6 +1,7 @@
 // In-memory state of one mock instance: sessions, authorization codes, connections, tokens.
 import { type DirectoryIndividual, makeDirectory } from "./data";
 import { FinchError, randomBase64Url, randomHex, uuid } from "./http";
+import type { NewSessionInput } from "./validate";
 
 export const CONNECTION_STATUSES = [
   "pending",
@@ -12,16 +13,9 @@ export const CONNECTION_STATUSES = [
 ] as const;
 export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number];
 
-export interface MockSession {
+/** A session keeps what it was created with (validate.ts) plus its own bookkeeping. */
+export interface MockSession extends Omit<NewSessionInput, "minutesToExpire"> {
   sessionId: string;
-  customerId: string;
-  customerName: string;
-  customerEmail: string | null;
-  products: string[];
-  redirectUri: string | null;
-  sandbox: "finch" | "provider" | null;
-  manual: boolean;
-  integration: { provider: string; auth_method?: string } | null;
   /** Set for re-authentication sessions. */
   connectionId: string | null;
   createdAt: number;
