@@ -28,6 +28,9 @@ Options:
   --base-url <url>          Worker base URL, default http://127.0.0.1:8787
   --secret-file <path>      file holding TICKET_SECRET, default .dev.vars
   --json                    print only the ticket (no URL)
+
+Each ticket is a one-time link (a fresh random jti): it starts one Finch Connect session, and
+only the browser that opened it first can come back to that session.
   -h, --help                show this help
 
 Exit codes: 0 ok, 2 bad arguments or no TICKET_SECRET.`;
@@ -120,7 +123,6 @@ if (values.email) claims.email = values.email;
 if (products) claims.products = products;
 if (returnTo) claims.return_to = returnTo;
 if (values["connection-id"]) claims.connection_id = values["connection-id"];
-if (flow) claims.flow = flow;
 
 const ticket = mintTicket(secret, claims, { ttlSeconds });
 if (values.json) {

@@ -1,4 +1,5 @@
 import { createKeyRing, type KeyRing } from "./crypto/keyring";
+import type { TicketLedger } from "./durable/ticket-ledger";
 import type { Env } from "./env";
 import { ConfigError } from "./errors";
 import { fromBase64 } from "./lib/encoding";
@@ -35,6 +36,8 @@ export interface Config {
   ticketSecret(): string;
   keyRing(): KeyRing;
   kv(): KVNamespace;
+  /** The ticket ledger's Durable Object namespace (one-time tickets). */
+  tickets(): DurableObjectNamespace<TicketLedger>;
   apiKeys(): readonly string[];
   /** Decoded webhook HMAC keys, with the configured text as a stable cache id. */
   webhookSecrets(): readonly { id: string; key: Uint8Array }[];
@@ -149,6 +152,14 @@ function parseKv(env: Env): KVNamespace {
   return kv;
 }
 
+function parseTickets(env: Env): DurableObjectNamespace<TicketLedger> {
+  const ns = env.TICKETS;
+  if (!ns || typeof ns.idFromName !== "function") {
+    throw new ConfigError("TICKETS", "Durable Object binding is missing");
+  }
+  return ns;
+}
+
 /** Memoizes a section: the value, or the error it threw, for the isolate's lifetime. */
 function once<T>(parse: () => T): () => T {
   let done = false;
@@ -193,6 +204,7 @@ export function getConfig(env: Env): Config {
     ticketSecret: once(() => parseTicketSecret(env)),
     keyRing: once(() => createKeyRing(env.ENCRYPTION_KEYS)),
     kv: once(() => parseKv(env)),
+    tickets: once(() => parseTickets(env)),
     apiKeys: once(() => parseApiKeys(env)),
     webhookSecrets: once(() => parseWebhookSecrets(env)),
   };

@@ -1,3 +1,5 @@
+import type { TicketLedger } from "./durable/ticket-ledger";
+
 /**
  * The Worker's bindings, exactly as wrangler.toml and `wrangler secret put` provide them.
  * Everything is optional at the type level on purpose: config.ts validates presence and
@@ -23,4 +25,6 @@ export interface Env {
   // Bindings
   CONNECTIONS?: KVNamespace;
   EVENTS?: Queue<unknown>;
+  /** One-time tickets: a Durable Object per ticket id (durable/ticket-ledger.ts). */
+  TICKETS?: DurableObjectNamespace<TicketLedger>;
 }

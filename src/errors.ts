@@ -14,6 +14,10 @@ export const ERRORS = {
   ticket_lifetime_too_long: { status: 400, message: "The ticket is valid for too long." },
   ticket_claims_invalid: { status: 400, message: "The ticket's claims are invalid." },
   return_to_not_allowed: { status: 400, message: "The return address is not allowed." },
+  ticket_used: {
+    status: 409,
+    message: "This Connect link was already used in another browser. Ask the app for a new link.",
+  },
   // Callback
   param_invalid: { status: 400, message: "A parameter is missing, repeated or malformed." },
   state_missing: { status: 400, message: "The Connect state is missing." },
@@ -59,14 +63,24 @@ export class AppError extends Error {
   readonly detail: string | undefined;
   /** Extra response headers (e.g. Retry-After, WWW-Authenticate). */
   readonly headers: Record<string, string> | undefined;
+  /**
+   * A sentence the caller may see after the generic message (e.g. which ticket claim to fix).
+   * Only names and fixed words: never a value the caller sent, a secret or a token.
+   */
+  readonly expose: string | undefined;
 
-  constructor(code: ErrorCode, detail?: string, options?: { headers?: Record<string, string>; cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    detail?: string,
+    options?: { headers?: Record<string, string>; cause?: unknown; expose?: string },
+  ) {
     super(ERRORS[code].message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "AppError";
     this.code = code;
     this.status = ERRORS[code].status;
     this.detail = detail;
     this.headers = options?.headers;
+    this.expose = options?.expose;
   }
 }
 

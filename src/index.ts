@@ -6,4 +6,5 @@ export default {
   fetch: app.fetch,
 } satisfies ExportedHandler<Env>;
 
+export { TicketLedger } from "./durable/ticket-ledger";
 export { FinchConnections } from "./rpc";

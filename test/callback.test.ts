@@ -99,6 +99,7 @@ describe("a refused callback", () => {
     const flow: PendingFlow = {
       k: "pending",
       state: f.state,
+      jti: "test-ticket-id",
       flow: "redirect",
       customer_id: "acme",
       customer_name: "Acme Inc",

@@ -39,7 +39,7 @@ async function signWith(header: unknown, claims: unknown, secret: string, hash: 
 }
 
 const now = () => Math.floor(Date.now() / 1000);
-const goodClaims = () => ({ sub: "acme", name: "Acme Inc", iat: now(), exp: now() + 600 });
+const goodClaims = () => ({ sub: "acme", name: "Acme Inc", iat: now(), exp: now() + 600, jti: crypto.randomUUID() });
 
 /** Flips one bit of one segment's decoded bytes and re-encodes it. */
 function flipBit(ticket: string, segment: number, position: number, bit: number): string {
@@ -124,9 +124,9 @@ const validClaims = fc.record(
     email: fc.constantFrom("a@example.com", "pay.roll+x@example.co.uk"),
     products: fc.uniqueArray(fc.constantFrom("company", "directory", "individual"), { minLength: 1 }),
     return_to: fc.constant("https://app.example.com/done?x=1"),
-    flow: fc.constantFrom("redirect", "embedded"),
+    jti: fc.uuid(),
   },
-  { requiredKeys: ["sub", "name", "exp"] },
+  { requiredKeys: ["sub", "name", "exp", "jti"] },
 );
 const hostileValue = fc.oneof(
   fc.jsonValue({ maxDepth: 2 }),
@@ -138,7 +138,7 @@ const hostileValue = fc.oneof(
     1,
   ]),
 );
-const CLAIMS = ["sub", "name", "exp", "iat", "nbf", "email", "products", "return_to", "connection_id", "flow"];
+const CLAIMS = ["sub", "name", "exp", "iat", "nbf", "email", "products", "return_to", "connection_id", "jti"];
 const anyClaims = fc
   .tuple(validClaims, fc.array(fc.tuple(fc.constantFrom(...CLAIMS), hostileValue), { maxLength: 3 }))
   .map(([valid, edits]) => {

@@ -1,12 +1,13 @@
 // Connect tickets: compact JWS, HS256, key = UTF-8 bytes of TICKET_SECRET. The Worker verifies
-// exactly this format (header {"alg":"HS256","typ":"JWT"}; claims sub, name, iat, exp, and
-// optionally email, products, return_to, connection_id, flow).
-import { createHmac, timingSafeEqual } from "node:crypto";
+// exactly this format (header {"alg":"HS256","typ":"JWT"}; claims sub, name, iat, exp, jti, and
+// optionally email, products, return_to, connection_id). A ticket is a one-time link: each one
+// gets a fresh random jti, and the Worker lets it start one Finch Connect session only.
+import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 
 export const MAX_TICKET_TTL_SECONDS = 900;
 export const DEFAULT_TICKET_TTL_SECONDS = 600;
 const HEADER = { alg: "HS256", typ: "JWT" };
-const OPTIONAL_CLAIMS = ["email", "products", "return_to", "connection_id", "flow"];
+const OPTIONAL_CLAIMS = ["email", "products", "return_to", "connection_id"];
 
 const encode = (value) => Buffer.from(JSON.stringify(value), "utf8").toString("base64url");
 const sign = (secret, input) => createHmac("sha256", Buffer.from(secret, "utf8")).update(input).digest("base64url");
@@ -15,7 +16,7 @@ const sign = (secret, input) => createHmac("sha256", Buffer.from(secret, "utf8")
  * Mints a ticket.
  * @param {string} secret TICKET_SECRET
  * @param {{ sub: string, name: string, email?: string, products?: string[], return_to?: string,
- *           connection_id?: string, flow?: "redirect" | "embedded" }} claims
+ *           connection_id?: string, jti?: string }} claims  jti defaults to a random UUID
  * @param {{ ttlSeconds?: number, now?: number }} [options] now in epoch milliseconds
  * @returns {string}
  */
@@ -28,8 +29,8 @@ export function mintTicket(secret, claims, { ttlSeconds = DEFAULT_TICKET_TTL_SEC
   if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > MAX_TICKET_TTL_SECONDS) {
     throw new RangeError(`mintTicket: ttlSeconds must be an integer from 1 to ${MAX_TICKET_TTL_SECONDS}`);
   }
-  if (claims.flow !== undefined && claims.flow !== "redirect" && claims.flow !== "embedded") {
-    throw new TypeError('mintTicket: claims.flow must be "redirect" or "embedded"');
+  if (claims.jti !== undefined && !/^[A-Za-z0-9._~:-]{8,128}$/.test(claims.jti)) {
+    throw new TypeError("mintTicket: claims.jti must be 8-128 characters of A-Z a-z 0-9 . _ ~ : -");
   }
   if (
     claims.products !== undefined &&
@@ -38,7 +39,7 @@ export function mintTicket(secret, claims, { ttlSeconds = DEFAULT_TICKET_TTL_SEC
     throw new TypeError("mintTicket: claims.products must be an array of strings");
   }
   const iat = Math.floor(now / 1000);
-  const payload = { sub: claims.sub, name: claims.name, iat, exp: iat + ttlSeconds };
+  const payload = { sub: claims.sub, name: claims.name, iat, exp: iat + ttlSeconds, jti: claims.jti ?? randomUUID() };
   for (const key of OPTIONAL_CLAIMS) if (claims[key] !== undefined) payload[key] = claims[key];
   const input = `${encode(HEADER)}.${encode(payload)}`;
   return `${input}.${sign(secret, input)}`;

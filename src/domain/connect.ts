@@ -1,17 +1,51 @@
 import type { ConnectSettings, FinchSettings } from "../config";
 import { AppError } from "../errors";
 import { createConnectSession, createReauthSession } from "../finch/api";
-import { randomId } from "../lib/encoding";
+import { randomId, sha256Hex, utf8 } from "../lib/encoding";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
-import { PENDING_TTL_S, type PendingFlow } from "./flow-state";
-import type { Ticket } from "./tickets";
+import { type Flow, PENDING_TTL_S, type PendingFlow } from "./flow-state";
+import { CLOCK_SKEW_S, type Ticket } from "./tickets";
+
+/** What the ticket ledger (a Durable Object per ticket id) answers; see durable/ticket-ledger.ts. */
+export type LedgerStart =
+  | { kind: "fresh" }
+  | { kind: "resume"; sessionId: string; connectUrl: string }
+  | { kind: "used" };
+
+export interface LedgerStartInput {
+  /** The ticket's exp, Unix seconds. */
+  exp: number;
+  flow: Flow;
+  /** SHA-256 (hex) of the state in this browser's pending cookie for this ticket, if it has one. */
+  resumeStateHash?: string | undefined;
+  /** Seconds after exp before the entry may be forgotten. */
+  graceS: number;
+}
+
+export interface LedgerSession {
+  stateHash: string;
+  sessionId: string;
+  connectUrl: string;
+}
+
+/** One-time tickets, consistent across every location. */
+export interface TicketLedgerPort {
+  start(jti: string, input: LedgerStartInput): Promise<LedgerStart>;
+  record(jti: string, session: LedgerSession): Promise<void>;
+  release(jti: string): Promise<void>;
+}
 
 export interface ConnectDeps {
   finch: FinchSettings;
   connect: ConnectSettings;
+  ledger: TicketLedgerPort;
   /** Only needed for re-authentication, to check who owns the connection. */
   store: () => ConnectionStore;
+  /** The longest pending cookie value a browser will keep, for this deployment's cookie name. */
+  maxCookieValue: number;
+  /** Seals the pending flow as the cookie will carry it (to check its size before any session). */
+  seal: (flow: PendingFlow) => Promise<string>;
 }
 
 export interface StartedConnect {
@@ -19,44 +53,102 @@ export interface StartedConnect {
   /** Finch's connect_url with our state appended (redirect flow). */
   connectUrl: string;
   state: string;
-  pending: PendingFlow;
+  /** Set for a new session; undefined when this browser resumed the session it already had. */
+  cookie: string | undefined;
 }
 
 /**
- * Creates a Finch Connect session for a verified ticket (a new connection, or a
- * re-authentication when the ticket names a connection_id) and the pending flow that
- * binds the answer to this browser.
+ * Starts (or, in the browser that started it, resumes) the one Finch Connect session a ticket
+ * may create: a new connection, or a re-authentication when the ticket names a connection_id.
+ * `current` is this browser's verified pending flow, if it has one.
  */
 export async function startConnect(
   deps: ConnectDeps,
   ticket: Ticket,
-  flow: "redirect" | "embedded",
+  flow: Flow,
+  current: PendingFlow | undefined,
   trace: Trace,
   nowMs = Date.now(),
 ): Promise<StartedConnect> {
+  const state = randomId(32);
+  const pending: PendingFlow = {
+    k: "pending",
+    state,
+    jti: ticket.jti,
+    flow,
+    customer_id: ticket.sub,
+    customer_name: ticket.name,
+    ...(ticket.email ? { email: ticket.email } : {}),
+    ...(ticket.connection_id ? { connection_id: ticket.connection_id } : {}),
+    ...(ticket.return_to ? { return_to: ticket.return_to } : {}),
+    exp: Math.floor(nowMs / 1000) + PENDING_TTL_S,
+  };
+  // Checked before the ticket is spent: a flow whose cookie the browser would drop could
+  // never complete, so such a ticket is refused up front, naming the claims to shorten.
+  const cookie = await deps.seal(pending);
+  if (cookie.length > deps.maxCookieValue) throw tooLargeForCookie(pending, cookie.length - deps.maxCookieValue);
+
+  const mine = current && current.jti === ticket.jti ? current : undefined;
+  const claim = await deps.ledger.start(ticket.jti, {
+    exp: ticket.exp,
+    flow,
+    resumeStateHash: mine ? await sha256Hex(mine.state) : undefined,
+    graceS: CLOCK_SKEW_S,
+  });
+  if (claim.kind === "used") throw new AppError("ticket_used", "ticket already started a session elsewhere");
+  if (claim.kind === "resume") {
+    if (!mine) throw new AppError("ticket_used", "resume without this browser's flow");
+    trace.notes.push("resumed this browser's session for the ticket");
+    return { sessionId: claim.sessionId, connectUrl: claim.connectUrl, state: mine.state, cookie: undefined };
+  }
+
+  let session: { sessionId: string; connectUrl: string };
+  try {
+    session = await createSession(deps, ticket, flow, trace);
+  } catch (e) {
+    // No session exists: the customer may retry the same link. Best effort; a claim that
+    // cannot be released leaves the link spent, which fails closed.
+    await deps.ledger.release(ticket.jti).catch(() => trace.notes.push("ticket release failed"));
+    throw e;
+  }
+  const url = new URL(session.connectUrl);
+  url.searchParams.set("state", state);
+  await deps.ledger.record(ticket.jti, {
+    stateHash: await sha256Hex(state),
+    sessionId: session.sessionId,
+    connectUrl: url.href,
+  });
+  return { sessionId: session.sessionId, connectUrl: url.href, state, cookie };
+}
+
+async function createSession(
+  deps: ConnectDeps,
+  ticket: Ticket,
+  flow: Flow,
+  trace: Trace,
+): Promise<{ sessionId: string; connectUrl: string }> {
   const products = ticket.products ?? deps.connect.products;
   // Finch rejects a redirect_uri at exchange time for sessions opened in the embedded SDK.
   const redirectUri = flow === "redirect" ? deps.connect.redirectUri : undefined;
-
   let session: { sessionId: string; connectUrl: string };
-  if (ticket.connectionId) {
-    trace.connectionId = ticket.connectionId;
-    const existing = await deps.store().get(ticket.connectionId);
+  if (ticket.connection_id) {
+    trace.connectionId = ticket.connection_id;
+    const existing = await deps.store().get(ticket.connection_id);
     if (!existing) throw new AppError("connection_not_found", "reauth ticket names an unknown connection");
-    if (existing.customer_id !== ticket.customerId) {
+    if (existing.customer_id !== ticket.sub) {
       throw new AppError("customer_mismatch", "reauth ticket names another customer's connection");
     }
     session = await createReauthSession(
       deps.finch,
-      { connectionId: ticket.connectionId, products, redirectUri },
+      { connectionId: ticket.connection_id, products, redirectUri },
       trace,
     );
   } else {
     session = await createConnectSession(
       deps.finch,
       {
-        customerId: ticket.customerId,
-        customerName: ticket.customerName,
+        customerId: ticket.sub,
+        customerName: ticket.name,
         customerEmail: ticket.email,
         products,
         redirectUri,
@@ -65,29 +157,31 @@ export async function startConnect(
       trace,
     );
   }
-
   const url = new URL(session.connectUrl);
   const localFinch = deps.finch.baseUrl.startsWith("http://");
   if (url.protocol !== "https:" && !(localFinch && url.protocol === "http:")) {
     throw new AppError("finch_bad_response", "connect_url is not https");
   }
-  const state = randomId(32);
-  url.searchParams.set("state", state);
+  return session;
+}
 
-  return {
-    sessionId: session.sessionId,
-    connectUrl: url.href,
-    state,
-    pending: {
-      k: "pending",
-      state,
-      flow,
-      customer_id: ticket.customerId,
-      customer_name: ticket.customerName,
-      ...(ticket.email ? { email: ticket.email } : {}),
-      ...(ticket.connectionId ? { connection_id: ticket.connectionId } : {}),
-      ...(ticket.returnTo ? { return_to: ticket.returnTo } : {}),
-      exp: Math.floor(nowMs / 1000) + PENDING_TTL_S,
-    },
-  };
+/** The claims that make the cookie too large, largest first, until the rest would fit. */
+function tooLargeForCookie(pending: PendingFlow, excess: number): AppError {
+  const sizes: [string, number][] = [
+    ["sub", pending.customer_id],
+    ["name", pending.customer_name],
+    ["email", pending.email ?? ""],
+    ["return_to", pending.return_to ?? ""],
+  ].map(([claim, value]) => [claim as string, Math.ceil((utf8(JSON.stringify(value)).byteLength * 4) / 3)]);
+  sizes.sort((a, b) => b[1] - a[1]);
+  const named: string[] = [];
+  let saved = 0;
+  for (const [claim, size] of sizes) {
+    if (saved >= excess) break;
+    named.push(claim);
+    saved += size;
+  }
+  return new AppError("ticket_claims_invalid", `pending cookie ${excess} bytes over the browser limit`, {
+    expose: `Too large to keep in the browser's cookie; shorten: ${named.join(", ")}.`,
+  });
 }

@@ -13,10 +13,16 @@ import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from "../lib/encoding";
 export const PENDING_TTL_S = 30 * 60;
 export const DONE_TTL_S = 10 * 60;
 
+const FlowSchema = v.picklist(["redirect", "embedded"]);
+export type Flow = v.InferOutput<typeof FlowSchema>;
+
+/** Who the callback is for, as /connect learnt it from the verified ticket. */
 const PendingSchema = v.object({
   k: v.literal("pending"),
   state: v.string(),
-  flow: v.picklist(["redirect", "embedded"]),
+  /** The ticket this flow came from: lets the same browser resume it (see domain/connect.ts). */
+  jti: v.string(),
+  flow: FlowSchema,
   customer_id: v.string(),
   customer_name: v.string(),
   email: v.optional(v.string()),
@@ -28,7 +34,7 @@ export type PendingFlow = v.InferOutput<typeof PendingSchema>;
 
 const DoneSchema = v.object({
   k: v.literal("done"),
-  /** Digest of the callback's state value (which may be a whole ticket). */
+  /** Digest of the callback's state value, so a reload is recognised without keeping the state. */
   state_hash: v.string(),
   connection_id: v.string(),
   provider_id: v.nullable(v.string()),
@@ -63,7 +69,8 @@ export async function sealFlow(key: CryptoKey, flow: PendingFlow | DoneFlow): Pr
   return `${payload}.${toBase64Url(await hmacSign(key, payload))}`;
 }
 
-const MAX_COOKIE = 4096;
+/** Browsers keep a cookie's name and value up to 4096 bytes together; longer ones are dropped. */
+export const MAX_COOKIE = 4096;
 
 async function open(key: CryptoKey, value: string | undefined, nowMs: number): Promise<unknown> {
   if (!value || value.length > MAX_COOKIE) return undefined;

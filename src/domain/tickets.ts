@@ -14,17 +14,8 @@ export const MAX_TICKET_LIFETIME_S = 15 * 60;
 /** Tolerated clock difference between the app's servers and Cloudflare's. */
 export const CLOCK_SKEW_S = 60;
 
-export interface Ticket {
-  customerId: string;
-  customerName: string;
-  email: string | undefined;
-  products: string[] | undefined;
-  returnTo: string | undefined;
-  connectionId: string | undefined;
-  /** Which Connect flow a ticket used directly as `state` belongs to. */
-  flow: "redirect" | "embedded";
-  exp: number;
-}
+/** A ticket's id: what makes it a one-time link (the ticket ledger is keyed by it). */
+export const JTI = /^[A-Za-z0-9._~:-]{8,128}$/;
 
 const Claims = v.object({
   sub: v.pipe(v.string(), v.minLength(1), v.maxLength(255)),
@@ -36,13 +27,15 @@ const Claims = v.object({
   products: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(PRODUCT))), v.minLength(1), v.maxLength(32))),
   return_to: v.optional(v.pipe(v.string(), v.maxLength(1024))),
   connection_id: v.optional(v.pipe(v.string(), v.regex(CONNECTION_ID))),
-  flow: v.optional(v.picklist(["redirect", "embedded"])),
+  jti: v.pipe(v.string(), v.regex(JTI)),
 });
+
+/** A verified ticket: its claims, with return_to checked against the allowlist. */
+export type Ticket = v.InferOutput<typeof Claims>;
 
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
-/** Cheap shape test used by the callback to tell a ticket-as-state from a random state. */
-export const looksLikeTicket = (value: string) => value.length <= MAX_TICKET_LENGTH && COMPACT_JWS.test(value);
+const looksLikeTicket = (value: string) => value.length <= MAX_TICKET_LENGTH && COMPACT_JWS.test(value);
 
 export async function verifyTicket(
   token: string | undefined,
@@ -64,7 +57,10 @@ export async function verifyTicket(
   const parsed = v.safeParse(Claims, verified.payload);
   if (!parsed.success) {
     const field = parsed.issues[0] ? v.getDotPath(parsed.issues[0]) : undefined;
-    throw new AppError("ticket_claims_invalid", `claim ${field ?? "(root)"} invalid`);
+    // Claim names are not secret: the app's developer sees which one to fix.
+    throw new AppError("ticket_claims_invalid", `claim ${field ?? "(root)"} invalid`, {
+      expose: `Claim: ${field ?? "(root)"}.`,
+    });
   }
   const claims = parsed.output;
   const now = Math.floor(nowMs / 1000);
@@ -75,16 +71,8 @@ export async function verifyTicket(
   if (claims.nbf !== undefined && claims.nbf > now + CLOCK_SKEW_S)
     throw new AppError("ticket_invalid", "nbf in the future");
 
-  return {
-    customerId: claims.sub,
-    customerName: claims.name,
-    email: claims.email,
-    products: claims.products,
-    returnTo: claims.return_to === undefined ? undefined : allowedReturnTo(claims.return_to, connect),
-    connectionId: claims.connection_id,
-    flow: claims.flow ?? "redirect",
-    exp: claims.exp,
-  };
+  if (claims.return_to !== undefined) claims.return_to = allowedReturnTo(claims.return_to, connect);
+  return claims;
 }
 
 /** return_to must be an http(s) URL on a configured origin: no open redirect. */

@@ -29,7 +29,8 @@ export function errorResponse(err: unknown, c: Context<AppEnv>): Response {
     if (error.detail) trace.notes.push(error.detail);
   }
   // Configuration errors name the setting (never its value) so operators can fix them.
-  const message = error instanceof ConfigError ? `${error.message} ${error.setting} ${error.problem}.` : error.message;
+  let message = error instanceof ConfigError ? `${error.message} ${error.setting} ${error.problem}.` : error.message;
+  if (error.expose) message = `${message} ${error.expose}`;
   for (const [name, value] of Object.entries(error.headers ?? {})) c.header(name, value);
 
   const presentation = c.get("presentation") ?? "json";

@@ -4,6 +4,7 @@ import {
   cookieKey,
   DONE_TTL_S,
   type DoneFlow,
+  MAX_COOKIE,
   openDone,
   openPending,
   PENDING_TTL_S,
@@ -33,14 +34,17 @@ const setCookie = (c: Context<AppEnv>, name: string, value: string, attributes: 
   c.header("Set-Cookie", serializeCookie(name, value, attributes), { append: true });
 const deleteCookie = (c: Context<AppEnv>, name: string, secure: boolean) => setCookie(c, name, "", options(secure, 0));
 
-export async function setPendingCookie(
-  c: Context<AppEnv>,
-  connect: ConnectSettings,
-  ticketSecret: string,
-  flow: PendingFlow,
-) {
-  const value = await sealFlow(await cookieKey(ticketSecret), flow);
-  setCookie(c, names(connect.secureCookies).pending, value, options(connect.secureCookies, PENDING_TTL_S));
+/** Seals a pending flow as its cookie value (the caller checks its size against pendingCookieLimit). */
+export async function sealPending(ticketSecret: string, flow: PendingFlow): Promise<string> {
+  return sealFlow(await cookieKey(ticketSecret), flow);
+}
+
+/** The longest pending cookie value browsers keep under this deployment's cookie name. */
+export const pendingCookieLimit = (connect: ConnectSettings) =>
+  MAX_COOKIE - names(connect.secureCookies).pending.length - 1;
+
+export function setPendingCookie(c: Context<AppEnv>, connect: ConnectSettings, sealed: string) {
+  setCookie(c, names(connect.secureCookies).pending, sealed, options(connect.secureCookies, PENDING_TTL_S));
 }
 
 export async function readFlowCookies(c: Context<AppEnv>, connect: ConnectSettings, ticketSecret: string) {

@@ -12,6 +12,8 @@ export interface Trace {
   notes: string[];
   /** "ok" or the stable error code the request ended with. */
   outcome?: string;
+  /** Set when the request was refused for a reason that looks like an attack (a code for alerting). */
+  security?: string;
 }
 
 export const newTrace = (requestId: string): Trace => ({ requestId, upstreamCalls: 0, notes: [] });
@@ -29,5 +31,7 @@ export function logTrace(trace: Trace, started: number, head: Record<string, unk
   if (trace.finchRequestId) line.finch_request_id = trace.finchRequestId;
   if (trace.connectionId) line.connection_id = trace.connectionId;
   if (trace.notes.length) line.notes = trace.notes;
+  // A separate field so alerts can match on it; only a fixed code, never a value.
+  if (trace.security) line.security_event = trace.security;
   console.log(JSON.stringify(line));
 }

@@ -1,8 +1,6 @@
 import type { Context } from "hono";
-import { constantTimeEqual } from "../crypto/compare";
-import { type CallbackDeps, completeConnect, type FlowContext } from "../domain/callback";
+import { type CallbackDeps, completeConnect, resolveCallback } from "../domain/callback";
 import { DONE_TTL_S, type DoneFlow } from "../domain/flow-state";
-import { looksLikeTicket, MAX_TICKET_LENGTH, verifyTicket } from "../domain/tickets";
 import { AppError } from "../errors";
 import { configOf, storeOf } from "../http/deps";
 import { clearPendingCookie, finishFlowCookies, readFlowCookies } from "../http/flow-cookies";
@@ -20,6 +18,7 @@ import { sha256Hex } from "../lib/encoding";
 export const callbackRoutes = newApp();
 
 const MAX_CODE = 512;
+const MAX_STATE = 128;
 
 callbackRoutes.get("/callback", async (c) => {
   c.set("presentation", "callback");
@@ -28,44 +27,20 @@ callbackRoutes.get("/callback", async (c) => {
   const secret = config.ticketSecret();
   const trace = c.get("trace");
 
-  const state = singleParam(c, "state", { max: MAX_TICKET_LENGTH, pattern: TOKEN_CHARS });
+  const state = singleParam(c, "state", { max: MAX_STATE, pattern: TOKEN_CHARS });
   const code = singleParam(c, "code", { max: MAX_CODE, pattern: TOKEN_CHARS });
   const error = singleParam(c, "error", { max: 256 });
   if (!state) throw new AppError("state_missing");
 
-  const cookies = await readFlowCookies(c, connect, secret);
-  // The done cookie keeps a digest: a ticket used as state would not fit in a cookie.
-  const stateHash = await sha256Hex(state);
-  // A reload of a completed callback: same answer, no second exchange.
-  if (cookies.done && constantTimeEqual(cookies.done.state_hash, stateHash)) {
-    trace.connectionId = cookies.done.connection_id;
+  const resolved = resolveCallback(await readFlowCookies(c, connect, secret), state, await sha256Hex(state));
+  if ("replay" in resolved) {
+    trace.connectionId = resolved.replay.connection_id;
     trace.notes.push("replayed completed callback");
-    return success(c, cookies.done);
+    return success(c, resolved.replay);
   }
+  const flow = resolved.pending;
 
-  let ctx: FlowContext;
-  if (cookies.pending && constantTimeEqual(cookies.pending.state, state)) {
-    const p = cookies.pending;
-    ctx = {
-      flow: p.flow,
-      customerId: p.customer_id,
-      customerName: p.customer_name,
-      email: p.email,
-      connectionId: p.connection_id,
-      returnTo: p.return_to,
-    };
-  } else if (looksLikeTicket(state)) {
-    // Sessions created by the app's own back end carry a ticket as their state.
-    const ticket = await verifyTicket(state, secret, connect).catch((e: unknown) => {
-      throw e instanceof AppError && e.code === "ticket_expired"
-        ? e
-        : new AppError("state_mismatch", "state is not a valid ticket");
-    });
-    ctx = ticket;
-  } else {
-    throw new AppError("state_mismatch", cookies.pending ? "state differs from cookie" : "no pending flow cookie");
-  }
-
+  // From here on the callback is this browser's own: only now may its pending flow end.
   if (!code) {
     clearPendingCookie(c, connect);
     throw new AppError(
@@ -77,14 +52,14 @@ callbackRoutes.get("/callback", async (c) => {
   const deps: CallbackDeps = { finch: config.finch(), connect, store: storeOf(c) };
   let facts: Awaited<ReturnType<typeof completeConnect>>;
   try {
-    facts = await completeConnect(deps, ctx, code, trace);
+    facts = await completeConnect(deps, flow, code, trace);
   } catch (e) {
     // The code was spent (or refused) either way: this flow cannot be resumed.
     clearPendingCookie(c, connect);
     throw e;
   }
 
-  const target = ctx.returnTo ?? connect.successUrl;
+  const target = flow.return_to ?? connect.successUrl;
   let location: string | undefined;
   if (target) {
     const url = new URL(target);
@@ -93,7 +68,7 @@ callbackRoutes.get("/callback", async (c) => {
   }
   const done: DoneFlow = {
     k: "done",
-    state_hash: stateHash,
+    state_hash: await sha256Hex(state),
     connection_id: facts.connection_id,
     provider_id: facts.provider_id,
     ...(location ? { location } : {}),

@@ -1,8 +1,9 @@
 import type { Context } from "hono";
 import { startConnect } from "../domain/connect";
+import type { Flow } from "../domain/flow-state";
 import { MAX_TICKET_LENGTH, verifyTicket } from "../domain/tickets";
-import { configOf, storeOf } from "../http/deps";
-import { setPendingCookie } from "../http/flow-cookies";
+import { configOf, ledgerOf, storeOf } from "../http/deps";
+import { pendingCookieLimit, readFlowCookies, sealPending, setPendingCookie } from "../http/flow-cookies";
 import { singleParam, TOKEN_CHARS } from "../http/params";
 import { newApp } from "../http/router";
 import type { AppEnv } from "../http/types";
@@ -10,11 +11,12 @@ import type { AppEnv } from "../http/types";
 /**
  * GET /connect?ticket=...          redirect flow: 302 to Finch Connect.
  * GET /connect/session?ticket=...  embedded flow: JSON { session_id, state } for Finch's SDK.
- * Both bind the flow to this browser with the signed pending cookie.
+ * Both bind the flow to this browser with the signed pending cookie. A ticket starts one
+ * session: the same browser asking again gets that session back, any other browser 409.
  */
 export const connectRoutes = newApp();
 
-async function begin(c: Context<AppEnv>, flow: "redirect" | "embedded") {
+async function begin(c: Context<AppEnv>, flow: Flow) {
   const config = configOf(c);
   const connect = config.connect();
   const secret = config.ticketSecret();
@@ -23,13 +25,22 @@ async function begin(c: Context<AppEnv>, flow: "redirect" | "embedded") {
     secret,
     connect,
   );
+  const { pending } = await readFlowCookies(c, connect, secret);
   const started = await startConnect(
-    { finch: config.finch(), connect, store: () => storeOf(c) },
+    {
+      finch: config.finch(),
+      connect,
+      ledger: ledgerOf(c),
+      store: () => storeOf(c),
+      maxCookieValue: pendingCookieLimit(connect),
+      seal: (flow) => sealPending(secret, flow),
+    },
     ticket,
     flow,
+    pending,
     c.get("trace"),
   );
-  await setPendingCookie(c, connect, secret, started.pending);
+  if (started.cookie) setPendingCookie(c, connect, started.cookie);
   return started;
 }
 

@@ -51,14 +51,15 @@ export interface TicketClaims {
   products?: string[];
   return_to?: string;
   connection_id?: string;
-  flow?: "redirect" | "embedded";
+  jti?: string;
   [extra: string]: unknown;
 }
 
 /** Mints a ticket the way an app's back end would (HS256 with TICKET_SECRET). */
 export function mintTicket(claims: TicketClaims = {}, secret: string = TEST_SECRETS.TICKET_SECRET): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  const payload = { sub: "acme", name: "Acme Inc", iat: now, exp: now + 600, ...claims };
+  // Every ticket gets its own id unless the test names one (tickets are one-time links).
+  const payload = { sub: "acme", name: "Acme Inc", iat: now, exp: now + 600, jti: crypto.randomUUID(), ...claims };
   for (const key of Object.keys(payload))
     if ((payload as Record<string, unknown>)[key] === undefined) delete (payload as Record<string, unknown>)[key];
   return sign(payload as Parameters<typeof sign>[0], secret, "HS256").then((ticket) => {
