@@ -4,6 +4,10 @@
 // with ?reset=1 it also zeroes them. Timed runs use the bare bundle without this wrapper.
 import subject from "./subject.js";
 
+// The subject's named exports (RPC entrypoints, Durable Object classes) must be exported by the
+// main module for their bindings to resolve.
+export * from "./subject.js";
+
 const counts = { get: 0, getKeys: 0, getWithMetadata: 0, put: 0, delete: 0, list: 0 };
 const wrappedEnvs = new WeakMap();
 

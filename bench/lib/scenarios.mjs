@@ -45,6 +45,7 @@ function pendingCookie(ctx, state, customer) {
   const flow = {
     k: "pending",
     state,
+    jti: "bench-ticket-0001",
     flow: "redirect",
     customer_id: customer,
     customer_name: `Customer ${customer}`,

@@ -23,7 +23,7 @@ const config = JSON.parse(Buffer.concat(chunks).toString("utf8"));
 const countingEntry = readFileSync(join(import.meta.dirname, "counting-entry.js"), "utf8");
 const tail = [];
 
-function worker({ name, bundlePath, counting = false }) {
+function worker({ name, bundlePath, counting = false, subject = false }) {
   const root = dirname(bundlePath);
   const bundle = readFileSync(bundlePath, "utf8");
   const modules = counting
@@ -40,6 +40,7 @@ function worker({ name, bundlePath, counting = false }) {
     compatibilityFlags: config.compatibilityFlags,
     bindings: config.bindings,
     kvNamespaces: { CONNECTIONS: name },
+    durableObjects: subject ? config.durableObjects : {},
     unsafeDirectSockets: [{ host: "127.0.0.1", port: config.ports?.[name] ?? 0 }],
   };
 }

@@ -37,9 +37,11 @@ export async function startSubject({ name, build, secrets, upstream, tmp, prefer
     compatibilityFlags: build.config.compatibilityFlags,
     bindings,
     ports,
+    // Our Worker's Durable Objects (e.g. TICKETS), bound as wrangler.toml binds them; bare has none.
+    durableObjects: name === "ours" ? (build.config.durableObjects ?? {}) : {},
     workers: [
-      { name: "timed", bundlePath },
-      { name: "counted", bundlePath, counting: true },
+      { name: "timed", bundlePath, subject: true },
+      { name: "counted", bundlePath, counting: true, subject: true },
       ...Object.entries(helpers).map(([helper, path]) => ({ name: helper, bundlePath: path })),
     ],
   });

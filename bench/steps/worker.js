@@ -37,6 +37,7 @@ async function setup(env) {
   const pending = {
     k: "pending",
     state: "s".repeat(43),
+    jti: "bench-ticket-0001",
     flow: "redirect",
     customer_id: "bench-callback",
     customer_name: "Customer bench-callback",
