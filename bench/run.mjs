@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // `npm run bench`: the production Worker ("ours") side by side with the floor ("bare",
 // bench/bare/), same runtime, same requests, same upstream stand-in, all on 127.0.0.1.
-//   node bench/run.mjs [--smoke] [--latency-ms N] [--concurrency N] [--only a,b] [--ours DIR]
+//   node bench/run.mjs [--smoke] [--latency-ms N] [--concurrency N] [--only a,b] [--ours DIR] [--budget on|off]
 // --smoke: a few requests per scenario, no targets; exits 0 when every scenario ran or was skipped.
 // --only: run only these scenarios; --ours: bundle the production Worker from another checkout
-// (its wrangler.toml's folder), for before/after figures of a change.
+// (its wrangler.toml's folder), for before/after figures of a change. --budget: the app-wide Finch
+// rate budget in ours (default on, with limits the bench never reaches, so what is measured is
+// the Durable Object round trip of every proxied call, not refusals); off: FINCH_RATE_BUDGET=off.
 // How it works and how to read it: docs/performance.md. Bounded: under 2 minutes; stops every
 // process it started, also on error and Ctrl-C.
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -27,8 +29,10 @@ const { values: opts } = parseArgs({
     concurrency: { type: "string", default: "8" },
     only: { type: "string" },
     ours: { type: "string" },
+    budget: { type: "string", default: "on" },
   },
 });
+if (opts.budget !== "on" && opts.budget !== "off") throw new Error("--budget must be on or off");
 const only = opts.only ? new Set(opts.only.split(",")) : undefined;
 const smoke = opts.smoke;
 // Every pass is capped in both request count and time (ms).
@@ -77,7 +81,11 @@ async function main() {
   log("starting both subjects in workerd (Miniflare) ...");
   const helpers = { kvcal: join(HERE, "lib", "kv-calibrate.js") };
   if (!build.steps.error) helpers.steps = build.steps.bundlePath;
-  const common = { build, secrets, upstream, tmp };
+  const budget =
+    opts.budget === "off"
+      ? { FINCH_RATE_BUDGET: "off" }
+      : { FINCH_RATE_BUDGET: "on", FINCH_RATE_LIMITS: "company=1000000,directory=1000000" };
+  const common = { build, secrets, upstream, tmp, oursBindings: budget };
   const [bare, ours] = await Promise.all([
     startSubject({ ...common, name: "bare", preferredPort: 18710 }),
     startSubject({ ...common, name: "ours", preferredPort: 18720, helpers }),
@@ -131,6 +139,7 @@ function finish(results, startedAt) {
     nproc: cpus().length,
     cpu: cpus()[0]?.model,
     upstreamLatencyMs: Number(opts["latency-ms"]),
+    rateBudget: opts.budget,
     plan: PLAN,
     seconds: (Date.now() - startedAt) / 1000,
   };
@@ -142,7 +151,7 @@ function finish(results, startedAt) {
 
   const m = results.meta;
   console.log(
-    `\n${m.mode} run, ${m.date}, node ${m.node}, ${m.nproc} x ${m.cpu}, upstream latency ${m.upstreamLatencyMs} ms, concurrency ${PLAN.concurrency}, ${m.seconds.toFixed(0)} s\n`,
+    `\n${m.mode} run, ${m.date}, node ${m.node}, ${m.nproc} x ${m.cpu}, upstream latency ${m.upstreamLatencyMs} ms, rate budget ${m.rateBudget}, concurrency ${PLAN.concurrency}, ${m.seconds.toFixed(0)} s\n`,
   );
   console.log(report.mainTable(results));
   console.log(`\n${report.kvLine(results)}`);

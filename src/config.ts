@@ -1,7 +1,9 @@
 import { createKeyRing, type KeyRing } from "./crypto/keyring";
+import type { RateBudget } from "./durable/rate-budget";
 import type { TicketLedger } from "./durable/ticket-ledger";
 import type { Env } from "./env";
 import { ConfigError } from "./errors";
+import { DEFAULT_RATE_LIMITS, FINCH_RATE_WINDOW_MS } from "./finch/products";
 import { fromBase64 } from "./lib/encoding";
 
 /**
@@ -30,6 +32,21 @@ export interface ConnectSettings {
   secureCookies: boolean;
 }
 
+/** The app-wide Finch rate budget (durable/rate-budget.ts). */
+export interface RateBudgetSettings {
+  /** FINCH_RATE_BUDGET=off turns it off (apps with raised limits); on by default. */
+  enabled: boolean;
+  /** Calls per window, per product: Finch's table with FINCH_RATE_LIMITS applied. */
+  limits: Readonly<Record<string, number>>;
+  /** How long a call holds its slot: Finch's window plus a margin for network delay. */
+  windowMs: number;
+  fairShare: number | undefined;
+  /** Budgets are per Finch application: one object per client id and product. */
+  scope: string;
+  /** The RATE_BUDGET namespace; undefined when the budget is off. */
+  ns: DurableObjectNamespace<RateBudget> | undefined;
+}
+
 export interface Config {
   finch(): FinchSettings;
   connect(): ConnectSettings;
@@ -38,6 +55,7 @@ export interface Config {
   kv(): KVNamespace;
   /** The ticket ledger's Durable Object namespace (one-time tickets). */
   tickets(): DurableObjectNamespace<TicketLedger>;
+  rateBudget(): RateBudgetSettings;
   apiKeys(): readonly string[];
   /** Decoded webhook HMAC keys, with the configured text as a stable cache id. */
   webhookSecrets(): readonly { id: string; key: Uint8Array }[];
@@ -160,6 +178,43 @@ function parseTickets(env: Env): DurableObjectNamespace<TicketLedger> {
   return ns;
 }
 
+/** Slots are held a little longer than Finch's window: a call counts at Finch when it arrives. */
+const RATE_MARGIN_MS = 1_000;
+
+function parseRateBudget(env: Env): RateBudgetSettings {
+  const mode = optional(env, "FINCH_RATE_BUDGET") ?? "on";
+  if (mode !== "on" && mode !== "off") throw new ConfigError("FINCH_RATE_BUDGET", 'must be "on" or "off"');
+  const limits: Record<string, number> = { ...DEFAULT_RATE_LIMITS };
+  for (const entry of list(optional(env, "FINCH_RATE_LIMITS"))) {
+    const match = /^([a-z][a-z-]{0,39})=([1-9][0-9]{0,8})$/.exec(entry);
+    if (!match) throw new ConfigError("FINCH_RATE_LIMITS", "entries must look like product=requests_per_window");
+    limits[match[1] as string] = Number(match[2]);
+  }
+  const windowText = optional(env, "FINCH_RATE_WINDOW_S");
+  const windowS = windowText === undefined ? FINCH_RATE_WINDOW_MS / 1000 : Number(windowText);
+  if (!Number.isInteger(windowS) || windowS < 1 || windowS > 3600) {
+    throw new ConfigError("FINCH_RATE_WINDOW_S", "must be an integer from 1 to 3600");
+  }
+  const shareText = optional(env, "FINCH_RATE_FAIR_SHARE");
+  const fairShare = shareText === undefined ? undefined : Number(shareText);
+  if (fairShare !== undefined && !(fairShare > 0 && fairShare < 1)) {
+    throw new ConfigError("FINCH_RATE_FAIR_SHARE", "must be a number between 0 and 1 (exclusive)");
+  }
+  const enabled = mode === "on";
+  const ns = env.RATE_BUDGET;
+  if (enabled && (!ns || typeof ns.idFromName !== "function")) {
+    throw new ConfigError("RATE_BUDGET", "Durable Object binding is missing (or set FINCH_RATE_BUDGET=off)");
+  }
+  return {
+    enabled,
+    limits,
+    windowMs: windowS * 1000 + RATE_MARGIN_MS,
+    fairShare,
+    scope: required(env, "FINCH_CLIENT_ID"),
+    ns: enabled ? ns : undefined,
+  };
+}
+
 /** Memoizes a section: the value, or the error it threw, for the isolate's lifetime. */
 function once<T>(parse: () => T): () => T {
   let done = false;
@@ -205,6 +260,7 @@ export function getConfig(env: Env): Config {
     keyRing: once(() => createKeyRing(env.ENCRYPTION_KEYS)),
     kv: once(() => parseKv(env)),
     tickets: once(() => parseTickets(env)),
+    rateBudget: once(() => parseRateBudget(env)),
     apiKeys: once(() => parseApiKeys(env)),
     webhookSecrets: once(() => parseWebhookSecrets(env)),
   };

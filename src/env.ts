@@ -1,3 +1,4 @@
+import type { RateBudget } from "./durable/rate-budget";
 import type { TicketLedger } from "./durable/ticket-ledger";
 
 /**
@@ -22,9 +23,15 @@ export interface Env {
   SUCCESS_URL?: string;
   ERROR_URL?: string;
   ALLOWED_RETURN_ORIGINS?: string;
+  FINCH_RATE_BUDGET?: string;
+  FINCH_RATE_LIMITS?: string;
+  FINCH_RATE_WINDOW_S?: string;
+  FINCH_RATE_FAIR_SHARE?: string;
   // Bindings
   CONNECTIONS?: KVNamespace;
   EVENTS?: Queue<unknown>;
   /** One-time tickets: a Durable Object per ticket id (durable/ticket-ledger.ts). */
   TICKETS?: DurableObjectNamespace<TicketLedger>;
+  /** The app-wide Finch rate budget: a Durable Object per product (durable/rate-budget.ts). */
+  RATE_BUDGET?: DurableObjectNamespace<RateBudget>;
 }

@@ -35,6 +35,10 @@ export const ERRORS = {
   finch_timeout: { status: 504, message: "Finch did not answer in time." },
   finch_bad_response: { status: 502, message: "Finch's answer was unexpected." },
   finch_reauthenticate: { status: 409, message: "The connection must be re-authenticated." },
+  finch_budget_exhausted: {
+    status: 429,
+    message: "This app's Finch rate budget for the product is spent; retry after the Retry-After delay.",
+  },
   // API
   unauthorized: { status: 401, message: "A valid API key is required." },
   not_found: { status: 404, message: "Not found." },

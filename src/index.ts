@@ -6,5 +6,6 @@ export default {
   fetch: app.fetch,
 } satisfies ExportedHandler<Env>;
 
+export { RateBudget } from "./durable/rate-budget";
 export { TicketLedger } from "./durable/ticket-ledger";
 export { FinchConnections } from "./rpc";

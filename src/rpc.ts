@@ -12,6 +12,7 @@ import {
   parseListQuery,
 } from "./domain/connections";
 import { proxyToFinch } from "./domain/proxy";
+import { rateBudgetPort } from "./durable/budget-port";
 import type { Env } from "./env";
 import { AppError, ERRORS } from "./errors";
 import { CONNECTION_ID } from "./finch/schemas";
@@ -44,9 +45,18 @@ export class FinchConnections extends WorkerEntrypoint<Env> {
 
   /** Calls Finch with the connection's token, like the HTTP proxy; Finch's answer comes back as is. */
   fetchFinch(connectionId: string, request: Request | FinchCall): Promise<Response> {
-    return this.run("fetchFinch", connectionId, (trace) =>
-      proxyToFinch(this.deps(), toProxyCall(id(connectionId), request), trace),
-    );
+    return this.run("fetchFinch", connectionId, async (trace) => {
+      const config = getConfig(this.env);
+      const deps = { ...this.deps(), budget: rateBudgetPort(config.rateBudget()) };
+      try {
+        return await proxyToFinch(deps, toProxyCall(id(connectionId), request), trace);
+      } catch (e) {
+        // The budget's refusal is an answer like Finch's own 429 (same status and Retry-After),
+        // so a caller's retry logic treats both alike; every other failure throws as usual.
+        if (e instanceof AppError && e.code === "finch_budget_exhausted") return budgetResponse(e, trace);
+        throw e;
+      }
+    });
   }
 
   introspect(connectionId: string): Promise<Introspected> {
@@ -84,10 +94,17 @@ export class FinchConnections extends WorkerEntrypoint<Env> {
         msg: "rpc",
         request_id: trace.requestId,
         method,
-        outcome: failure?.code ?? "ok",
+        outcome: failure?.code ?? trace.outcome ?? "ok",
       });
     }
   }
+}
+
+function budgetResponse(e: AppError, trace: Trace): Response {
+  trace.outcome = e.code;
+  if (e.detail) trace.notes.push(e.detail);
+  const body = { error: { code: e.code, message: ERRORS[e.code].message, request_id: trace.requestId } };
+  return Response.json(body, { status: e.status, headers: e.headers });
 }
 
 function id(value: unknown): string {

@@ -4,6 +4,7 @@ import { expectNoSecrets } from "./support/assert";
 import { FAULTS, fastWorker, recordDelays, UPSTREAM_MARKER } from "./support/faults";
 import { finch } from "./support/finch";
 import { clearKv, kvEntries } from "./support/kv";
+import { ownBudget } from "./support/worker";
 
 /**
  * Faults behind the Finch proxy. The proxy's contract (docs/api.md) differs from the
@@ -13,7 +14,6 @@ import { clearKv, kvEntries } from "./support/kv";
  * refused 502 finch_unavailable, timeout 504 finch_timeout. Storage never changes.
  */
 beforeEach(clearKv);
-const worker = fastWorker();
 const ROUTE = "GET /employer/company";
 
 type Expected = { edge: { status: number; code: string } } | { passThrough: true };
@@ -23,6 +23,8 @@ const EXPECTED: Record<string, Expected> = {
 };
 
 async function setup() {
+  // Its own budget: a Finch 429 fault pauses the product for the app (tested in rate-budget).
+  const worker = fastWorker(ownBudget());
   const { connectionId, accessToken } = await seedConnection();
   await seedConnection({ customerId: "globex", customerName: "Globex" });
   const before = await kvEntries();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { API_KEY, api, expectApiError, expectNoToken, rawRecord, seedConnection } from "./support/api";
 import { finch } from "./support/finch";
+import { ownBudget, workerWith } from "./support/worker";
 
 const base = (id: string) => `/api/connections/${id}/finch`;
 
@@ -114,7 +115,10 @@ describe("proxy: what comes back", () => {
           },
         }),
     );
-    const res = await api(`${base(connectionId)}/employer/directory`);
+    // Another app's budget: Finch's 429 pauses the product's budget for the rest of this file.
+    const res = await workerWith(ownBudget())(`${base(connectionId)}/employer/directory`, {
+      headers: { authorization: `Bearer ${API_KEY}` },
+    });
     expect(res.status).toBe(429);
     expect(res.headers.get("finch-request-id")).toBe("req_123");
     expect(res.headers.get("retry-after")).toBe("7");

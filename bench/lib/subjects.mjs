@@ -20,7 +20,16 @@ export const generateSecrets = () => ({
  * Starts `name` ("ours" or "bare") from `build` (see build.mjs) in its own workerd.
  * `helpers` are extra workers for the same process, e.g. { kvcal: path, steps: path }.
  */
-export async function startSubject({ name, build, secrets, upstream, tmp, preferredPort, helpers = {} }) {
+export async function startSubject({
+  name,
+  build,
+  secrets,
+  upstream,
+  tmp,
+  preferredPort,
+  helpers = {},
+  oursBindings = {},
+}) {
   const ports = { timed: await freePort(preferredPort), counted: await freePort(preferredPort + 1) };
   const bindings = {
     ...(name === "ours" ? build.config.vars : {}),
@@ -29,6 +38,7 @@ export async function startSubject({ name, build, secrets, upstream, tmp, prefer
     FINCH_REDIRECT_URI: `http://127.0.0.1:${ports.timed}/callback`,
     SUCCESS_URL: "http://127.0.0.1/connected",
     ALLOWED_RETURN_ORIGINS: "http://127.0.0.1",
+    ...(name === "ours" ? oursBindings : {}),
   };
   const bundlePath = build[name].bundlePath;
   const input = JSON.stringify({

@@ -67,7 +67,8 @@ async function setup(env) {
   // itself on a callback or proxied call, without the local KV simulator and without a real
   // subrequest (both subjects make the same one upstream call; KV is counted separately).
   const stubKv = memoryKv();
-  const stubEnv = { ...env, CONNECTIONS: stubKv, FINCH_API_BASE_URL: "http://finch.stub" };
+  // The rate budget's Durable Object is I/O like KV: off here, measured in the whole-request passes.
+  const stubEnv = { ...env, CONNECTIONS: stubKv, FINCH_API_BASE_URL: "http://finch.stub", FINCH_RATE_BUDGET: "off" };
   const bareEnv = { ...env, CONNECTIONS: memoryKv(), FINCH_API_BASE_URL: "http://finch.stub" };
   const state = "t".repeat(43);
   const stubPending = { ...pending, state };

@@ -35,6 +35,8 @@ export default {
         connectOrigin: env.MOCK_CONNECT_ORIGIN || undefined,
         embeddedCallbackUrl: env.MOCK_EMBEDDED_CALLBACK_URL || undefined,
         webhook: secret && targetUrl ? { secret, targetUrl } : undefined,
+        // Like Finch: 20 company or directory calls a minute for the whole app, then 429.
+        rateLimits: true,
       });
     }
     return mock.fetch(request);

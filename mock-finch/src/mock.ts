@@ -4,6 +4,7 @@ import { adminRoute } from "./admin";
 import { company, directory, disconnect, introspect } from "./api";
 import { approve, authorize, createSession, deny, exchangeToken, reauthSession } from "./connect";
 import { FinchError, json, uuid, withRequestId } from "./http";
+import { FINCH_LIMITS, RateLimiter } from "./rate-limits";
 import { type ConnectionStatus, type MockConnection, type MockSession, MockState, type MockToken } from "./state";
 import { type SignWebhookOptions, type WebhookHeaders, webhookHeaders } from "./webhook";
 
@@ -23,6 +24,8 @@ export interface MockFinchOptions {
   now?: () => number;
   /** secret: base64 (Finch style); targetUrl: where /_mock/webhooks/send delivers. */
   webhook?: { secret: string; targetUrl: string; fetch?: (request: Request) => Promise<Response> };
+  /** Enforce Finch's per-application rate limits (true: Finch's table). Default off. */
+  rateLimits?: boolean | Readonly<Record<string, number>>;
 }
 
 export interface WebhookInput {
@@ -60,6 +63,8 @@ export interface MockFinch {
     accessToken: string;
     connectionId: string;
   };
+  /** Enforce per-product limits in a window (Finch's: 60 s), as Finch does; undefined turns it off. */
+  setRateLimits(limits: Readonly<Record<string, number>> | undefined, windowMs?: number): void;
   /** The next `times` requests matching method/path get this Finch-shaped error instead. */
   failNext(match: { method?: string; path: string }, failure: InjectedFailure, times?: number): void;
   signWebhook(body: string, opts?: SignWebhookOptions): Promise<WebhookHeaders>;
@@ -83,6 +88,8 @@ export function createMockFinch(options: MockFinchOptions): MockFinch {
   const state = new MockState(options.now ?? Date.now, options.codeTtlMs ?? 600_000);
   const failures: Failure[] = [];
   const requests: RequestLogEntry[] = [];
+  const limiter = new RateLimiter(state.now);
+  if (options.rateLimits) limiter.set(options.rateLimits === true ? FINCH_LIMITS : options.rateLimits);
 
   async function signWebhook(body: string, opts: SignWebhookOptions = {}): Promise<WebhookHeaders> {
     const secret = opts.secret ?? options.webhook?.secret;
@@ -134,6 +141,7 @@ export function createMockFinch(options: MockFinchOptions): MockFinch {
       );
       return json(err.body(), failure.status, failure.headers);
     }
+    if (path.startsWith("/employer/")) limiter.check(path);
     const routes: Record<string, Record<string, () => Response | Promise<Response>>> = {
       "/connect/sessions": { POST: () => createSession(state, options, request) },
       "/connect/sessions/reauthenticate": { POST: () => reauthSession(state, options, request) },
@@ -181,6 +189,7 @@ export function createMockFinch(options: MockFinchOptions): MockFinch {
     fetch: handle,
     approve: (sessionId) => state.mintCode(sessionId),
     setConnectionStatus: (id, status, message) => void state.setStatus(id, status, message),
+    setRateLimits: (limits, windowMs) => limiter.set(limits, windowMs),
     seedConnection(input) {
       const c = state.createConnection({
         customerId: input.customerId,

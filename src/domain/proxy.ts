@@ -1,11 +1,13 @@
 import { FINCH_API_VERSION, type FinchSettings } from "../config";
 import { AppError } from "../errors";
-import { parseErrorBody, readBounded, sendToFinch } from "../finch/http";
+import { parseErrorBody, readBounded, retryAfterMs, sendToFinch } from "../finch/http";
+import { FINCH_RATE_WINDOW_MS, productOf } from "../finch/products";
 import { utf8 } from "../lib/encoding";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
 import { markReauth } from "./connections";
 import { finchUrl, isReservedPath } from "./proxy-path";
+import type { BudgetDecision } from "./rate-budget";
 
 /**
  * Calls Finch with a stored connection's token on behalf of the app: the HTTP proxy and the
@@ -30,9 +32,18 @@ export interface ProxyCall {
   bodyLength?: number | undefined;
 }
 
+/** The app-wide Finch rate budget (durable/budget-port.ts); absent when FINCH_RATE_BUDGET=off. */
+export interface RateBudgetPort {
+  budgeted(product: string): boolean;
+  acquire(product: string, connectionId: string): Promise<BudgetDecision>;
+  /** Finch answered 429 for this product: hold every call for `ms`. */
+  pause(product: string, ms: number): Promise<void>;
+}
+
 export interface ProxyDeps {
   finch: FinchSettings;
   store: ConnectionStore;
+  budget?: RateBudgetPort | undefined;
 }
 
 // Credentials, cookies and whatever describes the hop to this edge stay here.
@@ -120,7 +131,15 @@ export async function proxyToFinch(deps: ProxyDeps, call: ProxyCall, trace: Trac
   if (isReservedPath(call.path)) throw new AppError("proxy_path_reserved", "proxy path is reserved");
   const tripped = { over: false };
   const body = boundedBody(call, tripped);
-  const record = await deps.store.require(call.connectionId);
+  const budget = deps.budget;
+  const product = budget ? productOf(decodeURIComponent(call.path)) : undefined;
+  // The record and the budget slot are fetched together: the slot is the one Durable Object
+  // request a proxied call makes, and waiting for KV first would add its latency to every call.
+  const [record, slot] = await Promise.all([
+    deps.store.require(call.connectionId),
+    budget && product && budget.budgeted(product) ? budget.acquire(product, call.connectionId) : undefined,
+  ]);
+  if (slot && !slot.ok) throw budgetExhausted(product as string, slot);
   const headers = upstreamHeaders(call.headers, await deps.store.token(record));
 
   let res: Response;
@@ -129,6 +148,13 @@ export async function proxyToFinch(deps: ProxyDeps, call: ProxyCall, trace: Trac
   } catch (e) {
     if (tripped.over) throw tooLarge();
     throw e;
+  }
+
+  if (res.status === 429 && budget && product && budget.budgeted(product)) {
+    // Finch's own 429 passes through as is, and holds the whole app's calls to this product.
+    const wait = retryAfterMs(res) ?? FINCH_RATE_WINDOW_MS;
+    trace.notes.push(`finch 429 on ${product}: budget paused ${Math.ceil(wait / 1000)} s`);
+    await budget.pause(product, wait).catch(() => trace.notes.push("budget pause failed"));
   }
 
   let out: ReadableStream<Uint8Array> | null = res.body;
@@ -143,6 +169,16 @@ export async function proxyToFinch(deps: ProxyDeps, call: ProxyCall, trace: Trac
     }
   }
   return new Response(out, { status: res.status, statusText: res.statusText, headers: responseHeaders(res.headers) });
+}
+
+/** Our own 429: Finch is not called; Retry-After says when the first slot frees. */
+function budgetExhausted(product: string, slot: Extract<BudgetDecision, { ok: false }>): AppError {
+  return new AppError("finch_budget_exhausted", `${product} budget ${slot.reason}, retry in ${slot.retryAfterMs} ms`, {
+    headers: {
+      "Retry-After": String(Math.ceil(slot.retryAfterMs / 1000)),
+      "retry-after-ms": String(slot.retryAfterMs),
+    },
+  });
 }
 
 function finchCode(text: string): string | undefined {

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { expect, vi } from "vitest";
+import type { Env } from "../../src/env";
 import { ERRORS, type ErrorCode } from "../../src/errors";
 import { MAX_FINCH_BODY } from "../../src/finch/http";
 import { expectNoToken } from "./api";
@@ -17,8 +18,12 @@ import { workerWith } from "./worker";
 
 /** The lowest FINCH_TIMEOUT_MS config accepts: a hang then costs 100 ms instead of 2 s. */
 export const FAST_TIMEOUT_MS = 100;
-/** The Worker with that timeout (its own env object, so config.ts parses it once). */
-export const fastWorker = () => workerWith({ FINCH_TIMEOUT_MS: String(FAST_TIMEOUT_MS) });
+/**
+ * The Worker with that timeout (its own env object, so config.ts parses it once). `vars` adds
+ * settings, e.g. ownBudget() for proxy faults (a Finch 429 pauses the product's budget).
+ */
+export const fastWorker = (vars: Partial<Env> = {}) =>
+  workerWith({ FINCH_TIMEOUT_MS: String(FAST_TIMEOUT_MS), ...vars });
 
 /** Text only an upstream answer holds; finding it in our answer means upstream text leaked through. */
 export const UPSTREAM_MARKER = "upstream-marker-7f3a";

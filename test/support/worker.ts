@@ -26,3 +26,10 @@ export function workerWith(vars: Partial<Env>): Caller {
     return res;
   };
 }
+
+/**
+ * Settings that make the Worker another Finch application (its own client id), so it draws
+ * from rate budgets of its own: a test that makes Finch answer 429 (which pauses the
+ * product's budget) or spends a budget does not starve the tests after it.
+ */
+export const ownBudget = (): Partial<Env> => ({ FINCH_CLIENT_ID: `test-app-${crypto.randomUUID()}` });
