@@ -52,6 +52,21 @@ export async function adminRoute(request: Request, path: string, deps: AdminDeps
       throw new FinchError(502, "webhook_delivery_failed", `Could not reach ${webhook.targetUrl}: ${String(err)}`);
     }
   }
+  // A connection made outside Connect (as if an app had connected it long ago): its token, for
+  // trying `npm run import` against the mock.
+  if (path === "/_mock/connections" && request.method === "POST") {
+    const body = await readJsonObject(request);
+    if (typeof body.customer_id !== "string" || typeof body.customer_name !== "string") {
+      throw new FinchError(400, "invalid_request", "customer_id and customer_name are required");
+    }
+    const c = state.createConnection({
+      customerId: body.customer_id,
+      customerName: body.customer_name,
+      customerEmail: typeof body.customer_email === "string" ? body.customer_email : null,
+      products: ["company", "directory"],
+    });
+    return json({ connection_id: c.connectionId, access_token: state.rotateToken(c) });
+  }
   if (path === "/_mock/health") return json({ ok: true });
   return null;
 }
