@@ -1,4 +1,5 @@
 import { AppError } from "./errors";
+import { cookieLimit } from "./http/cookie-limit";
 import { errorResponse } from "./http/error-response";
 import { requestLog } from "./http/request-log";
 import { newApp } from "./http/router";
@@ -17,6 +18,7 @@ export function buildApp() {
   const app = newApp();
   app.use("*", requestLog);
   app.use("*", securityHeaders);
+  app.use("*", cookieLimit);
 
   app.route("/", connectRoutes);
   app.route("/", callbackRoutes);

@@ -111,8 +111,16 @@ function parseFinch(env: Env): FinchSettings {
   };
 }
 
+/** Hosts where plain http is a local development setup, not a production mistake. */
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
 function parseConnect(env: Env): ConnectSettings {
   const redirect = httpUrl("FINCH_REDIRECT_URI", required(env, "FINCH_REDIRECT_URI"), { allowPath: true });
+  // Over http the flow cookies lose Secure and the __Host- prefix; anywhere but loopback that
+  // would silently weaken them, so it is a configuration error instead.
+  if (redirect.protocol === "http:" && !LOOPBACK_HOSTS.has(redirect.hostname)) {
+    throw new ConfigError("FINCH_REDIRECT_URI", "must be https (http only on 127.0.0.1, localhost or [::1])");
+  }
   const products = list(optional(env, "FINCH_PRODUCTS") ?? "company,directory");
   if (products.length === 0 || !products.every((p) => PRODUCT.test(p))) {
     throw new ConfigError("FINCH_PRODUCTS", "must be a comma-separated list of Finch product names");

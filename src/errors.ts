@@ -47,6 +47,7 @@ export const ERRORS = {
   proxy_path_reserved: { status: 400, message: "Not available through the proxy; use the connection API." },
   body_too_large: { status: 413, message: "The request body is too large." },
   body_invalid: { status: 400, message: "The request body is invalid." },
+  cookie_too_large: { status: 431, message: "The Cookie header is too large." },
   // Webhooks
   webhook_signature_missing: { status: 400, message: "The webhook signature headers are missing." },
   webhook_signature_invalid: { status: 401, message: "The webhook signature does not verify." },

@@ -30,26 +30,26 @@ import type { ConnectionFacts } from "./storage/records";
  */
 export class FinchConnections extends WorkerEntrypoint<Env> {
   getConnection(connectionId: string): Promise<ConnectionFacts> {
-    return this.run("getConnection", connectionId, () => getConnection(this.store(), id(connectionId)));
+    return run("getConnection", connectionId, () => getConnection(store(this.env), id(connectionId)));
   }
 
   /** `query` is checked like HTTP input: the type is a promise the caller may not keep. */
   listConnections(query: ListQuery = {}): Promise<ConnectionPage> {
-    return this.run("listConnections", undefined, () => listConnections(this.store(), parseListQuery(query ?? {})));
+    return run("listConnections", undefined, () => listConnections(store(this.env), parseListQuery(query ?? {})));
   }
 
   /** The stored access token, for callers that must call Finch themselves. */
   getAccessToken(connectionId: string): Promise<string> {
-    return this.run("getAccessToken", connectionId, () => accessToken(this.store(), id(connectionId)));
+    return run("getAccessToken", connectionId, () => accessToken(store(this.env), id(connectionId)));
   }
 
   /** Calls Finch with the connection's token, like the HTTP proxy; Finch's answer comes back as is. */
   fetchFinch(connectionId: string, request: Request | FinchCall): Promise<Response> {
-    return this.run("fetchFinch", connectionId, async (trace) => {
+    return run("fetchFinch", connectionId, async (trace) => {
       const config = getConfig(this.env);
-      const deps = { ...this.deps(), budget: rateBudgetPort(config.rateBudget()) };
+      const call = { ...deps(this.env), budget: rateBudgetPort(config.rateBudget()) };
       try {
-        return await proxyToFinch(deps, toProxyCall(id(connectionId), request), trace);
+        return await proxyToFinch(call, toProxyCall(id(connectionId), request), trace);
       } catch (e) {
         // The budget's refusal is an answer like Finch's own 429 (same status and Retry-After),
         // so a caller's retry logic treats both alike; every other failure throws as usual.
@@ -60,43 +60,48 @@ export class FinchConnections extends WorkerEntrypoint<Env> {
   }
 
   introspect(connectionId: string): Promise<Introspected> {
-    return this.run("introspect", connectionId, (trace) => introspectConnection(this.deps(), id(connectionId), trace));
+    return run("introspect", connectionId, (trace) => introspectConnection(deps(this.env), id(connectionId), trace));
   }
 
   disconnect(connectionId: string) {
-    return this.run("disconnect", connectionId, (trace) => disconnectConnection(this.deps(), id(connectionId), trace));
+    return run("disconnect", connectionId, (trace) => disconnectConnection(deps(this.env), id(connectionId), trace));
   }
+}
 
-  private store(): ConnectionStore {
-    const config = getConfig(this.env);
-    return new ConnectionStore(config.kv(), config.keyRing());
-  }
+/*
+ * What the entrypoint needs but callers must not reach: every public method of the class
+ * above (TypeScript `private` included) is callable over RPC, so these live outside it.
+ * test/rpc-surface.test.ts checks that the class exposes exactly the methods docs/api.md lists.
+ */
+function store(env: Env): ConnectionStore {
+  const config = getConfig(env);
+  return new ConnectionStore(config.kv(), config.keyRing());
+}
 
-  private deps() {
-    return { finch: getConfig(this.env).finch(), store: this.store() };
-  }
+function deps(env: Env) {
+  return { finch: getConfig(env).finch(), store: store(env) };
+}
 
-  /** One log line per call, like the HTTP request log; errors leave with their code only. */
-  private async run<T>(method: string, connectionId: unknown, work: (trace: Trace) => Promise<T>): Promise<T> {
-    const started = performance.now();
-    const trace = newTrace(crypto.randomUUID());
-    if (typeof connectionId === "string" && CONNECTION_ID.test(connectionId)) trace.connectionId = connectionId;
-    let failure: AppError | undefined;
-    try {
-      return await work(trace);
-    } catch (e) {
-      failure = e instanceof AppError ? e : new AppError("internal_error", e instanceof Error ? e.name : "non-error");
-      throw new Error(`${failure.code}: ${ERRORS[failure.code].message}`);
-    } finally {
-      if (failure?.detail) trace.notes.push(failure.detail);
-      logTrace(trace, started, {
-        level: failure ? (failure.status >= 500 ? "error" : "warn") : "info",
-        msg: "rpc",
-        request_id: trace.requestId,
-        method,
-        outcome: failure?.code ?? trace.outcome ?? "ok",
-      });
-    }
+/** One log line per call, like the HTTP request log; errors leave with their code only. */
+async function run<T>(method: string, connectionId: unknown, work: (trace: Trace) => Promise<T>): Promise<T> {
+  const started = performance.now();
+  const trace = newTrace(crypto.randomUUID());
+  if (typeof connectionId === "string" && CONNECTION_ID.test(connectionId)) trace.connectionId = connectionId;
+  let failure: AppError | undefined;
+  try {
+    return await work(trace);
+  } catch (e) {
+    failure = e instanceof AppError ? e : new AppError("internal_error", e instanceof Error ? e.name : "non-error");
+    throw new Error(`${failure.code}: ${ERRORS[failure.code].message}`);
+  } finally {
+    if (failure?.detail) trace.notes.push(failure.detail);
+    logTrace(trace, started, {
+      level: failure ? (failure.status >= 500 ? "error" : "warn") : "info",
+      msg: "rpc",
+      request_id: trace.requestId,
+      method,
+      outcome: failure?.code ?? trace.outcome ?? "ok",
+    });
   }
 }
 

@@ -40,6 +40,11 @@ describe("GET /connect with a broken setting", () => {
     ["FINCH_REDIRECT_URI", undefined],
     ["FINCH_REDIRECT_URI", "callback-without-scheme"],
     ["FINCH_REDIRECT_URI", "ftp://connect.example.com/callback"],
+    // Plain http off loopback would drop Secure and __Host- from the flow cookies.
+    ["FINCH_REDIRECT_URI", "http://connect.example.com/callback"],
+    ["FINCH_REDIRECT_URI", "http://10.0.0.5:8787/callback"],
+    ["FINCH_REDIRECT_URI", "http://127.0.0.1.example.com/callback"],
+    ["FINCH_REDIRECT_URI", "http://localhost.example.com/callback"],
     ["FINCH_API_BASE_URL", "https://user:hunter2-password@api.tryfinch.com"],
     ["FINCH_TIMEOUT_MS", "soon"],
     ["FINCH_TIMEOUT_MS", "10"],
@@ -53,6 +58,17 @@ describe("GET /connect with a broken setting", () => {
     expect(finch().sent).toEqual([]);
     expect(res.headers.getSetCookie()).toEqual([]);
   });
+
+  it.each(["http://127.0.0.1:8787/callback", "http://localhost:8787/callback", "http://[::1]:8787/callback"])(
+    "FINCH_REDIRECT_URI = %s (loopback http) starts Connect with plain cookies",
+    async (uri) => {
+      const res = await workerWith({ FINCH_REDIRECT_URI: uri })(`/connect/session?ticket=${await mintTicket()}`);
+      expect(res.status, await res.clone().text()).toBe(200);
+      const [cookie = ""] = res.headers.getSetCookie();
+      expect(cookie).toMatch(/^fce_state=[^;]+; /);
+      expect(cookie).not.toMatch(/secure/i);
+    },
+  );
 
   it("shows the same as an HTML page to a browser", async () => {
     const res = await connectWith(workerWith({ FINCH_CLIENT_SECRET: undefined }), "text/html");

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import wrangler from "../wrangler.toml?raw";
 import { finch } from "./support/finch";
 import { connectCustomer } from "./support/flow";
 import { call, mintTicket } from "./support/http";
@@ -76,5 +77,16 @@ describe("log guard", () => {
     expect(findLeaks()).toEqual([
       "log line holds a test's own secret: [log-guard self-test] tiny is fine; [a test's own secret] is not",
     ]);
+  });
+});
+
+describe("platform logs", () => {
+  it("wrangler.toml keeps our own log lines but turns off Cloudflare's invocation logs (they record URLs)", () => {
+    // /connect?ticket= and /callback?code= carry secrets in the URL; only our line is safe.
+    const section = (name: string) =>
+      wrangler.match(new RegExp(`^\\[${name}\\]\\n((?:(?:[^\\[\\n].*)?\\n)*)`, "m"))?.[1] ?? "";
+    expect(section("observability")).toMatch(/^enabled = true$/m);
+    expect(section("observability\\.logs")).toMatch(/^enabled = true$/m);
+    expect(section("observability\\.logs")).toMatch(/^invocation_logs = false$/m);
   });
 });

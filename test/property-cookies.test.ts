@@ -28,14 +28,6 @@ function flip(value: string, segment: number, position: number, bit: number): st
   return parts.join(".");
 }
 
-/** Same payload and same MAC bytes (an edit in the last base64url character's spare bits). */
-const sameBytes = (a: string, b: string) => {
-  const [pa = "", sa = ""] = a.split(".");
-  const [pb = "", sb = ""] = b.split(".");
-  const canon = (s: string) => toBase64Url(fromBase64Url(s) ?? new Uint8Array([1, 2, 3]));
-  return pa === pb && a.split(".").length === 2 && canon(sa) === sb;
-};
-
 /** What a Cookie header can carry here: workerd refuses non-ASCII header values. */
 const ascii = (maxLength: number) =>
   fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength });
@@ -64,7 +56,8 @@ it(
           .map(([p, t]): Case => {
             const at = p % value.length;
             const edited = value.slice(0, at) + t + value.slice(at + 1);
-            return { cookie: `${name}=${edited}`, target, intact: sameBytes(edited, value) };
+            // Only the unchanged cookie: an edit in the MAC's spare bits is non-canonical base64url.
+            return { cookie: `${name}=${edited}`, target, intact: edited === value };
           }),
       );
     const cases = fc.oneof(

@@ -70,11 +70,6 @@ const tampered = fc
     })),
   );
 
-/** Base64url's last character carries spare bits: an edit there may decode to the same MAC. */
-const sameBytes = (a: string, b: string) =>
-  toBase64Url(fromBase64Url(a.split(".")[2] ?? "") ?? new Uint8Array()) === b.split(".")[2] &&
-  a.split(".").slice(0, 2).join(".") === b.split(".").slice(0, 2).join(".");
-
 const charEdit = fc.tuple(fc.nat(), fc.string({ minLength: 1, maxLength: 2 })).map(([position, text]) =>
   recipe({ edit: { position, text } }, async () => {
     const valid = await mintTicket();
@@ -83,7 +78,8 @@ const charEdit = fc.tuple(fc.nat(), fc.string({ minLength: 1, maxLength: 2 })).m
     return {
       ticket,
       kind: "character edit",
-      mayPass: sameBytes(ticket, valid),
+      // Only the unchanged ticket: an edit in the signature's spare bits is non-canonical base64url.
+      mayPass: ticket === valid,
       claims: { sub: "acme", name: "Acme Inc" },
     };
   }),

@@ -35,6 +35,25 @@ describe("proxy: what goes to Finch", () => {
     expect([...sent.headers.values()].join(" ")).not.toContain(API_KEY);
   });
 
+  it("drops method and URL override headers, so Finch runs exactly the method and path we checked", async () => {
+    const { connectionId } = await seedConnection();
+    const overrides = {
+      "x-http-method-override": "DELETE",
+      "x-http-method": "DELETE",
+      "x-method-override": "DELETE",
+      "x-original-method": "DELETE",
+      "x-original-url": "/disconnect",
+      "x-rewrite-url": "/disconnect",
+    };
+    const res = await api(`${base(connectionId)}/employer/company`, { headers: { ...overrides, "x-custom": "kept" } });
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(finch().sent).toHaveLength(1);
+    const sent = finch().sent[0]!;
+    expect(`${sent.method} ${sent.url.pathname}`).toBe("GET /employer/company");
+    for (const name of Object.keys(overrides)) expect(sent.headers.has(name), name).toBe(false);
+    expect(sent.headers.get("x-custom")).toBe("kept");
+  });
+
   it("passes the query string through and keeps a Finch-API-Version the caller chose", async () => {
     const { connectionId } = await seedConnection();
     const res = await api(`${base(connectionId)}/employer/directory?limit=2&offset=3`, {

@@ -67,6 +67,14 @@ const DROP = new Set([
   // The runtime negotiates and decodes compression itself; a caller's value would only
   // make the length we pass back disagree with the body.
   "accept-encoding",
+  // Frameworks that honour these run another method or path than the one we checked
+  // (a GET that Finch would treat as DELETE, a path past the reserved-path guard).
+  "x-http-method-override",
+  "x-http-method",
+  "x-method-override",
+  "x-original-method",
+  "x-original-url",
+  "x-rewrite-url",
 ]);
 const dropped = (name: string) => DROP.has(name) || name.startsWith("cf-") || name.startsWith("x-forwarded-");
 

@@ -7,6 +7,11 @@ import type { Trace } from "../lib/trace";
  * The one place that talks HTTP to Finch: version header, timeout, bounded bodies,
  * retries only where a repeat cannot do harm, and Finch's error shape parsed from unknown.
  * Nothing here logs bodies: they may hold tokens.
+ *
+ * Retries are few on purpose: every retry is one more request at a Finch that is already
+ * struggling, multiplied by every caller. A 429 is never retried (Finch said to slow down;
+ * its Retry-After goes back to our caller), and a refused connection or 502/503/504 gets
+ * one more attempt at most.
  */
 export type FinchAuth = { kind: "basic" } | { kind: "bearer"; token: string } | { kind: "none" };
 
@@ -15,7 +20,7 @@ export interface FinchRequest {
   path: string;
   auth: FinchAuth;
   json?: unknown;
-  /** Retry on network errors, 429 and 502/503/504. Never for the code exchange. */
+  /** One retry on a refused connection or 502/503/504. Never for the code exchange. */
   idempotent: boolean;
 }
 
@@ -31,8 +36,9 @@ export interface FinchErrorBody {
 }
 
 export const MAX_FINCH_BODY = 256 * 1024;
-const RETRY_DELAYS_MS = [200, 600];
-const MAX_RETRY_AFTER_MS = 2_000;
+/** One entry per retry: a single retry, after 200 ms. */
+const RETRY_DELAYS_MS = [200];
+const RETRYABLE_STATUS = new Set([502, 503, 504]);
 
 export function authHeader(settings: FinchSettings, auth: FinchAuth): string | undefined {
   if (auth.kind === "basic") return `Basic ${btoa(`${settings.clientId}:${settings.clientSecret}`)}`;
@@ -143,18 +149,18 @@ export async function callFinch(settings: FinchSettings, call: FinchRequest, tra
       }
       throw e;
     }
-    if (res.status === 429 || res.status >= 500) {
-      const wait = res.status === 429 ? retryAfterMs(res) : undefined;
+    if (res.status === 429) {
+      const wait = retryAfterMs(res);
       await res.body?.cancel();
-      const retryable = res.status === 429 || res.status === 502 || res.status === 503 || res.status === 504;
-      if (attempt < attempts && retryable && (wait === undefined || wait <= MAX_RETRY_AFTER_MS)) {
-        await sleep(wait ?? (RETRY_DELAYS_MS[attempt - 1] as number));
+      const headers: Record<string, string> =
+        wait === undefined ? {} : { "Retry-After": String(Math.ceil(wait / 1000)) };
+      throw new AppError("finch_rate_limited", `${call.path} 429`, { headers });
+    }
+    if (res.status >= 500) {
+      await res.body?.cancel();
+      if (attempt < attempts && RETRYABLE_STATUS.has(res.status)) {
+        await sleep(RETRY_DELAYS_MS[attempt - 1] as number);
         continue;
-      }
-      if (res.status === 429) {
-        const headers: Record<string, string> =
-          wait === undefined ? {} : { "Retry-After": String(Math.ceil(wait / 1000)) };
-        throw new AppError("finch_rate_limited", `${call.path} 429`, { headers });
       }
       throw new AppError("finch_unavailable", `${call.path} ${res.status}`);
     }

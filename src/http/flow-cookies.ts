@@ -1,4 +1,6 @@
 import type { Context } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import type { CookieOptions } from "hono/utils/cookie";
 import type { ConnectSettings } from "../config";
 import {
   cookieKey,
@@ -11,28 +13,27 @@ import {
   type PendingFlow,
   sealFlow,
 } from "../domain/flow-state";
-import { type CookieAttributes, readCookie, serializeCookie } from "./cookies";
 import type { AppEnv } from "./types";
 
 /**
  * Where the flow cookies live. HttpOnly and SameSite=Lax (the callback is a top-level
  * GET navigation from Finch, which Lax allows). Over https they are Secure with the
- * __Host- prefix, so no subdomain can plant or read them.
+ * __Host- prefix, so no subdomain can plant or read them. Reading and writing is Hono's
+ * cookie helper, linear in the header (app.ts refuses a Cookie header over 8 KiB first).
  */
-const names = (secure: boolean) =>
-  secure ? { pending: "__Host-fce_state", done: "__Host-fce_done" } : { pending: "fce_state", done: "fce_done" };
+const PENDING = "fce_state";
+const DONE = "fce_done";
 
-const options = (secure: boolean, maxAge: number): CookieAttributes => ({
-  path: "/",
-  httpOnly: true,
-  secure,
-  sameSite: "Lax",
-  maxAge,
-});
+function options(secure: boolean, maxAge: number): CookieOptions {
+  const base = { path: "/", httpOnly: true, sameSite: "Lax", maxAge } as const;
+  // prefix "host" names the cookie __Host-<name> and forces Secure, Path=/ and no Domain.
+  return secure ? { ...base, secure: true, prefix: "host" } : { ...base, secure: false };
+}
 
-const setCookie = (c: Context<AppEnv>, name: string, value: string, attributes: CookieAttributes) =>
-  c.header("Set-Cookie", serializeCookie(name, value, attributes), { append: true });
-const deleteCookie = (c: Context<AppEnv>, name: string, secure: boolean) => setCookie(c, name, "", options(secure, 0));
+const read = (c: Context<AppEnv>, name: string, secure: boolean) => getCookie(c, name, secure ? "host" : undefined);
+const write = (c: Context<AppEnv>, name: string, value: string, secure: boolean, maxAge: number) =>
+  setCookie(c, name, value, options(secure, maxAge));
+const remove = (c: Context<AppEnv>, name: string, secure: boolean) => void deleteCookie(c, name, options(secure, 0));
 
 /** Seals a pending flow as its cookie value (the caller checks its size against pendingCookieLimit). */
 export async function sealPending(ticketSecret: string, flow: PendingFlow): Promise<string> {
@@ -41,18 +42,18 @@ export async function sealPending(ticketSecret: string, flow: PendingFlow): Prom
 
 /** The longest pending cookie value browsers keep under this deployment's cookie name. */
 export const pendingCookieLimit = (connect: ConnectSettings) =>
-  MAX_COOKIE - names(connect.secureCookies).pending.length - 1;
+  MAX_COOKIE - (connect.secureCookies ? `__Host-${PENDING}` : PENDING).length - 1;
 
 export function setPendingCookie(c: Context<AppEnv>, connect: ConnectSettings, sealed: string) {
-  setCookie(c, names(connect.secureCookies).pending, sealed, options(connect.secureCookies, PENDING_TTL_S));
+  write(c, PENDING, sealed, connect.secureCookies, PENDING_TTL_S);
 }
 
 export async function readFlowCookies(c: Context<AppEnv>, connect: ConnectSettings, ticketSecret: string) {
-  const n = names(connect.secureCookies);
+  const secure = connect.secureCookies;
   const key = await cookieKey(ticketSecret);
   const [pending, done] = await Promise.all([
-    openPending(key, readCookie(c.req.raw.headers, n.pending)),
-    openDone(key, readCookie(c.req.raw.headers, n.done)),
+    openPending(key, read(c, PENDING, secure)),
+    openDone(key, read(c, DONE, secure)),
   ]);
   return { pending, done };
 }
@@ -64,11 +65,10 @@ export async function finishFlowCookies(
   ticketSecret: string,
   done: DoneFlow,
 ) {
-  const n = names(connect.secureCookies);
-  deleteCookie(c, n.pending, connect.secureCookies);
-  setCookie(c, n.done, await sealFlow(await cookieKey(ticketSecret), done), options(connect.secureCookies, DONE_TTL_S));
+  remove(c, PENDING, connect.secureCookies);
+  write(c, DONE, await sealFlow(await cookieKey(ticketSecret), done), connect.secureCookies, DONE_TTL_S);
 }
 
 export function clearPendingCookie(c: Context<AppEnv>, connect: ConnectSettings) {
-  deleteCookie(c, names(connect.secureCookies).pending, connect.secureCookies);
+  remove(c, PENDING, connect.secureCookies);
 }

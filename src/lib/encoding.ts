@@ -24,19 +24,26 @@ export const toBase64Url = (bytes: Uint8Array): string =>
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 
-/** Decodes standard base64; returns undefined for anything that is not canonical base64. */
+/**
+ * Decodes standard base64; undefined for anything that is not canonical base64. Canonical
+ * includes the unused low bits of the last character being zero: atob ignores them, so
+ * without the re-encoding check several strings (e.g. a signature ending in "A" or "B")
+ * would decode to the same bytes, and a signed value would have more than one valid form.
+ */
 export function fromBase64(text: string): Uint8Array | undefined {
   if (text.length % 4 !== 0 || !BASE64.test(text)) return undefined;
+  let binary: string;
   try {
-    const binary = atob(text);
-    const out = new Uint8Array(binary.length);
-    for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
-    return out;
+    binary = atob(text);
   } catch {
     return undefined;
   }
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return toBase64(out) === text ? out : undefined;
 }
 
+/** Decodes unpadded base64url; undefined for anything but the one canonical encoding. */
 export function fromBase64Url(text: string): Uint8Array | undefined {
   if (!BASE64URL.test(text) || text.length % 4 === 1) return undefined;
   const padded = text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4);

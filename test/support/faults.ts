@@ -68,7 +68,7 @@ export const FAULTS: Fault[] = [
       throw new TypeError("fetch failed");
     },
     code: "finch_unavailable",
-    retryDelays: [200, 600],
+    retryDelays: [200],
   },
   {
     name: "no answer until the request times out",
@@ -91,23 +91,38 @@ export const FAULTS: Fault[] = [
         headers: { "content-type": "text/html" },
       }),
     code: "finch_unavailable",
-    retryDelays: [200, 600],
+    retryDelays: [200],
   },
+  {
+    name: "503 every time",
+    respond: () => finchError(503, "service_unavailable"),
+    code: "finch_unavailable",
+    retryDelays: [200],
+  },
+  // A 429 is never retried, however short Finch's wait: a retry is more load on a Finch
+  // that asked for less. Its Retry-After is passed on in whole seconds, rounded up.
   {
     name: "429 without Retry-After",
     respond: () => finchError(429, "rate_limit_error"),
     code: "finch_rate_limited",
-    retryDelays: [200, 600],
+    retryDelays: [],
   },
   {
     name: "429 with Retry-After: 1",
     respond: () => finchError(429, "rate_limit_error", { "retry-after": "1" }),
     code: "finch_rate_limited",
-    retryDelays: [1000, 1000],
+    retryDelays: [],
     retryAfter: "1",
   },
   {
-    name: "429 with Retry-After: 120 (longer than we wait)",
+    name: "429 with retry-after-ms: 1500",
+    respond: () => finchError(429, "rate_limit_error", { "retry-after-ms": "1500" }),
+    code: "finch_rate_limited",
+    retryDelays: [],
+    retryAfter: "2",
+  },
+  {
+    name: "429 with Retry-After: 120",
     respond: () => finchError(429, "rate_limit_error", { "retry-after": "120" }),
     code: "finch_rate_limited",
     retryDelays: [],
