@@ -83,5 +83,3 @@ export class ConfigError extends AppError {
     this.problem = problem;
   }
 }
-
-export const isAppError = (e: unknown): e is AppError => e instanceof AppError;

@@ -34,7 +34,7 @@ export const MAX_FINCH_BODY = 256 * 1024;
 const RETRY_DELAYS_MS = [200, 600];
 const MAX_RETRY_AFTER_MS = 2_000;
 
-export function authHeader(settings: FinchSettings, auth: FinchAuth): string | undefined {
+function authHeader(settings: FinchSettings, auth: FinchAuth): string | undefined {
   if (auth.kind === "basic") return `Basic ${btoa(`${settings.clientId}:${settings.clientSecret}`)}`;
   if (auth.kind === "bearer") return `Bearer ${auth.token}`;
   return undefined;
@@ -79,7 +79,7 @@ export function parseErrorBody(body: unknown): FinchErrorBody {
   };
 }
 
-export function retryAfterMs(res: Response): number | undefined {
+function retryAfterMs(res: Response): number | undefined {
   const ms = Number(res.headers.get("retry-after-ms"));
   if (Number.isFinite(ms) && ms >= 0 && res.headers.has("retry-after-ms")) return ms;
   const header = res.headers.get("retry-after");

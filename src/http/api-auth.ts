@@ -15,7 +15,7 @@ import type { AppEnv } from "./types";
  * its own challenges, so each of its three refusals throws our AppError instead (it calls
  * the message function before building its own response): errorResponse answers them all.
  */
-export const API_REALM = "finch-connect-edge";
+const API_REALM = "finch-connect-edge";
 const CHALLENGE = `Bearer realm="${API_REALM}"`;
 
 const refuse = (why: string) => () => {

@@ -9,7 +9,7 @@ import type { AppEnv } from "./types";
  * needs more than a small JSON object, so anything larger is refused before it is read
  * (by Content-Length, or while counting a chunked body), with our own 413 body_too_large.
  */
-export const API_BODY_LIMIT = 16 * 1024;
+const API_BODY_LIMIT = 16 * 1024;
 
 export const apiBodyLimit = bodyLimit({
   maxSize: API_BODY_LIMIT,

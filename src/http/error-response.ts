@@ -10,7 +10,7 @@ import type { AppEnv } from "./types";
  */
 // The Hono middleware we mount (bearer-auth, body-limit) is configured to throw AppError
 // rather than its own HTTPException, so anything that is not an AppError is a bug.
-export function toAppError(err: unknown): AppError {
+function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   return new AppError("internal_error", err instanceof Error ? err.name : "non-error thrown");
 }
