@@ -1,6 +1,7 @@
 import { FINCH_API_VERSION, type FinchSettings } from "../config";
 import { AppError } from "../errors";
-import { parseErrorBody, readBounded, sendToFinch } from "../finch/http";
+import { parseErrorBody, sendToFinch } from "../finch/http";
+import { readBounded } from "../lib/body";
 import { utf8 } from "../lib/encoding";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";

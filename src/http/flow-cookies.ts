@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import type { ConnectSettings } from "../config";
+import { cookieKey } from "../crypto/cookie-key";
 import {
-  cookieKey,
   DONE_TTL_S,
   type DoneFlow,
   openDone,
