@@ -66,7 +66,6 @@ async function main() {
   tmp = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "fce-bench-"));
   log("bundling with wrangler deploy --dry-run ...");
   const build = await buildSubjects(tmp, opts.ours ? resolve(opts.ours) : undefined);
-  if (build.steps.error) log(`step costs unavailable: ${build.steps.error}`);
   const upstreamChild = await startJsonChild("upstream", join(HERE, "upstream.mjs"), [
     "--latency-ms",
     opts["latency-ms"],
@@ -75,8 +74,7 @@ async function main() {
   const secrets = generateSecrets();
   const ctx = makeContext(secrets);
   log("starting both subjects in workerd (Miniflare) ...");
-  const helpers = { kvcal: join(HERE, "lib", "kv-calibrate.js") };
-  if (!build.steps.error) helpers.steps = build.steps.bundlePath;
+  const helpers = { kvcal: join(HERE, "lib", "kv-calibrate.js"), steps: build.steps.bundlePath };
   const common = { build, secrets, upstream, tmp };
   const [bare, ours] = await Promise.all([
     startSubject({ ...common, name: "bare", preferredPort: 18710 }),
@@ -109,10 +107,8 @@ async function main() {
       results.proxyLatency = await proxyLatency([bare, ours], scenario, ctx, upstream, PLAN);
     }
   }
-  if (helpers.steps) {
-    log("measuring the CPU of single hot-path steps ...");
-    results.steps = await stepCosts(ours.urls.steps, ours.workerd, PLAN);
-  }
+  log("measuring the CPU of single hot-path steps ...");
+  results.steps = await stepCosts(ours.urls.steps, ours.workerd, PLAN, ctx);
   await cleanup();
   return finish(results, startedAt);
 }

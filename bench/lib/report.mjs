@@ -63,7 +63,10 @@ export function kvLine(results) {
 }
 
 export function stepsTable(results) {
-  const rows = ["| hot-path step (production code unless marked bare; one call, warm) | CPU µs |", "|---|---:|"];
+  const rows = [
+    "| hot-path step (one call, warm; whole requests through src/index.ts, the rest runtime primitives) | CPU µs |",
+    "|---|---:|",
+  ];
   for (const step of results.steps) rows.push(`| ${step.name} | ${f(step.us, 1)} |`);
   return rows.join("\n");
 }
