@@ -4,8 +4,8 @@
 // deploy --dry-run` wrote it), so the isolate, the script compilation, the module's top-level
 // code and every lazily compiled function are new: nothing is shared with earlier samples
 // (workerd keeps no code cache between processes). workerd is started directly, not through
-// Miniflare: Miniflare's own Node start-up and its helper services would add hundreds of
-// milliseconds of noise that is neither Worker's. workerd says when its socket listens on a
+// Miniflare: Miniflare's own Node start-up and its helper services would add start-up work and
+// noise that belong to neither Worker. workerd says when its socket listens on a
 // control pipe (--control-fd, what Miniflare itself waits for); the request goes out at once.
 //
 // The request is GET /connect with a fresh ticket: it needs no KV (local KV is a simulator
@@ -27,14 +27,14 @@ const WORKERD = workerd.default;
 /** A capnp string literal (JSON's escapes are capnp's for what the bench passes). */
 const str = (s) => JSON.stringify(String(s));
 
-/** workerd's text config: the subject on 127.0.0.1 (port chosen by workerd), loopback allowed out. */
+/** workerd's text config: the subject on 127.0.0.1 (port chosen by workerd), only loopback out. */
 function capnpConfig({ module, compatibilityDate, compatibilityFlags, bindings }) {
   const b = Object.entries(bindings).map(([name, value]) => `(name = ${str(name)}, text = ${str(value)})`);
   return `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
     (name = "subject", worker = .subject),
-    (name = "loopback", network = (allow = ["local", "private", "public"])),
+    (name = "loopback", network = (allow = ["local"])),
   ],
   sockets = [(name = "http", address = "127.0.0.1:0", http = (), service = "subject")],
 );
@@ -62,20 +62,24 @@ function cpuNs(pid) {
 }
 
 /**
- * One fresh start: spawn workerd, wait for its socket, send `request`, then one more (warm).
- * Times in ms: `listen` spawn -> listening, `first` the first request's latency, `total`
- * spawn -> first answer; `cpu` workerd's CPU up to the first answer; `warm` the second request.
+ * One fresh start: spawn workerd, wait for its socket, send `first`, then `warm`. Times in ms:
+ * `listen` spawn -> listening, `first` the first request's latency, `total` spawn -> first
+ * answer; `cpu` workerd's CPU up to the first answer; `warm` the second request's latency.
+ * Both requests are built before the clock starts (minting a ticket is the bench's work).
  */
-async function sample(dir, request, ok) {
+async function sample(dir, requests, ok) {
+  const t0 = performance.now();
   const child = spawn(WORKERD, ["serve", "--experimental", "--control-fd=3", "config.capnp"], {
     cwd: dir,
     detached: true,
     stdio: ["ignore", "ignore", "pipe", "pipe"],
   });
-  const t0 = performance.now();
   track(child, "workerd (cold start)");
   const errTail = [];
-  createInterface({ input: child.stderr }).on("line", (line) => errTail.push(line) > 20 && errTail.shift());
+  createInterface({ input: child.stderr }).on("line", (line) => {
+    errTail.push(line);
+    if (errTail.length > 20) errTail.shift();
+  });
   try {
     const port = await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error("workerd did not listen in time")), READY_TIMEOUT_MS);
@@ -93,10 +97,10 @@ async function sample(dir, request, ok) {
     });
     const listen = performance.now() - t0;
     const origin = `http://127.0.0.1:${port}`;
-    const first = await send(origin, request());
+    const first = await send(origin, requests.first);
     const total = performance.now() - t0;
     const cpu = cpuNs(child.pid) / 1e6;
-    const warm = await send(origin, request());
+    const warm = await send(origin, requests.warm);
     if (!ok(first.status) || !ok(warm.status)) throw new Error(`cold start: answered ${first.status}/${warm.status}`);
     return { listen, first: first.us / 1000, total, cpu, warm: warm.us / 1000 };
   } finally {
@@ -122,7 +126,10 @@ export async function coldStarts({ subjects, config, tmp, scenario, ctx, samples
   for (let i = 0; i < samples; i++) {
     // Alternate which subject goes first, so neither always follows the other.
     const order = i % 2 ? [...dirs].reverse() : dirs;
-    for (const d of order) out[d.name].push(await sample(d.dir, () => scenario.make(ctx, {}), scenario.ok));
+    for (const d of order) {
+      const requests = { first: scenario.make(ctx, {}), warm: scenario.make(ctx, {}) };
+      out[d.name].push(await sample(d.dir, requests, scenario.ok));
+    }
   }
   return out;
 }
