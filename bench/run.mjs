@@ -2,11 +2,13 @@
 // `npm run bench`: the production Worker ("ours") side by side with the floor ("bare",
 // bench/bare/), same runtime, same requests, same upstream stand-in, all on 127.0.0.1.
 //   node bench/run.mjs [--smoke] [--latency-ms N] [--concurrency N] [--only a,b] [--ours DIR] [--budget on|off]
-// --smoke: a few requests per scenario, no targets; exits 0 when every scenario ran or was skipped.
-// --only: run only these scenarios; --ours: bundle the production Worker from another checkout
-// (its wrangler.toml's folder), for before/after figures of a change. --budget: the app-wide Finch
-// rate budget in ours (default on, with limits the bench never reaches, so what is measured is
-// the Durable Object round trip of every proxied call, not refusals); off: FINCH_RATE_BUDGET=off.
+// --smoke: a few requests per scenario, no targets; exits 0 when every scenario ran or was
+// skipped and the bundle is within its budget (48 KiB min+gzip): CI runs this.
+// --only: run only these scenarios ("cold" names the cold starts); --ours: bundle the production
+// Worker from another checkout (its wrangler.toml's folder), for before/after figures of a change.
+// --budget: the app-wide Finch rate budget in ours (default on, with limits the bench never
+// reaches, so what is measured is the Durable Object round trip of every proxied call, not
+// refusals); off: FINCH_RATE_BUDGET=off.
 // How it works and how to read it: docs/performance.md. Bounded: under 2 minutes; stops every
 // process it started, also on error and Ctrl-C.
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -14,12 +16,13 @@ import { cpus, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { buildSubjects } from "./lib/build.mjs";
+import { coldStarts } from "./lib/cold.mjs";
 import { send } from "./lib/load.mjs";
 import { calibrateKv, countRun, proxyLatency, stepCosts, timedRuns } from "./lib/passes.mjs";
-import { killAllNow, startJsonChild, stopAll } from "./lib/procs.mjs";
+import { killAllNow, startJsonChild, stopAll, stopChild } from "./lib/procs.mjs";
 import * as report from "./lib/report.mjs";
 import { makeContext, SCENARIOS } from "./lib/scenarios.mjs";
-import { generateSecrets, seed, startSubject } from "./lib/subjects.mjs";
+import { generateSecrets, seed, startSubject, subjectBindings } from "./lib/subjects.mjs";
 
 const HERE = import.meta.dirname;
 const { values: opts } = parseArgs({
@@ -42,8 +45,8 @@ const PLAN = smoke
 Object.assign(
   PLAN,
   smoke
-    ? { rounds: 1, calRounds: 1, calWarm: 5, calMax: 20, calMs: 500, stepK: 1 }
-    : { rounds: 6, calRounds: 5, calWarm: 50, calMax: 2500, calMs: 2500, stepK: 20 },
+    ? { rounds: 1, calRounds: 1, calWarm: 5, calMax: 20, calMs: 500, stepK: 1, coldSamples: 2 }
+    : { rounds: 6, calRounds: 5, calWarm: 50, calMax: 2500, calMs: 2500, stepK: 20, coldSamples: 15 },
   { concurrency: smoke ? 2 : Math.max(1, Math.min(64, Number(opts.concurrency) || 8)) },
 );
 const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
@@ -70,7 +73,6 @@ async function main() {
   tmp = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "fce-bench-"));
   log("bundling with wrangler deploy --dry-run ...");
   const build = await buildSubjects(tmp, opts.ours ? resolve(opts.ours) : undefined);
-  if (build.steps.error) log(`step costs unavailable: ${build.steps.error}`);
   const upstreamChild = await startJsonChild("upstream", join(HERE, "upstream.mjs"), [
     "--latency-ms",
     opts["latency-ms"],
@@ -79,8 +81,7 @@ async function main() {
   const secrets = generateSecrets();
   const ctx = makeContext(secrets);
   log("starting both subjects in workerd (Miniflare) ...");
-  const helpers = { kvcal: join(HERE, "lib", "kv-calibrate.js") };
-  if (!build.steps.error) helpers.steps = build.steps.bundlePath;
+  const helpers = { kvcal: join(HERE, "lib", "kv-calibrate.js"), steps: build.steps.bundlePath };
   const budget =
     opts.budget === "off"
       ? { FINCH_RATE_BUDGET: "off" }
@@ -117,9 +118,24 @@ async function main() {
       results.proxyLatency = await proxyLatency([bare, ours], scenario, ctx, upstream, PLAN);
     }
   }
-  if (helpers.steps) {
-    log("measuring the CPU of single hot-path steps ...");
-    results.steps = await stepCosts(ours.urls.steps, ours.workerd, PLAN);
+  log("measuring the CPU of single hot-path steps ...");
+  results.steps = await stepCosts(ours.urls.steps, ours.workerd, PLAN, ctx);
+  // After the load passes (which share this machine with the warm subjects): stop them first.
+  await Promise.all([stopChild(bare.child), stopChild(ours.child)]);
+  if (!only || only.has("cold")) {
+    log(`cold starts: ${PLAN.coldSamples} fresh workerd processes per subject, alternating ...`);
+    results.coldStart = await coldStarts({
+      subjects: ["bare", "ours"].map((name) => ({
+        name,
+        bundlePath: build[name].bundlePath,
+        bindings: subjectBindings(name, build, secrets, upstream, "http://127.0.0.1:1"),
+      })),
+      config: build.config,
+      tmp,
+      scenario: SCENARIOS.find((s) => s.name === "connect"),
+      ctx,
+      samples: PLAN.coldSamples,
+    });
   }
   await cleanup();
   return finish(results, startedAt);
@@ -157,14 +173,21 @@ function finish(results, startedAt) {
   console.log(`\n${report.kvLine(results)}`);
   if (results.proxyLatency) console.log(`\n${report.latencyTable(results)}`);
   if (results.steps) console.log(`\n${report.stepsTable(results)}`);
+  if (results.coldStart) console.log(`\n${report.coldTable(results)}`);
   console.log(`\n${report.bundleLine(results.bundle)}`);
   console.log(`\nCloudflare list prices beyond the Workers Paid inclusions, per million (docs/performance.md):\n`);
   console.log(costs);
   if (!smoke) console.log(`\n${report.targetTable(results.targets)}`);
   for (const [name] of failed) console.log(`\nERROR: ${name} had failed requests; its figures are not valid.`);
+  const budget = report.bundleBudget(results.bundle);
+  if (!budget.pass) {
+    console.log(
+      `\nERROR: the bundle is ${budget.value.toFixed(2)} KiB min+gzip, over the ${report.BUNDLE_BUDGET_KIB} KiB budget.`,
+    );
+  }
   console.log(`\nresults: ${file}`);
   console.log(report.lastLine(results));
-  return failed.length ? 1 : 0;
+  return failed.length || !budget.pass ? 1 : 0;
 }
 
 // Once a signal is being handled, its handler exits: whatever main() does meanwhile (requests

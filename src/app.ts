@@ -14,7 +14,7 @@ import { webhookRoutes } from "./routes/webhooks";
  * The HTTP surface. Routes stay thin: parse the request, call a domain function, shape the
  * response. Every thrown error ends in errorResponse, the one mapping to HTTP.
  */
-export function buildApp() {
+function buildApp() {
   const app = newApp();
   app.use("*", requestLog);
   app.use("*", securityHeaders);

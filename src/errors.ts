@@ -5,10 +5,10 @@
  */
 export const ERRORS = {
   // Configuration (operator mistakes)
-  config_invalid: { status: 500, message: "The service is misconfigured." },
+  config_invalid: { status: 500, message: "The service is not configured correctly." },
   // Tickets and Connect start
   ticket_missing: { status: 400, message: "A ticket is required." },
-  ticket_malformed: { status: 400, message: "The ticket is malformed." },
+  ticket_malformed: { status: 400, message: "The ticket is not a well-formed token." },
   ticket_invalid: { status: 401, message: "The ticket could not be verified." },
   ticket_expired: { status: 401, message: "The ticket has expired." },
   ticket_lifetime_too_long: { status: 400, message: "The ticket is valid for too long." },
@@ -19,21 +19,21 @@ export const ERRORS = {
     message: "This Connect link was already used in another browser. Ask the app for a new link.",
   },
   // Callback
-  param_invalid: { status: 400, message: "A parameter is missing, repeated or malformed." },
+  param_invalid: { status: 400, message: "A request parameter is missing, repeated or malformed." },
   state_missing: { status: 400, message: "The Connect state is missing." },
   state_mismatch: { status: 403, message: "The Connect state does not match this browser." },
-  code_missing: { status: 400, message: "Finch returned no authorization code." },
+  code_missing: { status: 400, message: "Finch did not return an authorization code." },
   connect_cancelled: { status: 400, message: "Connect was cancelled or denied." },
-  customer_mismatch: { status: 403, message: "The connection belongs to another customer." },
-  connection_mismatch: { status: 403, message: "Finch returned another connection." },
+  customer_mismatch: { status: 403, message: "The connection belongs to a different customer." },
+  connection_mismatch: { status: 403, message: "Finch returned a different connection than requested." },
   // Finch upstream
   finch_invalid_grant: { status: 400, message: "The authorization code is invalid, used or expired." },
-  finch_invalid_client: { status: 502, message: "Finch rejected the client credentials." },
+  finch_invalid_client: { status: 502, message: "Finch rejected this service's client credentials." },
   finch_rejected: { status: 502, message: "Finch rejected the request." },
   finch_unavailable: { status: 502, message: "Finch is unavailable." },
-  finch_rate_limited: { status: 503, message: "Finch is rate limiting; try again later." },
+  finch_rate_limited: { status: 503, message: "Finch is rate limiting requests; try again later." },
   finch_timeout: { status: 504, message: "Finch did not answer in time." },
-  finch_bad_response: { status: 502, message: "Finch's answer was unexpected." },
+  finch_bad_response: { status: 502, message: "Finch answered with an unexpected response." },
   finch_reauthenticate: { status: 409, message: "The connection must be re-authenticated." },
   finch_budget_exhausted: {
     status: 429,
@@ -44,14 +44,17 @@ export const ERRORS = {
   not_found: { status: 404, message: "Not found." },
   connection_not_found: { status: 404, message: "No such connection." },
   method_not_allowed: { status: 405, message: "Method not allowed." },
-  proxy_path_reserved: { status: 400, message: "Not available through the proxy; use the connection API." },
+  proxy_path_reserved: {
+    status: 400,
+    message: "This Finch endpoint is not available through the proxy; use the connection API.",
+  },
   body_too_large: { status: 413, message: "The request body is too large." },
   body_invalid: { status: 400, message: "The request body is invalid." },
   cookie_too_large: { status: 431, message: "The Cookie header is too large." },
   // Webhooks
   webhook_signature_missing: { status: 400, message: "The webhook signature headers are missing." },
   webhook_signature_invalid: { status: 401, message: "The webhook signature does not verify." },
-  webhook_timestamp_invalid: { status: 401, message: "The webhook timestamp is out of range." },
+  webhook_timestamp_invalid: { status: 401, message: "The webhook timestamp is outside the allowed window." },
   webhook_body_invalid: { status: 400, message: "The webhook body is invalid." },
   // Storage
   storage_unavailable: { status: 503, message: "Storage is unavailable; try again." },
@@ -99,5 +102,3 @@ export class ConfigError extends AppError {
     this.problem = problem;
   }
 }
-
-export const isAppError = (e: unknown): e is AppError => e instanceof AppError;

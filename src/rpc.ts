@@ -2,15 +2,12 @@ import { WorkerEntrypoint } from "cloudflare:workers";
 import { getConfig } from "./config";
 import {
   accessToken,
-  type ConnectionPage,
   disconnectConnection,
   getConnection,
   type Introspected,
   introspectConnection,
-  type ListQuery,
-  listConnections,
-  parseListQuery,
 } from "./domain/connections";
+import { type ConnectionPage, type ListQuery, listConnections, parseListQuery } from "./domain/listing";
 import { proxyToFinch } from "./domain/proxy";
 import { rateBudgetPort } from "./durable/budget-port";
 import type { Env } from "./env";

@@ -83,15 +83,20 @@ describe("POST /api/connections/:connection_id/token", () => {
     const declared = await api(path, { method: "POST", body: big });
     await expectApiError(declared, 413, "body_too_large");
     await expectNoToken(declared);
-    const bytes = new TextEncoder().encode(big);
-    const stream = new ReadableStream<Uint8Array>({
-      start(controller) {
-        for (let i = 0; i < bytes.length; i += 4096) controller.enqueue(bytes.slice(i, i + 4096));
-        controller.close();
-      },
-    });
-    const chunked = await api(path, { method: "POST", body: stream });
+    const chunks = (text: string) => {
+      const bytes = new TextEncoder().encode(text);
+      return new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let i = 0; i < bytes.length; i += 4096) controller.enqueue(bytes.slice(i, i + 4096));
+          controller.close();
+        },
+      });
+    };
+    const chunked = await api(path, { method: "POST", body: chunks(big) });
     await expectApiError(chunked, 413, "body_too_large");
+    // A chunked body under the limit is counted, then still reaches the route whole.
+    const small = `[${"1,".repeat(5000)}1]`;
+    await expectApiError(await api(path, { method: "POST", body: chunks(small) }), 400, "body_invalid");
   });
 
   it("answers 404 for an unknown connection and 405 for GET", async () => {

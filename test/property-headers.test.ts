@@ -20,8 +20,9 @@ import { eventId, nowS } from "./support/webhooks";
  * to the size the Worker reads (Cookie: 8 KiB, and past it for the 431; others: 32 KiB).
  * The first test sweeps every character in four framings at full length, so it fails for
  * sure on a quadratic parser (it did, with the old trim restored: 26 ms against a 6 ms
- * budget); the second mixes tokens and runs at random (with the old trim it failed in 4 of
- * 5 runs of 1000 cases).
+ * budget, which later became 13 ms after it flaked once in a full suite on a loaded machine);
+ * the second mixes tokens and runs at random (with the old trim and the 6 ms budget it failed
+ * in 4 of 5 runs of 1000 cases).
  *
  * How work is measured: wall time of whole requests, read only after an awaited timer, so the
  * clock has moved past everything the request did even where workerd freezes it during
@@ -33,8 +34,10 @@ import { eventId, nowS } from "./support/webhooks";
  */
 beforeEach(clearKv);
 
-const BUDGET_MS = 5;
-const MEASUREMENTS = 5;
+// Generous on purpose (the old trim cost 26 ms here): only a super-linear parser exceeds it,
+// also when the suite shares the machine's two cores with other work.
+const BUDGET_MS = 12;
+const MEASUREMENTS = 8;
 /** Between measurements, so a busy machine can run something else first. */
 const PAUSE_MS = 10;
 const LONG_HEADER = 32 * 1024;

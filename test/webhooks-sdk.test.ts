@@ -3,7 +3,8 @@ import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { webhookHeaders } from "../mock-finch/src/webhook";
 import { fromBase64 } from "../src/lib/encoding";
-import { verifyWebhook, type WebhookSecret } from "../src/webhooks/verify";
+import type { WebhookSecret } from "../src/webhooks/verify";
+import { verifyWebhook } from "./support/webhooks";
 
 /**
  * Cross-check against Finch's official SDK (@tryfinch/finch-api 10.7.0,

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { webhookHeaders } from "../mock-finch/src/webhook";
-import { isAppError } from "../src/errors";
+import { AppError } from "../src/errors";
 import { fromBase64 } from "../src/lib/encoding";
-import { verifyWebhook, WEBHOOK_TOLERANCE_S, type WebhookSecret } from "../src/webhooks/verify";
-import { OTHER_WEBHOOK_SECRET, WEBHOOK_SECRET } from "./support/webhooks";
+import { WEBHOOK_TOLERANCE_S, type WebhookSecret } from "../src/webhooks/verify";
+import { OTHER_WEBHOOK_SECRET, verifyWebhook, WEBHOOK_SECRET } from "./support/webhooks";
 
 /** The pure verifier, with the clock passed in: exact window edges, rotation, several signatures. */
 
@@ -30,7 +30,7 @@ async function verdict(body: string, headers: Headers, secrets: WebhookSecret[] 
     await verifyWebhook(body, headers, secrets, nowS * 1000);
     return "ok";
   } catch (e) {
-    if (isAppError(e)) return e.code;
+    if (e instanceof AppError) return e.code;
     throw e;
   }
 }

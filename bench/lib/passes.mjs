@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import { Agent } from "node:http";
 import { runLoad, send, summarizeLatencies } from "./load.mjs";
 import { cpuMicros, sumCpuMicros } from "./procs.mjs";
+import { callbackRequest } from "./scenarios.mjs";
 
 export async function upstreamCounts(origin) {
   const res = await send(origin, { path: "/__counts" }, { keepBody: true });
@@ -186,8 +187,17 @@ function median(xs) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-/** CPU of one call of each hot-path step of the production code (bench/steps/worker.js). */
-export async function stepCosts(origin, pids, plan) {
+/**
+ * CPU of one call of each hot-path step (bench/steps/worker.js). Its fixtures start from a
+ * browser coming back from Finch, built like the callback scenario's.
+ */
+export async function stepCosts(origin, pids, plan, ctx) {
+  const setup = await send(
+    origin,
+    { method: "POST", path: "/__setup", body: JSON.stringify(callbackRequest(ctx)) },
+    { keepBody: true },
+  );
+  if (setup.status !== 204) throw new Error(`step costs: setup answered ${setup.status} ${setup.body ?? ""}`);
   const names = JSON.parse((await send(origin, { path: "/" }, { keepBody: true })).body);
   const k = plan.stepK;
   const per = (name) => cpuPerRequest(origin, `/${encodeURIComponent(name)}?n=${k}`, pids, plan);

@@ -43,6 +43,12 @@ export async function startJsonChild(label, script, args, { input = "", env, tim
   }
 }
 
+/** Adds a child the caller spawned (detached, its own process group) to those stopped at exit. */
+export function track(child, label) {
+  child.label = label;
+  started.add(child);
+}
+
 export async function stopChild(child) {
   if (!child) return;
   await stopGroup(child, 5000);

@@ -63,8 +63,40 @@ export function kvLine(results) {
 }
 
 export function stepsTable(results) {
-  const rows = ["| hot-path step (production code unless marked bare; one call, warm) | CPU µs |", "|---|---:|"];
+  const rows = [
+    "| hot-path step (one call, warm; whole requests through src/index.ts, the rest runtime primitives) | CPU µs |",
+    "|---|---:|",
+  ];
   for (const step of results.steps) rows.push(`| ${step.name} | ${f(step.us, 1)} |`);
+  return rows.join("\n");
+}
+
+/** Cold starts: per measure, each subject's median (range) and the per-sample ours/bare ratios. */
+export function coldTable(results) {
+  const c = results.coldStart;
+  if (!c) return "";
+  const n = Math.min(c.bare.length, c.ours.length);
+  const rows = [
+    `| cold start, GET /connect (${n} fresh workerd processes each) | bare ms | ours ms | ours/bare | ours - bare ms |`,
+    "|---|---:|---:|---:|---:|",
+  ];
+  const spread = (xs) => `${f(median(xs), 1)} (${f(Math.min(...xs), 1)}-${f(Math.max(...xs), 1)})`;
+  for (const [key, label] of [
+    ["total", "**fresh process to first answer**"],
+    ["listen", "of which: start to listening (isolate, compile, top-level code)"],
+    ["first", "of which: the first request"],
+    ["cpu", "workerd CPU up to the first answer"],
+    ["warm", "the next request (warm isolate)"],
+  ]) {
+    const bare = c.bare.map((s) => s[key]);
+    const ours = c.ours.map((s) => s[key]);
+    const pairs = ours.slice(0, n).map((o, i) => [o, bare[i]]);
+    const r = pairs.map(([o, b]) => ratio(o, b));
+    const d = pairs.map(([o, b]) => o - b);
+    rows.push(
+      `| ${label} | ${spread(bare)} | ${spread(ours)} | ${withRange(median(r), [Math.min(...r), Math.max(...r)])} | ${f(median(d), 1)} |`,
+    );
+  }
   return rows.join("\n");
 }
 
@@ -160,13 +192,7 @@ export function targets(results) {
     t("proxy p50 added latency (ms, c=1)", added, f(added, 3), "<= 1", added <= 1),
     t("proxy CPU/request ours/bare", px.cpu, f(px.cpu), "<= 1.25", px.cpu <= 1.25),
     estimate("  same, excl. local KV simulator (estimate)", px.cpuExclKv, px.range.cpuExclKv, 1.25),
-    t(
-      "bundle min+gzip (KiB)",
-      results.bundle.minGzipKiB,
-      f(results.bundle.minGzipKiB),
-      "<= 25",
-      results.bundle.minGzipKiB <= 25,
-    ),
+    { ...bundleBudget(results.bundle), name: "bundle min+gzip (KiB)", shown: f(results.bundle.minGzipKiB) },
     t("KV writes per successful connect", writes, f(writes), "<= 2", writes <= 2),
     t("KV reads per successful connect", reads, f(reads), "<= 1", reads <= 1),
     t(
@@ -193,10 +219,21 @@ export function targetTable(list) {
   return rows.join("\n");
 }
 
+/**
+ * The bundle budget (issue 11): what users feel is cold start, which a few KiB do not move, so
+ * the budget only keeps growth deliberate. Over it, the bench fails (CI runs it with --smoke).
+ */
+export const BUNDLE_BUDGET_KIB = 48;
+
+export function bundleBudget(bundle) {
+  const pass = bundle.minGzipKiB <= BUNDLE_BUDGET_KIB;
+  return { value: bundle.minGzipKiB, limit: `<= ${BUNDLE_BUDGET_KIB}`, pass, result: pass ? "PASS" : "FAIL" };
+}
+
 export function bundleLine(bundle) {
   const kib = (items) => items.map((i) => `${i.source} ${f(i.bytes / 1024, 1)}`).join(", ");
   return [
-    `Bundle (ours, wrangler deploy --dry-run --minify, gzip): ${f(bundle.minGzipKiB)} KiB (${bundle.minGzipBytes} B; minified ${f(bundle.minBytes / 1024, 1)} KiB, unminified ${f(bundle.bytes / 1024, 1)} KiB).`,
+    `Bundle (ours, wrangler deploy --dry-run --minify, gzip): ${f(bundle.minGzipKiB)} KiB (${bundle.minGzipBytes} B; minified ${f(bundle.minBytes / 1024, 1)} KiB, unminified ${f(bundle.bytes / 1024, 1)} KiB). Budget ${BUNDLE_BUDGET_KIB} KiB: ${bundleBudget(bundle).result}.`,
     `Minified KiB by origin: ${kib(bundle.groups)}. Largest inputs: ${kib(bundle.largestInputs)}.`,
   ].join("\n");
 }

@@ -28,7 +28,7 @@ const WEBHOOK_CONNECTIONS = 50;
  * connection seeded for the proxy and webhook scenarios.
  */
 export function makeContext(secrets) {
-  // Same derivation as src/domain/flow-state.ts cookieKey(): HKDF-SHA256, empty salt, own label.
+  // Same derivation as src/crypto/cookie-key.ts cookieKey(): HKDF-SHA256, empty salt, own label.
   const cookieKey = Buffer.from(
     hkdfSync("sha256", Buffer.from(secrets.TICKET_SECRET), Buffer.alloc(0), "finch-connect-edge/flow-cookie/v1", 32),
   );

@@ -16,6 +16,16 @@ export const generateSecrets = () => ({
   WEBHOOK_SECRETS: randomBytes(32).toString("base64"),
 });
 
+/** What `name` ("ours" or "bare") runs with: ours also gets the vars of its wrangler.toml. */
+export const subjectBindings = (name, build, secrets, upstream, callbackOrigin) => ({
+  ...(name === "ours" ? build.config.vars : {}),
+  ...secrets,
+  FINCH_API_BASE_URL: upstream,
+  FINCH_REDIRECT_URI: `${callbackOrigin}/callback`,
+  SUCCESS_URL: "http://127.0.0.1/connected",
+  ALLOWED_RETURN_ORIGINS: "http://127.0.0.1",
+});
+
 /**
  * Starts `name` ("ours" or "bare") from `build` (see build.mjs) in its own workerd.
  * `helpers` are extra workers for the same process, e.g. { kvcal: path, steps: path }.
@@ -32,12 +42,7 @@ export async function startSubject({
 }) {
   const ports = { timed: await freePort(preferredPort), counted: await freePort(preferredPort + 1) };
   const bindings = {
-    ...(name === "ours" ? build.config.vars : {}),
-    ...secrets,
-    FINCH_API_BASE_URL: upstream,
-    FINCH_REDIRECT_URI: `http://127.0.0.1:${ports.timed}/callback`,
-    SUCCESS_URL: "http://127.0.0.1/connected",
-    ALLOWED_RETURN_ORIGINS: "http://127.0.0.1",
+    ...subjectBindings(name, build, secrets, upstream, `http://127.0.0.1:${ports.timed}`),
     ...(name === "ours" ? oursBindings : {}),
   };
   const bundlePath = build[name].bundlePath;

@@ -1,16 +1,15 @@
-// Step costs for `npm run bench` (never shipped). GET /<step>?n=K runs one step of the
-// production Worker's callback or proxy path K times, using the production modules
-// themselves, and answers 204. The bench reads workerd's CPU time around a batch of such
-// requests and subtracts the "noop" step, which gives the CPU cost of one call of each step.
-// The inputs are built once per isolate, like the Worker's own per-isolate caches.
-import * as v from "valibot";
-import { app } from "../../src/app";
-import { matchesAny } from "../../src/crypto/compare";
-import { createKeyRing } from "../../src/crypto/keyring";
-import { cookieKey, openPending, sealFlow } from "../../src/domain/flow-state";
-import { TokenSchema } from "../../src/finch/schemas";
-import { sha256Hex } from "../../src/lib/encoding";
-import { connectionKey, customerIndexKey, listingMetadata, parseRecord } from "../../src/storage/connections";
+// Step costs for `npm run bench` (never shipped). GET /<step>?n=K runs one step K times and
+// answers 204. The bench reads workerd's CPU time around a batch of such requests and
+// subtracts the "noop" step, which gives the CPU cost of one call of each step.
+//
+// The production Worker is reached only through its public entry point, src/index.ts (the
+// `fetch` handler a deployment runs), so refactoring src/ cannot break this file unnoticed:
+// whole callbacks and proxied calls go through it, with KV and Finch stubbed in the isolate.
+// The single steps are the runtime primitives those paths are made of (WebCrypto, JSON,
+// headers, one log line), each with inputs shaped like the Worker's.
+// The inputs are built once per isolate (POST /__setup), like the Worker's own caches.
+
+import worker from "../../src/index";
 import bare from "../bare/worker.js";
 
 const ID = "8c6e2a6f-33f8-4a4b-9a37-2b3f4a9f1d0e";
@@ -28,65 +27,64 @@ const TOKEN_JSON = JSON.stringify({
   customer_id: "bench-callback",
   customer_name: "Customer bench-callback",
 });
+const encoder = new TextEncoder();
 
-let fixtures;
-async function setup(env) {
-  const ring = createKeyRing(env.ENCRYPTION_KEYS);
-  const key = await cookieKey(env.TICKET_SECRET);
-  const now = new Date().toISOString();
-  const pending = {
-    k: "pending",
-    state: "s".repeat(43),
-    jti: "bench-ticket-0001",
-    flow: "redirect",
-    customer_id: "bench-callback",
-    customer_name: "Customer bench-callback",
-    exp: Math.floor(Date.now() / 1000) + 1800,
-  };
-  const token = JSON.parse(TOKEN_JSON);
-  const record = {
-    v: 1,
-    connection_id: ID,
-    customer_id: token.customer_id,
-    customer_name: token.customer_name,
-    customer_email: null,
-    provider_id: token.provider_id,
-    products: token.products,
-    client_type: token.client_type,
-    connection_type: token.connection_type,
-    company_id: token.company_id,
-    account_id: token.account_id,
-    status: "connected",
-    status_at: now,
-    created_at: now,
-    updated_at: now,
-    token: await ring.seal(token.access_token, connectionKey(ID)),
-  };
-  const done = { k: "done", state_hash: "h".repeat(64), connection_id: ID, provider_id: "gusto", exp: pending.exp };
-  // Whole requests with KV and Finch replaced by in-isolate stubs: what each Worker spends
-  // itself on a callback or proxied call, without the local KV simulator and without a real
-  // subrequest (both subjects make the same one upstream call; KV is counted separately).
-  const stubKv = memoryKv();
+/**
+ * `callback` is a browser coming back from Finch as the bench builds it ({ path, headers }:
+ * fresh state and its signed pending cookie). Each subject connects one customer through
+ * its own callback first, so the proxied calls find a connection stored the subject's way.
+ */
+async function setup(env, ctx, callback) {
   // The rate budget's Durable Object is I/O like KV: off here, measured in the whole-request passes.
-  const stubEnv = { ...env, CONNECTIONS: stubKv, FINCH_API_BASE_URL: "http://finch.stub", FINCH_RATE_BUDGET: "off" };
+  const stubEnv = {
+    ...env,
+    CONNECTIONS: memoryKv(),
+    FINCH_API_BASE_URL: "http://finch.stub",
+    FINCH_RATE_BUDGET: "off",
+  };
   const bareEnv = { ...env, CONNECTIONS: memoryKv(), FINCH_API_BASE_URL: "http://finch.stub" };
-  const state = "t".repeat(43);
-  const stubPending = { ...pending, state };
-  await stubKv.put(`conn:${ID}`, JSON.stringify(record));
-  await bareEnv.CONNECTIONS.put(`conn:${ID}`, token.access_token);
+  const callbackUrl = `http://127.0.0.1${callback.path}`;
+  const oursCallback = () => worker.fetch(new Request(callbackUrl, { headers: callback.headers }), stubEnv, ctx);
+  const bareCallback = () => bare.fetch(new Request(callbackUrl), bareEnv);
+  const proxyUrl = async (connect) => {
+    const location = (await withStubFinch(connect, 303)).headers.get("location") ?? "";
+    const id = new URL(location, "http://x").searchParams.get("connection_id");
+    if (!id) throw new Error("steps setup: the callback named no connection");
+    return `http://127.0.0.1/api/connections/${id}/finch/employer/company`;
+  };
+  const aes = await crypto.subtle.importKey("raw", crypto.getRandomValues(new Uint8Array(32)), "AES-GCM", false, [
+    "encrypt",
+    "decrypt",
+  ]);
+  const hmac = await crypto.subtle.importKey(
+    "raw",
+    crypto.getRandomValues(new Uint8Array(32)),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign", "verify"],
+  );
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const aad = encoder.encode(`conn:${ID}`);
+  const sealed = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: aad }, aes, encoder.encode(ID));
+  // A pending-flow cookie's size: ~300 bytes of base64url payload, a 32-byte HMAC.
+  const cookiePayload = btoa(TOKEN_JSON.slice(0, 220)).replace(/=+$/, "");
+  const cookieMac = await crypto.subtle.sign("HMAC", hmac, encoder.encode(cookiePayload));
+  const apiKey = env.API_KEYS.split(",")[0];
   return {
     stubEnv,
     bareEnv,
-    callbackUrl: `http://127.0.0.1/callback?code=bench-code&state=${state}`,
-    callbackCookie: `fce_state=${await sealFlow(key, stubPending)}`,
-    proxyUrl: `http://127.0.0.1/api/connections/${ID}/finch/employer/company`,
-    ring,
-    key,
-    record,
-    done,
-    recordJson: JSON.stringify(record),
-    pendingCookie: await sealFlow(key, pending),
-    apiKeys: env.API_KEYS.split(","),
+    oursCallback,
+    bareCallback,
+    oursProxy: await proxyUrl(oursCallback),
+    bareProxy: await proxyUrl(bareCallback),
+    apiKey,
+    aes,
+    hmac,
+    iv,
+    aad,
+    sealed,
+    cookiePayload,
+    cookieMac,
   };
 }
 
@@ -128,7 +126,7 @@ async function stubFinch(input) {
   return new Response(COMPANY_JSON, { headers: { "content-type": "application/json", "finch-request-id": "req-1" } });
 }
 
-/** Runs `work` with the global fetch answered by stubFinch; 204 unless the answer is unexpected. */
+/** Runs `work` with the global fetch answered by stubFinch; throws on an unexpected status. */
 async function withStubFinch(work, expected) {
   const real = globalThis.fetch;
   globalThis.fetch = stubFinch;
@@ -136,24 +134,36 @@ async function withStubFinch(work, expected) {
     const res = await work();
     await res.arrayBuffer();
     if (res.status !== expected) throw new Error(`unexpected ${res.status}`);
+    return res;
   } finally {
     globalThis.fetch = real;
   }
 }
 
+/** Constant-time comparison as the Worker does it: same-length buffers, the runtime's own. */
+const timingSafeEqual = (a, b) => {
+  const x = encoder.encode(a);
+  const y = encoder.encode(b);
+  return x.byteLength === y.byteLength && crypto.subtle.timingSafeEqual(x, y);
+};
+
 const STEPS = {
   noop: async () => {},
-  "cookie: verify + parse pending": (f) => openPending(f.key, f.pendingCookie),
-  "state: sha256": () => sha256Hex("s".repeat(43)),
-  "exchange: parse + validate token": () => v.safeParse(TokenSchema, JSON.parse(TOKEN_JSON)),
-  "token: AES-GCM seal": (f) => f.ring.seal("3f1c1f5e-8f5e-4c36-9b8a-7f3e2d1c0b9a", connectionKey(ID)),
-  "record: serialise + metadata": (f) => [JSON.stringify(f.record), listingMetadata(f.record)],
-  "index: key (sha256)": (f) => customerIndexKey("bench-callback", f.record.created_at, ID),
-  "cookie: seal done": (f) => sealFlow(f.key, f.done),
-  "proxy: parse + validate record": (f) => parseRecord(f.recordJson, ID),
-  "proxy: AES-GCM open": (f) => f.ring.open(f.record.token, connectionKey(ID)),
-  "api key: constant-time match": (f) => matchesAny(f.apiKeys[0], f.apiKeys),
-  // What requestLog writes per request, without the rest of the frame.
+  "HMAC-SHA256 verify (a flow cookie)": (f) =>
+    crypto.subtle.verify("HMAC", f.hmac, f.cookieMac, encoder.encode(f.cookiePayload)),
+  "HMAC-SHA256 sign (a flow cookie)": (f) => crypto.subtle.sign("HMAC", f.hmac, encoder.encode(f.cookiePayload)),
+  "SHA-256 (a state value, an index key)": () => crypto.subtle.digest("SHA-256", encoder.encode("s".repeat(43))),
+  "AES-GCM seal (a token)": (f) =>
+    crypto.subtle.encrypt(
+      { name: "AES-GCM", iv: crypto.getRandomValues(new Uint8Array(12)), additionalData: f.aad },
+      f.aes,
+      encoder.encode(ID),
+    ),
+  "AES-GCM open (a token)": (f) =>
+    crypto.subtle.decrypt({ name: "AES-GCM", iv: f.iv, additionalData: f.aad }, f.aes, f.sealed),
+  "JSON parse (Finch's token reply)": () => JSON.parse(TOKEN_JSON),
+  "constant-time compare (an API key)": (f) => timingSafeEqual(f.apiKey, f.apiKey),
+  // What the request log writes per request, without the rest of the frame.
   "log: request id + one JSON line (console.log)": () =>
     console.log(
       JSON.stringify({
@@ -169,46 +179,44 @@ const STEPS = {
         connection_id: ID,
       }),
     ),
-  // What http/security.ts does to every response: ten header writes into the runtime.
+  // What the security headers middleware does to every response: ten header writes.
   "headers: 10 sets on a new Response": () => {
     const headers = new Response(null, { status: 204 }).headers;
     for (let i = 0; i < 10; i++) headers.set(`x-bench-${i}`, "no-store; max-age=0; same-origin");
   },
-  "whole callback, KV + Finch stubbed: ours": (f) =>
+  "whole callback, KV + Finch stubbed: ours": (f) => withStubFinch(f.oursCallback, 303),
+  "whole callback, KV + Finch stubbed: bare": (f) => withStubFinch(f.bareCallback, 303),
+  "whole proxied call, KV + Finch stubbed: ours": (f, _env, ctx) =>
     withStubFinch(
       () =>
-        app.fetch(
-          new Request(f.callbackUrl, { headers: { cookie: f.callbackCookie, accept: "text/html" } }),
-          f.stubEnv,
-        ),
-      303,
-    ),
-  "whole callback, KV + Finch stubbed: bare": (f) =>
-    withStubFinch(() => bare.fetch(new Request(f.callbackUrl), f.bareEnv), 303),
-  "whole proxied call, KV + Finch stubbed: ours": (f, env) =>
-    withStubFinch(
-      () =>
-        app.fetch(
-          new Request(f.proxyUrl, { headers: { authorization: `Bearer ${env.API_KEYS.split(",")[0]}` } }),
-          f.stubEnv,
-        ),
+        worker.fetch(new Request(f.oursProxy, { headers: { authorization: `Bearer ${f.apiKey}` } }), f.stubEnv, ctx),
       200,
     ),
   "whole proxied call, KV + Finch stubbed: bare": (f) =>
-    withStubFinch(() => bare.fetch(new Request(f.proxyUrl), f.bareEnv), 200),
-  "frame: routing + middleware + log line (404)": (_f, env) =>
-    app.fetch(new Request("http://127.0.0.1/__no_such_route", { headers: { accept: "application/json" } }), env),
+    withStubFinch(() => bare.fetch(new Request(f.bareProxy), f.bareEnv), 200),
+  "frame: routing + middleware + log line (404)": (_f, env, ctx) =>
+    worker.fetch(
+      new Request("http://127.0.0.1/__no_such_route", { headers: { accept: "application/json" } }),
+      env,
+      ctx,
+    ),
 };
 
+let fixtures;
+
 export default {
-  async fetch(request, env) {
+  async fetch(request, env, ctx) {
     const url = new URL(request.url);
     if (url.pathname === "/") return Response.json(Object.keys(STEPS));
+    if (url.pathname === "/__setup") {
+      fixtures = await setup(env, ctx, await request.json());
+      return new Response(null, { status: 204 });
+    }
     const step = STEPS[decodeURIComponent(url.pathname.slice(1))];
     if (!step) return new Response("no such step", { status: 404 });
-    fixtures ??= await setup(env);
+    if (!fixtures) return new Response("POST /__setup first", { status: 409 });
     const n = Number(url.searchParams.get("n") ?? "1");
-    for (let i = 0; i < n; i++) await step(fixtures, env);
+    for (let i = 0; i < n; i++) await step(fixtures, env, ctx);
     return new Response(null, { status: 204 });
   },
 };

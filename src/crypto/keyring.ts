@@ -36,7 +36,7 @@ export class DecryptError extends Error {}
 const KID = /^[A-Za-z0-9_.-]{1,32}$/;
 const SETTING = "ENCRYPTION_KEYS";
 
-export function parseKeyRing(value: string | undefined): Map<string, Uint8Array> {
+function parseKeyRing(value: string | undefined): Map<string, Uint8Array> {
   if (!value || !value.trim()) throw new ConfigError(SETTING, "is missing");
   const keys = new Map<string, Uint8Array>();
   for (const [index, entry] of value.split(",").entries()) {

@@ -15,15 +15,6 @@ export interface ConnectionDeps {
   store: ConnectionStore;
 }
 
-export {
-  type ConnectionPage,
-  type ConnectionSummary,
-  type ListQuery,
-  ListQuerySchema,
-  listConnections,
-  parseListQuery,
-} from "./listing";
-
 export async function getConnection(store: ConnectionStore, connectionId: string): Promise<ConnectionFacts> {
   return publicFacts(await store.require(connectionId));
 }

@@ -43,27 +43,6 @@ const DoneSchema = v.object({
 });
 export type DoneFlow = v.InferOutput<typeof DoneSchema>;
 
-const keys = new Map<string, Promise<CryptoKey>>();
-
-/** HMAC key for cookies, derived once per isolate from TICKET_SECRET. */
-export function cookieKey(ticketSecret: string): Promise<CryptoKey> {
-  let key = keys.get(ticketSecret);
-  if (!key) {
-    key = (async () => {
-      const base = await crypto.subtle.importKey("raw", utf8(ticketSecret), "HKDF", false, ["deriveKey"]);
-      return crypto.subtle.deriveKey(
-        { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: utf8("finch-connect-edge/flow-cookie/v1") },
-        base,
-        { name: "HMAC", hash: "SHA-256", length: 256 },
-        false,
-        ["sign", "verify"],
-      );
-    })();
-    keys.set(ticketSecret, key);
-  }
-  return key;
-}
-
 export async function sealFlow(key: CryptoKey, flow: PendingFlow | DoneFlow): Promise<string> {
   const payload = toBase64Url(utf8(JSON.stringify(flow)));
   return `${payload}.${toBase64Url(await hmacSign(key, payload))}`;

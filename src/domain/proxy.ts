@@ -1,7 +1,8 @@
 import { FINCH_API_VERSION, type FinchSettings } from "../config";
 import { AppError } from "../errors";
-import { parseErrorBody, readBounded, retryAfterMs, sendToFinch } from "../finch/http";
+import { parseErrorBody, retryAfterMs, sendToFinch } from "../finch/http";
 import { FINCH_RATE_WINDOW_MS, productOf } from "../finch/products";
+import { readBounded } from "../lib/body";
 import { utf8 } from "../lib/encoding";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";

@@ -1,6 +1,6 @@
 import { FINCH_API_VERSION, type FinchSettings } from "../config";
 import { AppError } from "../errors";
-import { fromUtf8Lenient } from "../lib/encoding";
+import { readBounded } from "../lib/body";
 import type { Trace } from "../lib/trace";
 
 /**
@@ -40,40 +40,10 @@ export const MAX_FINCH_BODY = 256 * 1024;
 const RETRY_DELAYS_MS = [200];
 const RETRYABLE_STATUS = new Set([502, 503, 504]);
 
-export function authHeader(settings: FinchSettings, auth: FinchAuth): string | undefined {
+function authHeader(settings: FinchSettings, auth: FinchAuth): string | undefined {
   if (auth.kind === "basic") return `Basic ${btoa(`${settings.clientId}:${settings.clientSecret}`)}`;
   if (auth.kind === "bearer") return `Bearer ${auth.token}`;
   return undefined;
-}
-
-/** Reads at most `limit` bytes of a body; a larger body is an upstream error, not a crash. */
-export async function readBounded(res: Response, limit: number): Promise<string | undefined> {
-  const declared = Number(res.headers.get("content-length"));
-  if (Number.isFinite(declared) && declared > limit) {
-    await res.body?.cancel();
-    return undefined;
-  }
-  if (!res.body) return "";
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    all.set(c, offset);
-    offset += c.byteLength;
-  }
-  return fromUtf8Lenient(all);
 }
 
 export function parseErrorBody(body: unknown): FinchErrorBody {

@@ -1,28 +1,22 @@
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { AppError } from "../errors";
-import { readBounded } from "../finch/http";
 import { CONNECTION_ID } from "../finch/schemas";
 import type { AppEnv } from "./types";
 
 /**
  * Request bodies and path parameters for the /api routes. None of the management routes
  * needs more than a small JSON object, so anything larger is refused before it is read
- * (by Content-Length, or while counting a chunked body).
+ * (by Content-Length, or while counting a chunked body), with our own 413 body_too_large.
  */
-export const API_BODY_LIMIT = 16 * 1024;
+const API_BODY_LIMIT = 16 * 1024;
 
-export const apiBodyLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const req = c.req.raw;
-  if (req.body) {
-    // readBounded refuses by Content-Length first, then counts while reading.
-    const text = await readBounded(new Response(req.body, { headers: req.headers }), API_BODY_LIMIT);
-    if (text === undefined) throw new AppError("body_too_large", `api body over ${API_BODY_LIMIT} bytes`);
-    // The routes only read the body as text (optionalJsonObject), which decodes it again: the
-    // leading BOM makes that second decode strip exactly this one, so it sees `text` unchanged.
-    c.req.raw = new Request(req, { body: `\uFEFF${text}` });
-  }
-  return next();
-};
+export const apiBodyLimit = bodyLimit({
+  maxSize: API_BODY_LIMIT,
+  onError: () => {
+    throw new AppError("body_too_large", `api body over ${API_BODY_LIMIT} bytes`);
+  },
+});
 
 /**
  * The body of a management POST/DELETE: empty, or a JSON object. Nothing in it is used

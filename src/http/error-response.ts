@@ -8,9 +8,9 @@ import type { AppEnv } from "./types";
  * The one place where errors become responses. Clients get a stable code, a generic
  * message and the request id; the detail goes to the request's log line only.
  */
-// No Hono middleware that throws HTTPException is mounted (API key check and body limit are
-// our own), so anything that is not an AppError is a bug.
-export function toAppError(err: unknown): AppError {
+// The Hono middleware we mount (bearer-auth, body-limit) is configured to throw AppError
+// rather than its own HTTPException, so anything that is not an AppError is a bug.
+function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   return new AppError("internal_error", err instanceof Error ? err.name : "non-error thrown");
 }

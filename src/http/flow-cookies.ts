@@ -2,8 +2,8 @@ import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { CookieOptions } from "hono/utils/cookie";
 import type { ConnectSettings } from "../config";
+import { cookieKey } from "../crypto/cookie-key";
 import {
-  cookieKey,
   DONE_TTL_S,
   type DoneFlow,
   MAX_COOKIE,

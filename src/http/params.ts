@@ -1,9 +1,6 @@
 import type { Context } from "hono";
 import { AppError } from "../errors";
 
-/** The request's query, parsed once per request however many parameters a route reads. */
-const queries = new WeakMap<Request, URLSearchParams>();
-
 /**
  * Reads a query parameter that may appear at most once, within a length limit and a
  * character set. Repeats are refused rather than guessed at (parameter pollution).
@@ -11,12 +8,7 @@ const queries = new WeakMap<Request, URLSearchParams>();
 export function singleParam(c: Context, name: string, rule: { max: number; pattern?: RegExp }): string | undefined {
   // WHATWG decoding: an invalid escape (%FF) becomes U+FFFD and fails the pattern. Hono's
   // own decoder keeps such a value raw ("%FF"), which would pass as printable ASCII.
-  let query = queries.get(c.req.raw);
-  if (!query) {
-    query = new URL(c.req.url).searchParams;
-    queries.set(c.req.raw, query);
-  }
-  const values = query.getAll(name);
+  const values = new URL(c.req.url).searchParams.getAll(name);
   if (values.length === 0) return undefined;
   if (values.length > 1) throw new AppError("param_invalid", `${name} repeated`);
   const value = values[0] as string;

@@ -54,11 +54,7 @@ export const randomBytes = (n: number): Uint8Array => crypto.getRandomValues(new
 
 export const randomId = (bytes = 16): string => toBase64Url(randomBytes(bytes));
 
-const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
-
 export async function sha256Hex(text: string): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", utf8(text)));
-  let hex = "";
-  for (const b of digest) hex += HEX[b];
-  return hex;
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }

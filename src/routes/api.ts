@@ -1,12 +1,6 @@
 import type { Context } from "hono";
-import {
-  accessToken,
-  disconnectConnection,
-  getConnection,
-  introspectConnection,
-  listConnections,
-  parseListQuery,
-} from "../domain/connections";
+import { accessToken, disconnectConnection, getConnection, introspectConnection } from "../domain/connections";
+import { listConnections, parseListQuery } from "../domain/listing";
 import { REENCRYPT_MAX_LIMIT, reencryptBatch } from "../domain/reencrypt";
 import { AppError } from "../errors";
 import { apiAuth } from "../http/api-auth";

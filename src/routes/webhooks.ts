@@ -1,8 +1,8 @@
 import { handleWebhookEvent } from "../domain/webhooks";
 import { AppError } from "../errors";
-import { readBounded } from "../finch/http";
 import { configOf, storeOf } from "../http/deps";
 import { newApp } from "../http/router";
+import { readBounded } from "../lib/body";
 import { parseWebhookEvent } from "../webhooks/event";
 import { readEnvelope, verifySignature } from "../webhooks/verify";
 

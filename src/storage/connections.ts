@@ -2,13 +2,7 @@ import * as v from "valibot";
 import { DecryptError, KeyNotFoundError, type KeyRing } from "../crypto/keyring";
 import { AppError } from "../errors";
 import { sha256Hex, utf8 } from "../lib/encoding";
-import {
-  type ConnectionFacts,
-  publicFacts,
-  RECORD_VERSION,
-  type StoredConnection,
-  StoredConnectionSchema,
-} from "./records";
+import { type ConnectionFacts, type StoredConnection, StoredConnectionSchema } from "./records";
 
 /**
  * KV layout (see docs/storage-schema.md):
@@ -151,5 +145,3 @@ export function parseRecord(raw: string, connectionId: string): StoredConnection
   }
   return result.output as StoredConnection;
 }
-
-export { publicFacts, RECORD_VERSION };

@@ -102,13 +102,3 @@ export async function verifySignature(
   if (!valid) throw new AppError("webhook_signature_invalid", "no signature matches a configured secret");
   return { eventId: envelope.eventId, timestamp: envelope.timestamp, body };
 }
-
-/** Both steps at once, for callers that already hold the body (tests, the SDK cross-check). */
-export async function verifyWebhook(
-  body: string,
-  headers: HeaderSource,
-  secrets: readonly WebhookSecret[],
-  nowMs = Date.now(),
-): Promise<VerifiedWebhook> {
-  return verifySignature(readEnvelope(headers, nowMs), body, secrets);
-}

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { expect, vi } from "vitest";
+import { readEnvelope, type VerifiedWebhook, verifySignature, type WebhookSecret } from "../../src/webhooks/verify";
 import { finch } from "./finch";
 import { connectCustomer } from "./flow";
 import { call } from "./http";
@@ -14,6 +15,19 @@ import { type Caller, workerWith } from "./worker";
 export const WEBHOOK_SECRET = TEST_SECRETS.WEBHOOK_SECRETS;
 /** A second, valid base64 secret (for rotation): not configured in the default bindings. */
 export const OTHER_WEBHOOK_SECRET = "b3RoZXItd2ViaG9vay1zZWNyZXQtMDEyMzQ1Njc4OQ==";
+
+/**
+ * Both verification steps at once, for tests that hold the whole delivery: the Worker
+ * itself checks the envelope before reading the body (src/routes/webhooks.ts).
+ */
+export async function verifyWebhook(
+  body: string,
+  headers: Headers,
+  secrets: readonly WebhookSecret[],
+  nowMs = Date.now(),
+): Promise<VerifiedWebhook> {
+  return verifySignature(readEnvelope(headers, nowMs), body, secrets);
+}
 
 export const nowS = () => Math.floor(Date.now() / 1000);
 export const eventId = () => `msg_${crypto.randomUUID().replace(/-/g, "")}`;
