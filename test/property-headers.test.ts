@@ -20,7 +20,7 @@ import { eventId, nowS } from "./support/webhooks";
  * to the size the Worker reads (Cookie: 8 KiB, and past it for the 431; others: 32 KiB).
  * The first test sweeps every character in four framings at full length, so it fails for
  * sure on a quadratic parser (it did, with the old trim restored: 26 ms against a 6 ms
- * budget, which later became 13 ms after it flaked once in a full suite on a loaded machine);
+ * budget, which later became 12 ms after it flaked once in a full suite on a loaded machine);
  * the second mixes tokens and runs at random (with the old trim and the 6 ms budget it failed
  * in 4 of 5 runs of 1000 cases).
  *
