@@ -28,8 +28,20 @@ const WORKERD = workerd.default;
 const str = (s) => JSON.stringify(String(s));
 
 /** workerd's text config: the subject on 127.0.0.1 (port chosen by workerd), only loopback out. */
-function capnpConfig({ module, compatibilityDate, compatibilityFlags, bindings }) {
+function capnpConfig({ module, compatibilityDate, compatibilityFlags, bindings, durableObjects = {} }) {
   const b = Object.entries(bindings).map(([name, value]) => `(name = ${str(name)}, text = ${str(value)})`);
+  // Durable Objects as wrangler.toml declares them (ours: one-time tickets on /connect), SQLite-
+  // backed and in memory: a fresh process starts with fresh objects, as a fresh isolate would.
+  const classes = [...new Set(Object.values(durableObjects))];
+  for (const [name, className] of Object.entries(durableObjects)) {
+    b.push(`(name = ${str(name)}, durableObjectNamespace = (className = ${str(className)}))`);
+  }
+  const objects = classes.length
+    ? `durableObjectNamespaces = [${classes
+        .map((c) => `(className = ${str(c)}, uniqueKey = ${str(`fce-bench-${c}`)}, enableSql = true)`)
+        .join(", ")}],
+  durableObjectStorage = (inMemory = void),`
+    : "";
   return `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
@@ -42,7 +54,7 @@ const subject :Workerd.Worker = (
   modules = [(name = ${str(module)}, esModule = embed ${str(module)})],
   compatibilityDate = ${str(compatibilityDate)},
   compatibilityFlags = [${compatibilityFlags.map(str).join(", ")}],
-  bindings = [${b.join(", ")}],
+  bindings = [${b.join(", ")}],${objects ? `\n  ${objects}` : ""}
   globalOutbound = "loopback",
 );
 `;
@@ -119,7 +131,8 @@ export async function coldStarts({ subjects, config, tmp, scenario, ctx, samples
     const module = basename(s.bundlePath);
     mkdirSync(dir, { recursive: true });
     copyFileSync(s.bundlePath, join(dir, module));
-    writeFileSync(join(dir, "config.capnp"), capnpConfig({ ...config, module, bindings: s.bindings }));
+    const durableObjects = s.durableObjects ?? {};
+    writeFileSync(join(dir, "config.capnp"), capnpConfig({ ...config, module, bindings: s.bindings, durableObjects }));
     return { name: s.name, dir };
   });
   const out = Object.fromEntries(subjects.map((s) => [s.name, []]));
