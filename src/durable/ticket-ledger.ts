@@ -31,7 +31,11 @@ export class TicketLedger extends DurableObject {
     const entry = await this.ctx.storage.get<Entry>(KEY);
     if (!entry) {
       await this.ctx.storage.put(KEY, { phase: "claimed", flow: input.flow, exp: input.exp } satisfies Entry);
-      await this.ctx.storage.setAlarm((input.exp + input.graceS) * 1000);
+      // Kept until the ticket can no longer be presented, by the object's own clock too: if the
+      // Worker that verified it runs ahead or behind, the entry must not vanish between this
+      // claim and the session's record (which would spend the ticket with no session to resume).
+      const forgetAtS = Math.max(input.exp, Math.floor(Date.now() / 1000)) + input.graceS;
+      await this.ctx.storage.setAlarm(forgetAtS * 1000);
       return { kind: "fresh" };
     }
     const session = entry.session;
