@@ -66,8 +66,12 @@ export function batchOf(queue: string, bodies: unknown[], attempts = 1): Recorde
     queue,
     metadata: { metrics: { backlogCount: 0, backlogBytes: 0 } },
     messages,
-    ackAll: () => messages.forEach((m) => m.ack()),
-    retryAll: (options) => messages.forEach((m) => m.retry(options)),
+    ackAll: () => {
+      for (const m of messages) m.ack();
+    },
+    retryAll: (options) => {
+      for (const m of messages) m.retry(options);
+    },
   };
 }
 
