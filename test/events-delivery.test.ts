@@ -93,7 +93,6 @@ describe("a receiver that refuses with another 4xx", () => {
   it("is not retried: the event goes to the dead-letter queue unchanged, and the message is acked", async () => {
     finch().receive(RECEIVER, () => new Response("no such hook", { status: 404 }));
     const dlq = watchQueue(env.APP_WEBHOOK_DLQ as Queue<unknown>);
-    dlq.send.mockResolvedValue(undefined);
     const event = statusChanged();
     const m = await attempt(event);
     expect(m).toMatchObject({ acked: true, retried: undefined });
@@ -103,8 +102,7 @@ describe("a receiver that refuses with another 4xx", () => {
 
   it("is retried instead when the dead-letter queue refuses, so the event is not lost", async () => {
     finch().receive(RECEIVER, () => new Response(null, { status: 400 }));
-    const dlq = watchQueue(env.APP_WEBHOOK_DLQ as Queue<unknown>);
-    dlq.send.mockRejectedValue(new Error("queue down"));
+    watchQueue(env.APP_WEBHOOK_DLQ as Queue<unknown>, "refuse");
     const m = await attempt(statusChanged());
     expect(m).toMatchObject({ acked: false, retried: { delaySeconds: 30 } });
   });

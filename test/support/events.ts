@@ -87,10 +87,22 @@ export function deliveryDeps(bindings: Env, overrides: Partial<DeliveryDeps> = {
   };
 }
 
-/** Pass-through spies on a queue binding's sends; `bodies()` lists what was sent, in order. */
-export function watchQueue(queue: Queue<unknown>) {
+/**
+ * Spies on a queue binding's sends; `bodies()` lists what was sent, in order. "pass" really
+ * enqueues; "accept" answers success without enqueueing (so no consumer runs in the background);
+ * "refuse" throws like an unavailable queue.
+ */
+export function watchQueue(queue: Queue<unknown>, mode: "pass" | "accept" | "refuse" = "accept") {
   const send = vi.spyOn(queue, "send");
   const sendBatch = vi.spyOn(queue, "sendBatch");
+  const metadata = { metrics: { backlogCount: 0, backlogBytes: 0 } };
+  if (mode === "accept") {
+    send.mockResolvedValue({ metadata });
+    sendBatch.mockResolvedValue({ metadata });
+  } else if (mode === "refuse") {
+    send.mockRejectedValue(new Error("queue unavailable"));
+    sendBatch.mockRejectedValue(new Error("queue unavailable"));
+  }
   return {
     send,
     sendBatch,
