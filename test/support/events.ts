@@ -95,6 +95,9 @@ export function deliveryDeps(bindings: Env, overrides: Partial<DeliveryDeps> = {
 export function watchQueue(queue: Queue<unknown>, mode: "pass" | "accept" | "refuse" = "accept") {
   const send = vi.spyOn(queue, "send");
   const sendBatch = vi.spyOn(queue, "sendBatch");
+  // A binding watched twice in one test gets the same spy back: start it afresh.
+  send.mockReset();
+  sendBatch.mockReset();
   const metadata = { metrics: { backlogCount: 0, backlogBytes: 0 } };
   if (mode === "accept") {
     send.mockResolvedValue({ metadata });
