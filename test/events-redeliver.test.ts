@@ -148,3 +148,16 @@ describe("the whole way round", () => {
     expect(new Webhook(APP_SECRET).verify(delivered!.body, Object.fromEntries(delivered!.headers))).toEqual(event);
   });
 });
+
+describe("the queue() entry", () => {
+  it("refuses a batch from a queue it does not consume, so Cloudflare retries it", async () => {
+    const batch = batchOf("someone-elses-queue", [statusChanged()]);
+    await expect(handleQueue(batch, webhookEnv())).rejects.toThrow(/does not consume/);
+    expect(batch.messages[0]).toMatchObject({ acked: false, retried: undefined });
+  });
+
+  it("is exported beside fetch", async () => {
+    const worker = await import("../src/index");
+    expect(worker.default.queue).toBe(handleQueue);
+  });
+});
