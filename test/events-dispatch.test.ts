@@ -4,6 +4,7 @@ import type { Env } from "../src/env";
 import { isAppError } from "../src/errors";
 import { dispatchEvents, eventSinks, SEND_BATCH_MAX } from "../src/events/outbox";
 import { statusChanged, watchQueue, webhookEnv } from "./support/events";
+import { workerWith } from "./support/worker";
 
 /**
  * The outbox hand-off the connection's writer calls: every configured sink gets every event,
@@ -97,5 +98,27 @@ describe("eventSinks configuration", () => {
     }
     const bare = webhookEnv({ APP_WEBHOOK_SECRET: "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" });
     expect(eventSinks(bare).webhookQueue).toBeDefined();
+  });
+});
+
+describe("/healthz", () => {
+  it.each([
+    [
+      { APP_WEBHOOK_URL: "http://hooks.example.com/x" },
+      "APP_WEBHOOK_URL",
+      "must be https (http only for 127.0.0.1 or localhost)",
+    ],
+    [{ APP_WEBHOOK_SECRET: undefined }, "APP_WEBHOOK_SECRET", "is missing"],
+  ])("names a broken APP_WEBHOOK_* setting, never its value (%#)", async (vars, setting, problem) => {
+    const res = await workerWith(webhookEnv(vars))("/healthz");
+    expect(res.status).toBe(503);
+    const text = await res.text();
+    expect(JSON.parse(text).checks.config.problems).toEqual([{ setting, problem }]);
+    expect(text).not.toContain("hooks.example.com");
+    expect(text).not.toContain("whsec_");
+  });
+
+  it("is healthy with signed delivery configured", async () => {
+    expect((await workerWith(webhookEnv())("/healthz")).status).toBe(200);
   });
 });
