@@ -25,8 +25,8 @@ export const PAGE_MAX = 100;
 export const MAX_ROWS = 100_000;
 
 export class EventDeadLetters extends DurableObject {
-  constructor(ctx: DurableObjectState, env: unknown) {
-    super(ctx, env as never);
+  constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
+    super(ctx, env);
     ctx.storage.sql.exec(
       `CREATE TABLE IF NOT EXISTS dead (
          seq INTEGER PRIMARY KEY AUTOINCREMENT,
