@@ -149,6 +149,23 @@ describe("the whole way round", () => {
   });
 });
 
+describe("through Miniflare's real dead-letter queue", () => {
+  it("a message on APP_WEBHOOK_DLQ reaches queue(), is kept, and can be redelivered", async () => {
+    const event = statusChanged(11);
+    await (env.APP_WEBHOOK_DLQ as Queue<unknown>).send(event, { contentType: "json" });
+    const queue = watchQueue(webhookQueue());
+    // The consumer runs on its own schedule (max_batch_timeout = 1 s): ask until it has stored the event.
+    let result: any;
+    for (let i = 0; i < 100; i++) {
+      result = await (await worker()("/api/events/redeliver", { event_ids: [event.id] })).json();
+      if (result.redelivered === 1) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(result).toEqual({ redelivered: 1, not_found: [], unreadable: 0, next_cursor: null });
+    expect(queue.bodies()).toEqual([event]);
+  });
+});
+
 describe("the queue() entry", () => {
   it("refuses a batch from a queue it does not consume, so Cloudflare retries it", async () => {
     const batch = batchOf("someone-elses-queue", [statusChanged()]);
