@@ -11,7 +11,10 @@ export default defineConfig({
         bindings: { ...TEST_SECRETS, ...TEST_VARS },
         // The optional webhook fan-out queue (a real Miniflare Queue, no consumer). Tests of the
         // unbound case call the app with EVENTS removed (test/support/webhooks.ts).
-        queueProducers: { EVENTS: "finch-events" },
+        // APP_EVENTS likewise (optional in wrangler.toml); APP_WEBHOOK_QUEUE/DLQ and their consumers
+        // come from wrangler.toml. test/events-*.test.ts drive the consumers with message batches.
+        // (Object form: the ones from wrangler.toml arrive as objects, and Miniflare refuses a mix.)
+        queueProducers: { EVENTS: { queueName: "finch-events" }, APP_EVENTS: { queueName: "finch-app-events" } },
       },
     }),
   ],

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // `npm start`: local, offline development. Generates development secrets on first run, starts
-// the Finch mock (port 8788) and the Worker (port 8787), and prints a ready-to-open Connect link.
-// Ports: PORT and MOCK_FINCH_PORT. Ctrl-C stops both, including their workerd children.
+// the Finch mock (port 8788), the Worker (port 8787) and a receiver for the app's lifecycle
+// events (port 8789, printed here), and prints a ready-to-open Connect link.
+// Ports: PORT, MOCK_FINCH_PORT and APP_RECEIVER_PORT. Ctrl-C stops all three, including the workerd children.
 import { relative } from "node:path";
+import { startAppReceiver } from "./lib/app-receiver.mjs";
 import { killGroupNow, startDevServers, stopGroup } from "./lib/dev-server.mjs";
 import { prepareDevVars, REPO_ROOT } from "./lib/dev-vars.mjs";
 import { connectUrl, MAX_TICKET_TTL_SECONDS, mintTicket } from "./lib/ticket.mjs";
@@ -20,8 +22,9 @@ function portFromEnv(name, fallback) {
 
 const port = portFromEnv("PORT", 8787);
 const mockPort = portFromEnv("MOCK_FINCH_PORT", 8788);
-if (port === mockPort) {
-  console.error("start: PORT and MOCK_FINCH_PORT must differ");
+const receiverPort = portFromEnv("APP_RECEIVER_PORT", 8789);
+if (new Set([port, mockPort, receiverPort]).size !== 3) {
+  console.error("start: PORT, MOCK_FINCH_PORT and APP_RECEIVER_PORT must differ");
   process.exit(2);
 }
 
@@ -32,6 +35,7 @@ else if (secrets.added.length) console.log(`start: added ${secrets.added.join(",
 console.log(`start: wrote ${rel(secrets.mockFile)} from ${rel(secrets.file)}`);
 
 let servers;
+let receiver;
 let stopping = false;
 const children = [];
 
@@ -39,7 +43,7 @@ async function shutdown(code, reason) {
   if (stopping) return;
   stopping = true;
   if (reason) console.error(`start: ${reason}`);
-  await Promise.all(children.map((c) => stopGroup(c)));
+  await Promise.all([...children.map((c) => stopGroup(c)), receiver?.close()]);
   process.exit(code);
 }
 
@@ -59,7 +63,13 @@ console.log(
   `start: starting mock Finch on http://127.0.0.1:${mockPort} and the Worker on http://127.0.0.1:${port} ...`,
 );
 try {
-  servers = await startDevServers({ port, mockPort, onSpawn: (child) => children.push(child) });
+  receiver = await startAppReceiver({ port: receiverPort, secret: secrets.vars.APP_WEBHOOK_SECRET });
+  servers = await startDevServers({
+    port,
+    mockPort,
+    extraWorkerVars: { APP_WEBHOOK_URL: receiver.url },
+    onSpawn: (child) => children.push(child),
+  });
 } catch (error) {
   if (stopping) await new Promise(() => {}); // interrupted while starting: shutdown() exits
   await shutdown(1, error instanceof Error ? error.message : String(error));
@@ -86,6 +96,7 @@ ${line}
 
   Worker:      ${servers.base}
   Mock Finch:  ${servers.mockBase}   (approve/deny page, /_mock/* helpers)
+  App events:  ${receiver.url}   (verified and printed here as [app-events])
 
   Open this link to connect customer "acme" (Acme Inc):
   ${link}

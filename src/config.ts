@@ -1,4 +1,5 @@
 import { createKeyRing, type KeyRing } from "./crypto/keyring";
+import type { EventDeadLetters } from "./durable/event-dead-letters";
 import type { RateBudget } from "./durable/rate-budget";
 import type { TicketLedger } from "./durable/ticket-ledger";
 import type { Env } from "./env";
@@ -47,6 +48,16 @@ export interface RateBudgetSettings {
   ns: DurableObjectNamespace<RateBudget> | undefined;
 }
 
+/** Lifecycle events to the app (docs/events.md). Both ways are optional. */
+export interface AppEventSettings {
+  /** APP_EVENTS, the app's own Queue, when bound. */
+  appQueue: Queue<unknown> | undefined;
+  /** Signed HTTP delivery, when APP_WEBHOOK_URL is set: then the secret and both queues are required. */
+  webhook:
+    | { url: string; secret: { id: string; key: Uint8Array }; queue: Queue<unknown>; dlq: Queue<unknown> }
+    | undefined;
+}
+
 export interface Config {
   finch(): FinchSettings;
   connect(): ConnectSettings;
@@ -60,6 +71,9 @@ export interface Config {
   /** Decoded webhook HMAC keys, with the configured text as a stable cache id. */
   webhookSecrets(): readonly { id: string; key: Uint8Array }[];
   events(): Queue<unknown> | undefined;
+  appEvents(): AppEventSettings;
+  /** Where dead-lettered app events wait for redelivery. */
+  deadLetters(): DurableObjectNamespace<EventDeadLetters>;
   /** Every problem across all sections, for /healthz. Names only. */
   problems(): { setting: string; problem: string }[];
 }
@@ -186,6 +200,38 @@ function parseTickets(env: Env): DurableObjectNamespace<TicketLedger> {
   return ns;
 }
 
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
+const queueBinding = (q: Queue<unknown> | undefined) => (q && typeof q.send === "function" ? q : undefined);
+
+function parseAppEvents(env: Env): AppEventSettings {
+  const appQueue = queueBinding(env.APP_EVENTS);
+  const urlText = optional(env, "APP_WEBHOOK_URL");
+  if (urlText === undefined) return { appQueue, webhook: undefined };
+  const url = httpUrl("APP_WEBHOOK_URL", urlText, { allowPath: true });
+  // Plain http only to this machine (npm start's receiver): events must not cross a network unencrypted.
+  if (url.protocol !== "https:" && !LOOPBACK.has(url.hostname)) {
+    throw new ConfigError("APP_WEBHOOK_URL", "must be https (http only for 127.0.0.1 or localhost)");
+  }
+  const secretText = required(env, "APP_WEBHOOK_SECRET");
+  const key = fromBase64(secretText.startsWith("whsec_") ? secretText.slice("whsec_".length) : secretText);
+  if (!key || key.byteLength < 16) {
+    throw new ConfigError("APP_WEBHOOK_SECRET", "must be whsec_ followed by base64 of at least 16 bytes");
+  }
+  const queue = queueBinding(env.APP_WEBHOOK_QUEUE);
+  if (!queue) throw new ConfigError("APP_WEBHOOK_QUEUE", "Queue binding is missing (needed for APP_WEBHOOK_URL)");
+  const dlq = queueBinding(env.APP_WEBHOOK_DLQ);
+  if (!dlq) throw new ConfigError("APP_WEBHOOK_DLQ", "Queue binding is missing (needed for APP_WEBHOOK_URL)");
+  return { appQueue, webhook: { url: url.href, secret: { id: secretText, key }, queue, dlq } };
+}
+
+function parseDeadLetters(env: Env): DurableObjectNamespace<EventDeadLetters> {
+  const ns = env.EVENT_DEAD_LETTERS;
+  if (!ns || typeof ns.idFromName !== "function") {
+    throw new ConfigError("EVENT_DEAD_LETTERS", "Durable Object binding is missing");
+  }
+  return ns;
+}
+
 /** Slots are held a little longer than Finch's window: a call counts at Finch when it arrives. */
 const RATE_MARGIN_MS = 1_000;
 
@@ -271,6 +317,8 @@ export function getConfig(env: Env): Config {
     rateBudget: once(() => parseRateBudget(env)),
     apiKeys: once(() => parseApiKeys(env)),
     webhookSecrets: once(() => parseWebhookSecrets(env)),
+    appEvents: once(() => parseAppEvents(env)),
+    deadLetters: once(() => parseDeadLetters(env)),
   };
   config = {
     ...sections,

@@ -1,3 +1,4 @@
+import type { EventDeadLetters } from "./durable/event-dead-letters";
 import type { RateBudget } from "./durable/rate-budget";
 import type { TicketLedger } from "./durable/ticket-ledger";
 
@@ -27,6 +28,9 @@ export interface Env {
   FINCH_RATE_LIMITS?: string;
   FINCH_RATE_WINDOW_S?: string;
   FINCH_RATE_FAIR_SHARE?: string;
+  /** Signed lifecycle webhooks to the app (docs/events.md); both optional. */
+  APP_WEBHOOK_URL?: string;
+  APP_WEBHOOK_SECRET?: string;
   // Bindings
   CONNECTIONS?: KVNamespace;
   EVENTS?: Queue<unknown>;
@@ -34,4 +38,11 @@ export interface Env {
   TICKETS?: DurableObjectNamespace<TicketLedger>;
   /** The app-wide Finch rate budget: a Durable Object per product (durable/rate-budget.ts). */
   RATE_BUDGET?: DurableObjectNamespace<RateBudget>;
+  /** Lifecycle events for Workers on the same account (optional; docs/events.md). */
+  APP_EVENTS?: Queue<unknown>;
+  /** Internal: deliveries to APP_WEBHOOK_URL, and the ones that failed for good. */
+  APP_WEBHOOK_QUEUE?: Queue<unknown>;
+  APP_WEBHOOK_DLQ?: Queue<unknown>;
+  /** Dead-lettered app events kept for `POST /api/events/redeliver` (durable/event-dead-letters.ts). */
+  EVENT_DEAD_LETTERS?: DurableObjectNamespace<EventDeadLetters>;
 }

@@ -56,6 +56,8 @@ export const ERRORS = {
   webhook_signature_invalid: { status: 401, message: "The webhook signature does not verify." },
   webhook_timestamp_invalid: { status: 401, message: "The webhook timestamp is outside the allowed window." },
   webhook_body_invalid: { status: 400, message: "The webhook body is invalid." },
+  // App events
+  event_queue_unavailable: { status: 503, message: "The event queue is unavailable; try again." },
   // Storage
   storage_unavailable: { status: 503, message: "Storage is unavailable; try again." },
   record_unreadable: { status: 500, message: "A stored record could not be read." },

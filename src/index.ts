@@ -1,11 +1,14 @@
 import { app } from "./app";
 import type { Env } from "./env";
+import { handleQueue } from "./events/queue";
 
-/** The Worker: HTTP through Hono. Named entrypoints (RPC) are exported beside it. */
+/** The Worker: HTTP through Hono, app-event delivery from Queues. Named entrypoints (RPC) are exported beside it. */
 export default {
   fetch: app.fetch,
+  queue: handleQueue,
 } satisfies ExportedHandler<Env>;
 
+export { EventDeadLetters } from "./durable/event-dead-letters";
 export { RateBudget } from "./durable/rate-budget";
 export { TicketLedger } from "./durable/ticket-ledger";
 export { FinchConnections } from "./rpc";

@@ -1,5 +1,6 @@
-// Mock-only helpers under /_mock/: flip a connection's status, send a signed webhook, health.
-import { FinchError, json, readJsonObject } from "./http";
+// Mock-only helpers under /_mock/: flip a connection's status, send a signed webhook or a job
+// event, health.
+import { FinchError, json, readJsonObject, uuid } from "./http";
 import type { MockFinchOptions, WebhookInput } from "./mock";
 import { CONNECTION_STATUSES, type ConnectionStatus, type MockState } from "./state";
 
@@ -9,48 +10,86 @@ export interface AdminDeps {
   webhookRequest(input: WebhookInput): Promise<Request>;
 }
 
+/**
+ * The sync jobs Finch reports by webhook, with the event type it uses for each (as in
+ * @tryfinch/finch-api's webhook types): initial syncs "succeed", data_sync_all "completes".
+ */
+export const JOB_EVENT_TYPES = {
+  initial_data_sync_org: "job.initial_data_sync_org.succeeded",
+  initial_data_sync_payroll: "job.initial_data_sync_payroll.succeeded",
+  data_sync_all: "job.data_sync_all.completed",
+} as const;
+
+/** Sends one signed webhook to the configured target; the answer's status and first 2000 characters. */
+async function send(deps: AdminDeps, input: WebhookInput): Promise<Record<string, unknown>> {
+  const { webhook } = deps;
+  if (!webhook) {
+    throw new FinchError(400, "invalid_request", "Webhooks are not configured (MOCK_WEBHOOK_SECRET, MOCK_WEBHOOK_URL)");
+  }
+  const outgoing = await deps.webhookRequest(input);
+  const eventId = outgoing.headers.get("finch-event-id");
+  try {
+    const answer = await (webhook.fetch ? webhook.fetch(outgoing) : fetch(outgoing));
+    const text = (await answer.text()).slice(0, 2000);
+    return {
+      event_id: eventId,
+      event_type: input.event_type,
+      target: webhook.targetUrl,
+      status: answer.status,
+      body: text,
+    };
+  } catch (err) {
+    throw new FinchError(502, "webhook_delivery_failed", `Could not reach ${webhook.targetUrl}: ${String(err)}`);
+  }
+}
+
+function knownConnection(state: MockState, id: unknown): string {
+  if (typeof id !== "string") throw new FinchError(400, "invalid_request", "connection_id is required");
+  if (!state.connections.has(id)) throw new FinchError(404, "not_found_error", `Unknown connection ${id}`);
+  return id;
+}
+
 /** Routes under /_mock/ (never a Finch path); null when nothing matches. */
 export async function adminRoute(request: Request, path: string, deps: AdminDeps): Promise<Response | null> {
-  const { state, webhook } = deps;
+  const { state } = deps;
   const statusMatch = /^\/_mock\/connections\/([^/]+)\/status$/.exec(path);
   if (statusMatch && request.method === "POST") {
-    const id = decodeURIComponent(statusMatch[1] as string);
+    const id = knownConnection(state, decodeURIComponent(statusMatch[1] as string));
     const body = await readJsonObject(request);
-    if (!state.connections.has(id)) throw new FinchError(404, "not_found_error", `Unknown connection ${id}`);
     if (typeof body.status !== "string" || !(CONNECTION_STATUSES as readonly string[]).includes(body.status)) {
       throw new FinchError(400, "invalid_request", `status must be one of ${CONNECTION_STATUSES.join(", ")}`);
     }
     const message = typeof body.message === "string" ? body.message : undefined;
     const c = state.setStatus(id, body.status as ConnectionStatus, message);
-    return json({ connection_id: c.connectionId, status: c.status });
+    // `"webhook": true` also tells the app, as Finch does with account.updated.
+    const webhook = body.webhook === true ? await send(deps, { connection_id: id }) : undefined;
+    return json({ connection_id: c.connectionId, status: c.status, ...(webhook ? { webhook } : {}) });
   }
-  if (path === "/_mock/webhooks/send" && request.method === "POST") {
-    if (!webhook)
+  const jobMatch = /^\/_mock\/connections\/([^/]+)\/jobs$/.exec(path);
+  if (jobMatch && request.method === "POST") {
+    const id = knownConnection(state, decodeURIComponent(jobMatch[1] as string));
+    const body = await readJsonObject(request);
+    const jobType = body.job_type as keyof typeof JOB_EVENT_TYPES;
+    if (typeof jobType !== "string" || !Object.hasOwn(JOB_EVENT_TYPES, jobType)) {
       throw new FinchError(
         400,
         "invalid_request",
-        "Webhooks are not configured (MOCK_WEBHOOK_SECRET, MOCK_WEBHOOK_URL)",
+        `job_type must be one of ${Object.keys(JOB_EVENT_TYPES).join(", ")}`,
       );
+    }
+    const c = state.connections.get(id);
+    if (c) c.lastSuccessfulSync = new Date(state.now()).toISOString();
+    const jobId = uuid();
+    const origin = new URL(request.url).origin;
+    const data = { job_id: jobId, job_url: `${origin}/jobs/automated/${jobId}` };
+    return json(await send(deps, { connection_id: id, event_type: JOB_EVENT_TYPES[jobType], data }));
+  }
+  if (path === "/_mock/webhooks/send" && request.method === "POST") {
     const body = await readJsonObject(request);
-    if (typeof body.connection_id !== "string")
-      throw new FinchError(400, "invalid_request", "connection_id is required");
-    if (!state.connections.has(body.connection_id)) {
-      throw new FinchError(404, "not_found_error", `Unknown connection ${body.connection_id}`);
-    }
-    const outgoing = await deps.webhookRequest({
-      connection_id: body.connection_id,
-      event_type: typeof body.event_type === "string" ? body.event_type : undefined,
-      data: body.data,
-    });
-    const eventId = outgoing.headers.get("finch-event-id");
-    try {
-      const send = webhook.fetch;
-      const answer = await (send ? send(outgoing) : fetch(outgoing));
-      const text = (await answer.text()).slice(0, 2000);
-      return json({ event_id: eventId, target: webhook.targetUrl, status: answer.status, body: text });
-    } catch (err) {
-      throw new FinchError(502, "webhook_delivery_failed", `Could not reach ${webhook.targetUrl}: ${String(err)}`);
-    }
+    const id = knownConnection(state, body.connection_id);
+    const event_type = typeof body.event_type === "string" ? body.event_type : undefined;
+    const answer = await send(deps, { connection_id: id, event_type, data: body.data });
+    return json({ ...answer, event_type: undefined });
   }
   // A connection made outside Connect (as if an app had connected it long ago): its token, for
   // trying `npm run import` against the mock.

@@ -20,6 +20,9 @@ export const DEV_SECRET_GENERATORS = {
   ENCRYPTION_KEYS: () => `dev1:${b64(32)}`,
   API_KEYS: () => `fce_dev_${b64url(24)}`,
   WEBHOOK_SECRETS: () => b64(32),
+  // Signs lifecycle events to the app (Standard Webhooks form). APP_WEBHOOK_URL is not stored
+  // here: `npm start` passes it (its local receiver), so other tools' Workers send nothing.
+  APP_WEBHOOK_SECRET: () => `whsec_${b64(32)}`,
 };
 
 /** Parses dotenv-style text (KEY=VALUE, optional quotes, # comments) into a plain object. */

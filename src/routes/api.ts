@@ -9,6 +9,7 @@ import { configOf, storeOf } from "../http/deps";
 import { singleParam } from "../http/params";
 import { newApp } from "../http/router";
 import type { AppEnv } from "../http/types";
+import { eventRoutes } from "./events";
 import { proxyRoutes } from "./proxy";
 
 /**
@@ -21,6 +22,7 @@ apiRoutes.use("*", apiAuth);
 // The proxy streams bodies up to its own, larger limit; everything else is small JSON.
 apiRoutes.route("/connections/:connection_id/finch", proxyRoutes);
 apiRoutes.use("*", apiBodyLimit);
+apiRoutes.route("/events", eventRoutes);
 
 const PRINTABLE = /^[\x20-\x7e\u00a0-\uffff]+$/;
 

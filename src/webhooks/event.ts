@@ -12,7 +12,7 @@ const id = v.nullish(v.pipe(v.string(), v.maxLength(128)));
 
 const EVENT_TYPE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/;
 /** Finch's connection statuses today: pending, processing, connected, error_*, reauth. New ones are stored as sent. */
-const CONNECTION_STATUS = /^[a-z][a-z_]{0,39}$/;
+export const CONNECTION_STATUS = /^[a-z][a-z_]{0,39}$/;
 
 const WebhookBodySchema = v.object({
   event_type: v.pipe(v.string(), v.regex(EVENT_TYPE)),

@@ -28,6 +28,25 @@ export interface FinchHarness {
   /** Replace the mock's answer for one route; `call` counts from 1. */
   override(route: string, handler: Override): void;
   unhandled: string[];
+  /**
+   * Answers requests under `prefix` (an origin, or an origin and path: "https://app.example.com/hooks")
+   * with `handler`, e.g. an app's webhook receiver. `call` counts from 1 per prefix. A handler that
+   * throws is a network error; anything not registered still fails the test.
+   */
+  receive(prefix: string, handler: Override): void;
+  /** Requests answered by a `receive` handler, in order. */
+  received: SentRequest[];
+}
+
+function recorded(request: Request, url: URL, body: string): SentRequest {
+  return {
+    method: request.method,
+    url,
+    path: url.pathname,
+    headers: new Headers(request.headers),
+    body,
+    json: () => JSON.parse(body),
+  };
 }
 
 let current: FinchHarness | undefined;
@@ -46,29 +65,33 @@ export function installFinch(): FinchHarness {
   markMockSecrets(mock);
   const overrides = new Map<string, Override>();
   const counts = new Map<string, number>();
+  const receivers = new Map<string, Override>();
   const harness: FinchHarness = {
     mock,
     sent: [],
     unhandled: [],
+    received: [],
+    receive: (prefix, handler) => void receivers.set(prefix, handler),
     calls: (route) => harness.sent.filter((r) => `${r.method} ${r.path}` === route),
     override: (route, handler) => void overrides.set(route, handler),
   };
   vi.spyOn(globalThis, "fetch").mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
     const request = new Request(input, init);
     const url = new URL(request.url);
+    const receiver = [...receivers].find(([prefix]) => request.url.startsWith(prefix));
+    if (receiver) {
+      const [prefix, handler] = receiver;
+      harness.received.push(recorded(request, url, await request.clone().text()));
+      const n = (counts.get(prefix) ?? 0) + 1;
+      counts.set(prefix, n);
+      if (request.signal?.aborted) throw request.signal.reason;
+      return handler(request, n);
+    }
     if (!request.url.startsWith(`${TEST_VARS.FINCH_API_BASE_URL}/`)) {
       harness.unhandled.push(`${request.method} ${url.origin}${url.pathname}`);
       throw new TypeError(`unhandled outbound request to ${url.origin}`);
     }
-    const body = await request.clone().text();
-    harness.sent.push({
-      method: request.method,
-      url,
-      path: url.pathname,
-      headers: new Headers(request.headers),
-      body,
-      json: () => JSON.parse(body),
-    });
+    harness.sent.push(recorded(request, url, await request.clone().text()));
     const route = `${request.method} ${url.pathname}`;
     const n = (counts.get(route) ?? 0) + 1;
     counts.set(route, n);

@@ -1,0 +1,113 @@
+import * as v from "valibot";
+import type { DeadLetter, EventDeadLetters } from "../durable/event-dead-letters";
+import { AppError } from "../errors";
+import { decodeCursor, encodeCursor } from "../lib/cursor";
+import { EVENT_ID, parseAppEvent } from "./model";
+import { dispatchEvents, type EventSink } from "./outbox";
+
+/**
+ * Dead-lettered app events: the store (one EventDeadLetters object for the app) and the
+ * redelivery use case behind `POST /api/events/redeliver`.
+ */
+export interface DeadLetterStore {
+  store(
+    entries: readonly { event_id: string; body: string }[],
+    deadAt: string,
+  ): Promise<{ stored: number; dropped: number }>;
+  page(input: { after: number; limit: number; ids?: readonly string[] }): Promise<DeadLetter[]>;
+  remove(seqs: readonly number[]): Promise<number>;
+}
+
+/** The one object's name: every dead letter of this deployment lives there. */
+export const DEAD_LETTERS_OBJECT = "app-webhooks";
+
+export function deadLetterStore(ns: DurableObjectNamespace<EventDeadLetters>): DeadLetterStore {
+  const stub = () => ns.get(ns.idFromName(DEAD_LETTERS_OBJECT));
+  const guard = async <T>(what: string, op: () => Promise<T>): Promise<T> => {
+    try {
+      return await op();
+    } catch (cause) {
+      throw new AppError("storage_unavailable", `dead letters ${what} failed`, { cause });
+    }
+  };
+  return {
+    store: (entries, deadAt) => guard("store", () => stub().store(entries, deadAt)),
+    page: (input) => guard("page", async () => (await stub().page(input)) as DeadLetter[]),
+    remove: (seqs) => guard("remove", () => stub().remove(seqs)),
+  };
+}
+
+export const REDELIVER_MAX = 100;
+
+const BodySchema = v.strictObject({
+  event_ids: v.optional(
+    v.pipe(v.array(v.pipe(v.string(), v.regex(EVENT_ID))), v.minLength(1), v.maxLength(REDELIVER_MAX)),
+  ),
+});
+const CursorSchema = v.object({ after: v.pipe(v.number(), v.integer(), v.minValue(0)) });
+
+export interface RedeliverInput {
+  eventIds: string[] | undefined;
+  cursor: string | undefined;
+  limit: number | undefined;
+}
+
+/** The JSON body (`{}` or `{ "event_ids": [...] }`) plus the query's cursor and limit. */
+export function parseRedeliverInput(body: unknown, query: { cursor?: string; limit?: number }): RedeliverInput {
+  const parsed = v.safeParse(BodySchema, body ?? {});
+  if (!parsed.success) {
+    throw new AppError("body_invalid", `${v.getDotPath(parsed.issues[0] as v.BaseIssue<unknown>) ?? "body"} invalid`);
+  }
+  const eventIds = parsed.output.event_ids && [...new Set(parsed.output.event_ids)];
+  if (eventIds && query.cursor !== undefined) throw new AppError("param_invalid", "cursor with event_ids");
+  return { eventIds, cursor: query.cursor, limit: query.limit };
+}
+
+export interface RedeliverResult {
+  /** Events re-enqueued to APP_WEBHOOK_QUEUE, each with its original id. */
+  redelivered: number;
+  /** Requested ids that are not (or no longer) dead-lettered. */
+  not_found: string[];
+  /** Stored rows that no longer parse as events; left in place and logged. */
+  unreadable: number;
+  /** Pass back as `?cursor=` for the next page; null when this page was the last. */
+  next_cursor: string | null;
+}
+
+/**
+ * Re-enqueues one page of dead letters and removes exactly those rows afterwards (a failed
+ * send removes nothing). The cursor moves by arrival order, so events that die again while an
+ * operator pages through come after the cursor's end and are not replayed twice in one pass.
+ */
+export async function redeliver(
+  deps: { store: DeadLetterStore; queue: EventSink },
+  input: RedeliverInput,
+): Promise<RedeliverResult> {
+  const limit = input.limit ?? REDELIVER_MAX;
+  const after = input.cursor === undefined ? 0 : decodeCursor(CursorSchema, input.cursor).after;
+  const rows = await deps.store.page(
+    input.eventIds ? { after: 0, limit: REDELIVER_MAX, ids: input.eventIds } : { after, limit },
+  );
+  const events = [];
+  const seqs: number[] = [];
+  let unreadable = 0;
+  for (const row of rows) {
+    try {
+      events.push(parseAppEvent(JSON.parse(row.body)));
+      seqs.push(row.seq);
+    } catch {
+      unreadable++;
+      console.log(JSON.stringify({ level: "error", msg: "app_webhook_dead_letter_unreadable", seq: row.seq }));
+    }
+  }
+  await dispatchEvents({ appQueue: undefined, webhookQueue: deps.queue }, events);
+  if (seqs.length) await deps.store.remove(seqs);
+  const found = new Set(rows.map((r) => r.event_id));
+  const last = rows.at(-1);
+  return {
+    redelivered: events.length,
+    not_found: (input.eventIds ?? []).filter((id) => !found.has(id)),
+    unreadable,
+    next_cursor: !input.eventIds && last && rows.length === limit ? encodeCursor({ after: last.seq }) : null,
+  };
+}

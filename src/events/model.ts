@@ -1,0 +1,140 @@
+import * as v from "valibot";
+import { AppError } from "../errors";
+import { CONNECTION_ID } from "../finch/schemas";
+import { toBase64Url } from "../lib/encoding";
+import { CONNECTION_STATUS } from "../webhooks/event";
+
+/**
+ * Lifecycle events this service tells the app about (docs/events.md). One schema per type,
+ * every type derived from it. Objects are strict: a field not listed here (a token, say)
+ * makes the event invalid instead of riding along to the app's queue or webhook.
+ */
+export const EVENT_ID = /^evt_[A-Za-z0-9_-]{16,64}$/;
+
+const status = v.pipe(v.string(), v.regex(CONNECTION_STATUS));
+const isoTime = v.pipe(v.string(), v.isoTimestamp());
+const name = (max: number) => v.pipe(v.string(), v.minLength(1), v.maxLength(max));
+
+const envelope = {
+  id: v.pipe(v.string(), v.regex(EVENT_ID)),
+  connection_id: v.pipe(v.string(), v.regex(CONNECTION_ID)),
+  customer_id: name(255),
+  /** The connection's generation after the change: receivers drop events older than the last seen. */
+  generation: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  occurred_at: isoTime,
+};
+
+export const STATUS_CHANGE_REASONS = ["webhook", "introspect", "proxy_401", "reconcile"] as const;
+export const CREATED_SOURCES = ["connect", "import"] as const;
+
+const CreatedSchema = v.strictObject({
+  ...envelope,
+  type: v.literal("connection.created"),
+  data: v.strictObject({
+    source: v.picklist(CREATED_SOURCES),
+    status,
+    products: v.pipe(v.array(name(64)), v.maxLength(64)),
+    provider_id: v.nullable(name(128)),
+  }),
+});
+
+const ReauthenticatedSchema = v.strictObject({
+  ...envelope,
+  type: v.literal("connection.reauthenticated"),
+  data: v.strictObject({ status, products: v.pipe(v.array(name(64)), v.maxLength(64)) }),
+});
+
+const StatusChangedSchema = v.strictObject({
+  ...envelope,
+  type: v.literal("connection.status_changed"),
+  data: v.strictObject({
+    old_status: v.nullable(status),
+    new_status: status,
+    reason: v.picklist(STATUS_CHANGE_REASONS),
+  }),
+});
+
+/** Finch job types whose completion means data can be read (see jobCompletion below). */
+export const SYNC_JOB_TYPES = ["initial_data_sync_org", "initial_data_sync_payroll", "data_sync_all"] as const;
+
+const DataSyncedSchema = v.strictObject({
+  ...envelope,
+  type: v.literal("connection.data_synced"),
+  data: v.strictObject({
+    job_type: v.picklist(SYNC_JOB_TYPES),
+    job_id: name(128),
+    completed_at: isoTime,
+  }),
+});
+
+const DisconnectedSchema = v.strictObject({
+  ...envelope,
+  type: v.literal("connection.disconnected"),
+  data: v.strictObject({ old_status: v.nullable(status) }),
+});
+
+export const AppEventSchema = v.variant("type", [
+  CreatedSchema,
+  ReauthenticatedSchema,
+  StatusChangedSchema,
+  DataSyncedSchema,
+  DisconnectedSchema,
+]);
+
+export type AppEvent = v.InferOutput<typeof AppEventSchema>;
+export type AppEventType = AppEvent["type"];
+export const APP_EVENT_TYPES: readonly AppEventType[] = AppEventSchema.options.map((o) => o.entries.type.literal);
+
+/** What a caller gives newEvent: one type's fields minus the ones newEvent fills in. */
+export type NewEventInput = {
+  [T in AppEventType]: Omit<Extract<AppEvent, { type: T }>, "id" | "occurred_at"> & { occurred_at?: string };
+}[AppEventType];
+
+/** `evt_` and 128 random bits. Fixed when the event is built, so every redelivery carries the same id. */
+export const newEventId = (): string => `evt_${toBase64Url(crypto.getRandomValues(new Uint8Array(16)))}`;
+
+/**
+ * Builds one event and checks it against its schema. Throws internal_error naming the field
+ * when the caller passes something invalid: that is a bug in the caller, never user input.
+ *
+ * @example
+ * newEvent({ type: "connection.status_changed", connection_id, customer_id, generation: 7,
+ *   data: { old_status: "connected", new_status: "reauth", reason: "proxy_401" } })
+ */
+export function newEvent(input: NewEventInput): AppEvent {
+  const candidate = { ...input, id: newEventId(), occurred_at: input.occurred_at ?? new Date().toISOString() };
+  return parseAppEvent(candidate, "internal_error");
+}
+
+/** Parses a stored or queued event from unknown; the error names the first bad field. */
+export function parseAppEvent(value: unknown, code: "internal_error" | "body_invalid" = "body_invalid"): AppEvent {
+  const parsed = v.safeParse(AppEventSchema, value);
+  if (!parsed.success) {
+    const field = v.getDotPath(parsed.issues[0] as v.BaseIssue<unknown>) ?? "event";
+    throw new AppError(code, `app event ${field} invalid`);
+  }
+  return parsed.output;
+}
+
+const JOB_EVENT = /^job\.([a-z_]+)\.(completed|succeeded)$/;
+
+/**
+ * Reads a Finch job event (`job.initial_data_sync_org.succeeded`, `job.data_sync_all.completed`)
+ * into the facts of a `connection.data_synced` event; undefined for any other event or job type.
+ * Finch's payload carries no completion time, so the caller passes when it received the event.
+ */
+export function jobCompletion(
+  eventType: string,
+  data: unknown,
+  receivedAt: string,
+): Extract<AppEvent, { type: "connection.data_synced" }>["data"] | undefined {
+  const jobType = JOB_EVENT.exec(eventType)?.[1];
+  if (!jobType || !(SYNC_JOB_TYPES as readonly string[]).includes(jobType)) return undefined;
+  const jobId = v.safeParse(v.object({ job_id: name(128) }), data);
+  if (!jobId.success) return undefined;
+  return {
+    job_type: jobType as (typeof SYNC_JOB_TYPES)[number],
+    job_id: jobId.output.job_id,
+    completed_at: receivedAt,
+  };
+}
