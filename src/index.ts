@@ -7,3 +7,4 @@ export default {
 } satisfies ExportedHandler<Env>;
 
 export { FinchConnections } from "./rpc";
+export { ConnectionWriter } from "./writer/object";

@@ -19,6 +19,7 @@ import { logTrace, newTrace, type Trace } from "./lib/trace";
 import { type FinchCall, toProxyCall } from "./rpc-call";
 import { ConnectionStore } from "./storage/connections";
 import type { ConnectionFacts } from "./storage/records";
+import { durableWriters } from "./writer/client";
 
 /**
  * Workers RPC for other Workers on the same account, through a service binding:
@@ -39,7 +40,7 @@ export class FinchConnections extends WorkerEntrypoint<Env> {
 
   /** The stored access token, for callers that must call Finch themselves. */
   getAccessToken(connectionId: string): Promise<string> {
-    return this.run("getAccessToken", connectionId, () => accessToken(this.store(), id(connectionId)));
+    return this.run("getAccessToken", connectionId, (trace) => accessToken(this.writers(), id(connectionId), trace));
   }
 
   /** Calls Finch with the connection's token, like the HTTP proxy; Finch's answer comes back as is. */
@@ -50,11 +51,15 @@ export class FinchConnections extends WorkerEntrypoint<Env> {
   }
 
   introspect(connectionId: string): Promise<Introspected> {
-    return this.run("introspect", connectionId, (trace) => introspectConnection(this.deps(), id(connectionId), trace));
+    return this.run("introspect", connectionId, (trace) =>
+      introspectConnection(this.writers(), id(connectionId), trace),
+    );
   }
 
   disconnect(connectionId: string) {
-    return this.run("disconnect", connectionId, (trace) => disconnectConnection(this.deps(), id(connectionId), trace));
+    return this.run("disconnect", connectionId, (trace) =>
+      disconnectConnection(this.writers(), id(connectionId), trace),
+    );
   }
 
   private store(): ConnectionStore {
@@ -63,7 +68,15 @@ export class FinchConnections extends WorkerEntrypoint<Env> {
   }
 
   private deps() {
-    return { finch: getConfig(this.env).finch(), store: this.store() };
+    return { finch: getConfig(this.env).finch(), store: this.store(), writers: this.writers() };
+  }
+
+  /** As for HTTP (http/deps.ts): the writer's storage settings are checked here first. */
+  private writers() {
+    const config = getConfig(this.env);
+    config.kv();
+    config.keyRing();
+    return durableWriters(this.env);
   }
 
   /** One log line per call, like the HTTP request log; errors leave with their code only. */

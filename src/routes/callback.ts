@@ -4,7 +4,7 @@ import { type CallbackDeps, completeConnect, type FlowContext } from "../domain/
 import { DONE_TTL_S, type DoneFlow } from "../domain/flow-state";
 import { looksLikeTicket, MAX_TICKET_LENGTH, verifyTicket } from "../domain/tickets";
 import { AppError } from "../errors";
-import { configOf, storeOf } from "../http/deps";
+import { configOf, writersOf } from "../http/deps";
 import { clearPendingCookie, finishFlowCookies, readFlowCookies } from "../http/flow-cookies";
 import { successPage } from "../http/pages";
 import { singleParam, TOKEN_CHARS } from "../http/params";
@@ -74,7 +74,7 @@ callbackRoutes.get("/callback", async (c) => {
     );
   }
 
-  const deps: CallbackDeps = { finch: config.finch(), connect, store: storeOf(c) };
+  const deps: CallbackDeps = { finch: config.finch(), connect, writers: writersOf(c) };
   let facts: Awaited<ReturnType<typeof completeConnect>>;
   try {
     facts = await completeConnect(deps, ctx, code, trace);

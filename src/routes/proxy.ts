@@ -1,6 +1,6 @@
 import { proxyToFinch } from "../domain/proxy";
 import { connectionIdParam } from "../http/body";
-import { configOf, storeOf } from "../http/deps";
+import { configOf, storeOf, writersOf } from "../http/deps";
 import { newApp } from "../http/router";
 
 /**
@@ -22,7 +22,7 @@ proxyRoutes.all("/*", async (c) => {
   const declared = c.req.header("content-length");
   const config = configOf(c);
   return proxyToFinch(
-    { finch: config.finch(), store: storeOf(c) },
+    { finch: config.finch(), store: storeOf(c), writers: writersOf(c) },
     {
       connectionId,
       method: c.req.method,

@@ -1,0 +1,272 @@
+import type { FinchSettings } from "../config";
+import { AppError } from "../errors";
+import { disconnect as finchDisconnect, introspect as finchIntrospect } from "../finch/api";
+import type { Introspection } from "../finch/schemas";
+import type { Trace } from "../lib/trace";
+import type { ConnectionStore } from "../storage/connections";
+import { type ConnectionFacts, publicFacts, RECORD_VERSION, type StoredConnection } from "../storage/records";
+import { applyIntrospection, markedReauth } from "./introspection";
+import type { ConnectInput, CurrentToken, Disconnected, Introspected, PromptOutcome, ResealOutcome } from "./protocol";
+import { generation, type WriterState, type WriterStorage } from "./state";
+
+/**
+ * The logic of one connection's single writer, free of the Durable Object so it can be driven
+ * directly (test/consistency.test.ts). Every change is a named operation run one at a time
+ * (`exclusive`), gets the next generation, goes to KV first and to the writer's own storage
+ * second. Finch is called outside the lock, and an answer that was obtained with a token
+ * that has since been replaced is not stored: it describes the old token.
+ */
+export interface WriterDeps {
+  connectionId: string;
+  storage: WriterStorage;
+  /** KV as seen from where the writer runs. */
+  store: ConnectionStore;
+  finch: () => FinchSettings;
+  /** The webhook fan-out queue, when bound. */
+  events: () => Queue<unknown> | undefined;
+  now: () => Date;
+}
+
+export class WriterCore {
+  #state: WriterState | undefined;
+  #chain: Promise<unknown> = Promise.resolve();
+  #inflight: Promise<Introspected> | undefined;
+  #queued: Promise<Introspected> | undefined;
+
+  constructor(private readonly deps: WriterDeps) {}
+
+  /** The state, from memory, else the writer's storage, else (once) adopted from KV. */
+  private async load(trace: Trace): Promise<WriterState | undefined> {
+    if (this.#state) return this.#state;
+    const saved = await this.deps.storage.load();
+    if (saved) {
+      this.#state = saved;
+      return saved;
+    }
+    const found = await this.deps.store.get(this.deps.connectionId);
+    // Never connected: nothing is stored, here or in KV.
+    if (!found) return undefined;
+    const gen = found.gen ?? 0;
+    const adopted: WriterState = { kind: "live", record: { ...found, gen, token_gen: found.token_gen ?? gen } };
+    await this.deps.storage.save(adopted);
+    trace.notes.push(`writer adopted the KV record at generation ${gen}`);
+    this.#state = adopted;
+    return adopted;
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#chain.then(work, work);
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Writes a changed record: KV first (so a failure leaves both as they were), then the state. */
+  private async commit(record: StoredConnection, isNew: boolean): Promise<StoredConnection> {
+    if (isNew) await this.deps.store.create(record);
+    else await this.deps.store.replace(record);
+    const state: WriterState = { kind: "live", record };
+    await this.deps.storage.save(state);
+    this.#state = state;
+    return record;
+  }
+
+  private async live(trace: Trace): Promise<StoredConnection> {
+    const state = await this.load(trace);
+    if (state?.kind !== "live") throw new AppError("connection_not_found", `connection ${this.deps.connectionId}`);
+    return state.record;
+  }
+
+  connect(input: ConnectInput, trace: Trace): Promise<ConnectionFacts> {
+    return this.exclusive(async () => {
+      const state = await this.load(trace);
+      const existing = state?.kind === "live" ? state.record : undefined;
+      if (existing && existing.customer_id !== input.customerId) {
+        throw new AppError("customer_mismatch", "stored connection belongs to another customer");
+      }
+      if (state?.kind === "gone") trace.notes.push("a fresh connect replaces the tombstone");
+      const id = this.deps.connectionId;
+      const gen = generation(state) + 1;
+      const at = this.deps.now().toISOString();
+      const record: StoredConnection = {
+        v: RECORD_VERSION,
+        connection_id: id,
+        customer_id: input.customerId,
+        customer_name: input.finchCustomerName || existing?.customer_name || input.customerName,
+        customer_email: input.customerEmail ?? existing?.customer_email ?? null,
+        provider_id: input.provider_id ?? existing?.provider_id ?? null,
+        products: input.products ?? existing?.products ?? [],
+        client_type: input.client_type ?? existing?.client_type ?? null,
+        connection_type: input.connection_type ?? existing?.connection_type ?? null,
+        company_id: input.company_id ?? existing?.company_id ?? null,
+        account_id: input.account_id ?? existing?.account_id ?? null,
+        status: "connected",
+        status_at: at,
+        created_at: existing?.created_at ?? at,
+        updated_at: at,
+        gen,
+        token_gen: gen,
+        token: await this.deps.store.seal(id, input.accessToken),
+      };
+      return publicFacts(await this.commit(record, !existing));
+    });
+  }
+
+  async current(trace: Trace): Promise<CurrentToken> {
+    const record = await this.live(trace);
+    return { token: await this.deps.store.token(record), tokenGen: record.token_gen ?? 0, gen: record.gen ?? 0 };
+  }
+
+  staleToken(tokenGen: number, reauth: boolean, trace: Trace): Promise<CurrentToken | undefined> {
+    return this.exclusive(async () => {
+      const state = await this.load(trace);
+      if (state?.kind !== "live") return undefined;
+      const record = state.record;
+      if ((record.token_gen ?? 0) > tokenGen) {
+        trace.notes.push(`writer holds a newer token (generation ${record.token_gen})`);
+        return { token: await this.deps.store.token(record), tokenGen: record.token_gen ?? 0, gen: record.gen ?? 0 };
+      }
+      if (reauth) await this.markReauth(record, trace);
+      return undefined;
+    });
+  }
+
+  /** Finch asked for re-authentication with the current token (caller holds the lock). */
+  private async markReauth(record: StoredConnection, trace: Trace): Promise<void> {
+    trace.notes.push("finch says reauthenticate_user");
+    const next = markedReauth(record, this.deps.now());
+    if (next) await this.commit({ ...next, gen: (record.gen ?? 0) + 1 }, false);
+  }
+
+  /** Introspects with Finch; prompts that arrive while one is in flight share the next one. */
+  refresh(trace: Trace): Promise<Introspected> {
+    if (!this.#inflight) return this.start(trace);
+    trace.notes.push("introspect coalesced");
+    this.#queued ??= this.#inflight
+      .catch(() => undefined)
+      .then(() => {
+        this.#queued = undefined;
+        return this.start(trace);
+      });
+    return this.#queued;
+  }
+
+  private start(trace: Trace): Promise<Introspected> {
+    const run = this.introspectOnce(trace).finally(() => {
+      if (this.#inflight === run) this.#inflight = undefined;
+    });
+    this.#inflight = run;
+    return run;
+  }
+
+  private async introspectOnce(trace: Trace): Promise<Introspected> {
+    const used = await this.live(trace);
+    const tokenGen = used.token_gen ?? 0;
+    let facts: Introspection;
+    try {
+      facts = await finchIntrospect(this.deps.finch(), await this.deps.store.token(used), trace);
+    } catch (e) {
+      if (e instanceof AppError && e.code === "finch_reauthenticate") {
+        await this.exclusive(async () => {
+          const record = await this.live(trace);
+          if ((record.token_gen ?? 0) === tokenGen) await this.markReauth(record, trace);
+        });
+      }
+      throw e;
+    }
+    if (facts.connection_id && facts.connection_id !== this.deps.connectionId) {
+      throw new AppError("finch_bad_response", "introspect names another connection");
+    }
+    return this.exclusive(async () => {
+      let record = await this.live(trace);
+      if ((record.token_gen ?? 0) !== tokenGen) {
+        // Re-authenticated while Finch answered: that answer was about the replaced token.
+        trace.notes.push("introspect answer superseded by a newer token");
+      } else {
+        const next = applyIntrospection(record, facts, this.deps.now());
+        if (next) record = await this.commit({ ...next, gen: (record.gen ?? 0) + 1 }, false);
+      }
+      return { ...publicFacts(record), status_message: facts.connection_status?.message ?? null };
+    });
+  }
+
+  /** A webhook's prompt. Errors reaching Finch propagate: the route answers 5xx and Finch redelivers. */
+  async prompt(eventId: string, message: unknown, trace: Trace): Promise<PromptOutcome> {
+    const nowMs = this.deps.now().getTime();
+    if (await this.deps.storage.seen(eventId, nowMs)) return "duplicate";
+    const state = await this.load(trace);
+    let outcome: PromptOutcome = "unknown_connection";
+    if (state?.kind === "live") {
+      const before = generation(state);
+      try {
+        await this.refresh(trace);
+      } catch (e) {
+        // Finch's answer "reauthenticate" is an answer: it was recorded by refresh.
+        if (!(e instanceof AppError && e.code === "finch_reauthenticate")) throw e;
+      }
+      outcome = generation(this.#state) > before ? "applied" : "unchanged";
+    }
+    await this.fanOut(message);
+    // Nothing at all is stored for a connection this Worker never had.
+    if (state) await this.deps.storage.remember(eventId, nowMs);
+    return outcome;
+  }
+
+  private async fanOut(message: unknown): Promise<void> {
+    const queue = this.deps.events();
+    if (!queue || message === undefined) return;
+    try {
+      await queue.send(message, { contentType: "json" });
+    } catch {
+      throw new AppError("storage_unavailable", "queue send failed");
+    }
+  }
+
+  disconnect(trace: Trace): Promise<Disconnected> {
+    return this.exclusive(async () => {
+      const state = await this.load(trace);
+      const id = this.deps.connectionId;
+      if (state?.kind === "gone" && state.cleanup) {
+        await this.removeFromKv(state.cleanup, state.gen, state.at);
+        return { connection_id: id, disconnected: true, finch: "disconnected" };
+      }
+      if (state?.kind !== "live") throw new AppError("connection_not_found", `connection ${id}`);
+      const record = state.record;
+      const finch = await finchDisconnect(this.deps.finch(), await this.deps.store.token(record), trace);
+      if (finch === "already_invalid") trace.notes.push("finch says the token is already invalid");
+      // The tombstone first: from here on nothing but a fresh connect can bring it back.
+      const gen = generation(state) + 1;
+      const at = this.deps.now().toISOString();
+      this.#state = { kind: "gone", gen, at, cleanup: record };
+      await this.deps.storage.save(this.#state);
+      await this.removeFromKv(record, gen, at);
+      return { connection_id: id, disconnected: true, finch };
+    });
+  }
+
+  private async removeFromKv(record: StoredConnection, gen: number, at: string): Promise<void> {
+    await this.deps.store.remove(record);
+    this.#state = { kind: "gone", gen, at };
+    await this.deps.storage.save(this.#state);
+  }
+
+  reseal(trace: Trace): Promise<ResealOutcome> {
+    return this.exclusive(async () => {
+      const state = await this.load(trace);
+      if (state?.kind !== "live") return "gone";
+      const record = state.record;
+      const store = this.deps.store;
+      if (store.isCurrentKey(record.token)) return "current";
+      let token: string;
+      try {
+        token = await store.token(record);
+      } catch (e) {
+        if (!(e instanceof AppError && e.code === "record_unreadable")) throw e;
+        trace.notes.push(`reencrypt: ${record.connection_id} key ${record.token.kid} cannot open it`);
+        return store.knowsKey(record.token.kid) ? "unreadable" : "old";
+      }
+      const sealed = await store.seal(record.connection_id, token);
+      await this.commit({ ...record, token: sealed, gen: (record.gen ?? 0) + 1 }, false);
+      return "rewritten";
+    });
+  }
+}
