@@ -116,25 +116,36 @@ export class WriterCore {
     return { token: await this.deps.store.token(record), tokenGen: record.token_gen ?? 0, gen: record.gen ?? 0 };
   }
 
-  staleToken(tokenGen: number, reauth: boolean, trace: Trace): Promise<CurrentToken | undefined> {
-    return this.exclusive(async () => {
-      const state = await this.load(trace);
-      if (state?.kind !== "live") return undefined;
-      const record = state.record;
-      if ((record.token_gen ?? 0) > tokenGen) {
-        trace.notes.push(`writer holds a newer token (generation ${record.token_gen})`);
-        return { token: await this.deps.store.token(record), tokenGen: record.token_gen ?? 0, gen: record.gen ?? 0 };
-      }
-      if (reauth) await this.markReauth(record, trace);
-      return undefined;
-    });
+  /**
+   * A caller's token (of generation `tokenGen`) was refused by Finch. A newer token, if there
+   * is one. Otherwise, when Finch said reauthenticate_user, the status is asked of Finch
+   * (introspect, coalesced) rather than set here: Finch's answer is ordered with every other
+   * introspect, while a proxied call's 401 may be older than the last one of them.
+   */
+  async staleToken(tokenGen: number, reauth: boolean, trace: Trace): Promise<CurrentToken | undefined> {
+    const state = await this.load(trace);
+    if (state?.kind !== "live") return undefined;
+    const record = state.record;
+    if ((record.token_gen ?? 0) > tokenGen) {
+      trace.notes.push(`writer holds a newer token (generation ${record.token_gen})`);
+      return { token: await this.deps.store.token(record), tokenGen: record.token_gen ?? 0, gen: record.gen ?? 0 };
+    }
+    if (reauth) {
+      trace.notes.push("finch says reauthenticate_user");
+      await this.refresh(trace).catch(() => trace.notes.push("introspect after reauthenticate_user failed"));
+    }
+    return undefined;
   }
 
   /** Finch asked for re-authentication with the current token (caller holds the lock). */
-  private async markReauth(record: StoredConnection, trace: Trace): Promise<void> {
-    trace.notes.push("finch says reauthenticate_user");
+  private async markReauth(record: StoredConnection): Promise<StoredConnection> {
     const next = markedReauth(record, this.deps.now());
-    if (next) await this.commit({ ...next, gen: (record.gen ?? 0) + 1 }, false);
+    return next ? this.commit({ ...next, gen: (record.gen ?? 0) + 1 }, false) : record;
+  }
+
+  /** The committed state, as this writer holds it now (for diagnostics and the simulation's checks). */
+  get committed(): WriterState | undefined {
+    return this.#state;
   }
 
   /** Introspects with Finch; prompts that arrive while one is in flight share the next one. */
@@ -158,35 +169,40 @@ export class WriterCore {
     return run;
   }
 
+  /**
+   * One introspect. An answer obtained with a token that was replaced while Finch answered
+   * describes the old token: it is dropped and Finch is asked again with the new one.
+   */
   private async introspectOnce(trace: Trace): Promise<Introspected> {
-    const used = await this.live(trace);
-    const tokenGen = used.token_gen ?? 0;
-    let facts: Introspection;
-    try {
-      facts = await finchIntrospect(this.deps.finch(), await this.deps.store.token(used), trace);
-    } catch (e) {
-      if (e instanceof AppError && e.code === "finch_reauthenticate") {
-        await this.exclusive(async () => {
-          const record = await this.live(trace);
-          if ((record.token_gen ?? 0) === tokenGen) await this.markReauth(record, trace);
-        });
+    for (let attempt = 1; ; attempt++) {
+      const used = await this.live(trace);
+      const tokenGen = used.token_gen ?? 0;
+      let facts: Introspection | undefined;
+      let failure: unknown;
+      try {
+        facts = await finchIntrospect(this.deps.finch(), await this.deps.store.token(used), trace);
+      } catch (e) {
+        failure = e;
       }
-      throw e;
-    }
-    if (facts.connection_id && facts.connection_id !== this.deps.connectionId) {
-      throw new AppError("finch_bad_response", "introspect names another connection");
-    }
-    return this.exclusive(async () => {
-      let record = await this.live(trace);
-      if ((record.token_gen ?? 0) !== tokenGen) {
-        // Re-authenticated while Finch answered: that answer was about the replaced token.
-        trace.notes.push("introspect answer superseded by a newer token");
-      } else {
+      const answer = await this.exclusive(async () => {
+        let record = await this.live(trace);
+        if ((record.token_gen ?? 0) !== tokenGen) return undefined;
+        if (failure !== undefined || !facts) {
+          // Finch's "reauthenticate" is an answer about the current token: record it.
+          if (failure instanceof AppError && failure.code === "finch_reauthenticate") await this.markReauth(record);
+          throw failure;
+        }
+        if (facts.connection_id && facts.connection_id !== this.deps.connectionId) {
+          throw new AppError("finch_bad_response", "introspect names another connection");
+        }
         const next = applyIntrospection(record, facts, this.deps.now());
         if (next) record = await this.commit({ ...next, gen: (record.gen ?? 0) + 1 }, false);
-      }
-      return { ...publicFacts(record), status_message: facts.connection_status?.message ?? null };
-    });
+        return { ...publicFacts(record), status_message: facts.connection_status?.message ?? null };
+      });
+      if (answer) return answer;
+      trace.notes.push("introspect answer superseded by a newer token");
+      if (attempt >= 3) return { ...publicFacts(await this.live(trace)), status_message: null };
+    }
   }
 
   /** A webhook's prompt. Errors reaching Finch propagate: the route answers 5xx and Finch redelivers. */
@@ -200,8 +216,11 @@ export class WriterCore {
       try {
         await this.refresh(trace);
       } catch (e) {
-        // Finch's answer "reauthenticate" is an answer: it was recorded by refresh.
-        if (!(e instanceof AppError && e.code === "finch_reauthenticate")) throw e;
+        // Finch's "reauthenticate" is an answer (refresh recorded it); a disconnect that
+        // landed meanwhile leaves nothing to update.
+        const answered =
+          e instanceof AppError && (e.code === "finch_reauthenticate" || e.code === "connection_not_found");
+        if (!answered) throw e;
       }
       outcome = generation(this.#state) > before ? "applied" : "unchanged";
     }
