@@ -83,6 +83,18 @@ export class WriterCore {
       if (existing && existing.customer_id !== input.customerId) {
         throw new AppError("customer_mismatch", "stored connection belongs to another customer");
       }
+      if (
+        state &&
+        !(await this.holds(existing, input.accessToken)) &&
+        !(await this.accepted(input.accessToken, trace))
+      ) {
+        // Two re-authentications can finish in either order; Finch keeps only the newest
+        // token alive. One it no longer accepts must not replace the stored one, nor undo a
+        // disconnect.
+        trace.notes.push("finch no longer accepts this token: not stored");
+        if (existing) return publicFacts(existing);
+        throw new AppError("finch_rejected", "token revoked before it could be stored");
+      }
       if (state?.kind === "gone") trace.notes.push("a fresh connect replaces the tombstone");
       const id = this.deps.connectionId;
       const gen = generation(state) + 1;
@@ -109,6 +121,26 @@ export class WriterCore {
       };
       return publicFacts(await this.commit(record, !existing));
     });
+  }
+
+  private async holds(record: StoredConnection | undefined, token: string): Promise<boolean> {
+    if (!record) return false;
+    return (await this.deps.store.token(record).catch(() => undefined)) === token;
+  }
+
+  /**
+   * Whether Finch still accepts a token (one introspect). Only a refusal counts as "no": when
+   * Finch cannot be asked, a token that a callback has just received is the likely newest.
+   */
+  private async accepted(token: string, trace: Trace): Promise<boolean> {
+    try {
+      await finchIntrospect(this.deps.finch(), token, trace);
+      return true;
+    } catch (e) {
+      if (e instanceof AppError && e.code === "finch_rejected") return false;
+      if (!(e instanceof AppError && e.code === "finch_reauthenticate")) trace.notes.push("token not verified");
+      return true;
+    }
   }
 
   async current(trace: Trace): Promise<CurrentToken> {
