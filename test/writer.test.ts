@@ -2,7 +2,8 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { api, expectApiError, rememberToken } from "./support/api";
 import { finch } from "./support/finch";
-import { connectCustomer } from "./support/flow";
+import { callbackPath, connectCustomer, startFlow } from "./support/flow";
+import { call } from "./support/http";
 import { clearKv, kvNames, storedRecord } from "./support/kv";
 import { markSecret } from "./support/logs";
 import { fullRing } from "./support/records";
@@ -85,6 +86,40 @@ describe("the review's race at one location", () => {
     const proxied = await api(`/api/connections/${id}/finch/employer/company`);
     expect(proxied.status).toBe(200);
     expect(finch().calls("GET /employer/company")).toHaveLength(1);
+  });
+});
+
+describe("re-authentications that finish out of order", () => {
+  it("a token Finch has already replaced never overwrites the newer one", async () => {
+    const id = await connected();
+    const first = await startFlow({ sub: "acme", connection_id: id });
+    const second = await startFlow({ sub: "acme", connection_id: id });
+    const firstCode = finch().mock.approve(first.sessionId);
+    const secondCode = finch().mock.approve(second.sessionId);
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    // Finch answers the first exchange at once, but its answer is slow to arrive.
+    finch().override("POST /auth/token", async (req, n) => {
+      const answer = await finch().mock.fetch(req);
+      if (n === 1) await gate;
+      return answer;
+    });
+    const callback = (flow: typeof first, code: string) =>
+      call(callbackPath({ code, state: flow.state }), { headers: { ...JSON_ACCEPT, cookie: flow.jar.header() } });
+    const late = callback(first, firstCode);
+    await vi.waitFor(() => expect(finch().calls("POST /auth/token")).toHaveLength(1));
+    expect((await callback(second, secondCode)).status).toBe(200);
+    const newest = currentToken(id);
+    expect(await kvToken(id)).toBe(newest);
+
+    release();
+    // The employer finished Connect: the callback succeeds, and the newer token stays.
+    expect((await late).status).toBe(200);
+    expect(await kvToken(id)).toBe(newest);
+    expect((await api(`/api/connections/${id}/token`, { method: "POST" })).status).toBe(200);
+    expect(finch().calls("GET /introspect").length).toBeGreaterThan(0);
   });
 });
 
@@ -190,7 +225,14 @@ describe("tombstones", () => {
         provider_id: "gusto",
       }),
     );
+    // The writer asks Finch whether a token that replaces a tombstone is still accepted.
+    finch().override("GET /introspect", (req) =>
+      req.headers.get("authorization") === `Bearer ${token}`
+        ? Response.json({ connection_id: id, connection_status: { status: "connected" } })
+        : Response.json({ code: 401, name: "authentication_error", message: "no" }, { status: 401 }),
+    );
     await connected();
+    expect(finch().calls("GET /introspect")).toHaveLength(1);
     const record = await storedRecord(id);
     expect(record.status).toBe("connected");
     // Generations continue past the tombstone: connect (1), disconnect (2), connect (3).

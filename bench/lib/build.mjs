@@ -64,7 +64,8 @@ async function productionConfig(oursDir) {
   const script = `const { experimental_readRawConfig } = await import("wrangler");
 const { rawConfig } = experimental_readRawConfig({ config: process.argv[1] });
 process.stdout.write(JSON.stringify({ compatibilityDate: rawConfig.compatibility_date,
-  compatibilityFlags: rawConfig.compatibility_flags ?? [], vars: rawConfig.vars ?? {} }));`;
+  compatibilityFlags: rawConfig.compatibility_flags ?? [], vars: rawConfig.vars ?? {},
+  durableObjects: rawConfig.durable_objects?.bindings ?? [] }));`;
   const { stdout } = await run(
     process.execPath,
     ["--input-type=module", "-e", script, join(oursDir, "wrangler.toml")],

@@ -31,6 +31,7 @@ export async function startSubject({ name, build, secrets, upstream, tmp, prefer
     ALLOWED_RETURN_ORIGINS: "http://127.0.0.1",
   };
   const bundlePath = build[name].bundlePath;
+  const durableObjects = name === "ours" ? build.config.durableObjects : [];
   const input = JSON.stringify({
     persistDir: join(tmp, `kv-${name}`),
     compatibilityDate: build.config.compatibilityDate,
@@ -38,8 +39,8 @@ export async function startSubject({ name, build, secrets, upstream, tmp, prefer
     bindings,
     ports,
     workers: [
-      { name: "timed", bundlePath },
-      { name: "counted", bundlePath, counting: true },
+      { name: "timed", bundlePath, durableObjects },
+      { name: "counted", bundlePath, counting: true, durableObjects },
       ...Object.entries(helpers).map(([helper, path]) => ({ name: helper, bundlePath: path })),
     ],
   });

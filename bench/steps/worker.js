@@ -10,7 +10,16 @@ import { createKeyRing } from "../../src/crypto/keyring";
 import { cookieKey, openPending, sealFlow } from "../../src/domain/flow-state";
 import { TokenSchema } from "../../src/finch/schemas";
 import { sha256Hex } from "../../src/lib/encoding";
-import { connectionKey, customerIndexKey, listingMetadata, parseRecord } from "../../src/storage/connections";
+import { newTrace } from "../../src/lib/trace";
+import {
+  ConnectionStore,
+  connectionKey,
+  customerIndexKey,
+  listingMetadata,
+  parseRecord,
+} from "../../src/storage/connections";
+import { WriterCore } from "../../src/writer/core";
+import { settle } from "../../src/writer/protocol";
 import bare from "../bare/worker.js";
 
 const ID = "8c6e2a6f-33f8-4a4b-9a37-2b3f4a9f1d0e";
@@ -67,6 +76,7 @@ async function setup(env) {
   // subrequest (both subjects make the same one upstream call; KV is counted separately).
   const stubKv = memoryKv();
   const stubEnv = { ...env, CONNECTIONS: stubKv, FINCH_API_BASE_URL: "http://finch.stub" };
+  stubEnv.CONNECTION_WRITER = memoryWriters(stubEnv, ring);
   const bareEnv = { ...env, CONNECTIONS: memoryKv(), FINCH_API_BASE_URL: "http://finch.stub" };
   const state = "t".repeat(43);
   const stubPending = { ...pending, state };
@@ -85,6 +95,59 @@ async function setup(env) {
     recordJson: JSON.stringify(record),
     pendingCookie: await sealFlow(key, pending),
     apiKeys: env.API_KEYS.split(","),
+  };
+}
+
+/**
+ * The connections' writers in the isolate (no Durable Object hop): a namespace whose stubs run
+ * WriterCore on in-memory storage and the stub KV, so the whole callback includes the writer's
+ * own work (in production it runs in the object, billed as a Durable Object request).
+ */
+function memoryWriters(env, ring) {
+  const cores = new Map();
+  const storage = () => {
+    let state;
+    return {
+      load: async () => state,
+      save: async (s) => {
+        state = s;
+      },
+      seen: async () => false,
+      remember: async () => {},
+    };
+  };
+  const core = (id) => {
+    let c = cores.get(id);
+    if (!c) {
+      const settings = {
+        baseUrl: env.FINCH_API_BASE_URL,
+        clientId: env.FINCH_CLIENT_ID,
+        clientSecret: env.FINCH_CLIENT_SECRET,
+        timeoutMs: 10_000,
+      };
+      c = new WriterCore({
+        connectionId: id,
+        storage: storage(),
+        store: new ConnectionStore(env.CONNECTIONS, ring),
+        finch: () => settings,
+        events: () => undefined,
+        now: () => new Date(),
+      });
+      cores.set(id, c);
+    }
+    return c;
+  };
+  const run = (id, work) => {
+    const trace = newTrace("writer");
+    return settle(trace, () => work(core(id), trace));
+  };
+  return {
+    idFromName: (name) => name,
+    get: () => ({
+      completeConnect: (id, input) => run(id, (c, t) => c.connect(input, t)),
+      current: (id) => run(id, (c, t) => c.current(t)),
+      staleToken: (id, gen, reauth) => run(id, (c, t) => c.staleToken(gen, reauth, t)),
+    }),
   };
 }
 

@@ -35,22 +35,27 @@ export class WriterCore {
 
   constructor(private readonly deps: WriterDeps) {}
 
-  /** The state, from memory, else the writer's storage, else (once) adopted from KV. */
+  /**
+   * The state, from memory, else the writer's storage, else (once) adopted from KV. Whatever
+   * a change committed while this was reading wins over what it read.
+   */
   private async load(trace: Trace): Promise<WriterState | undefined> {
     if (this.#state) return this.#state;
     const saved = await this.deps.storage.load();
+    if (this.#state) return this.#state;
     if (saved) {
       this.#state = saved;
       return saved;
     }
     const found = await this.deps.store.get(this.deps.connectionId);
+    if (this.#state) return this.#state;
     // Never connected: nothing is stored, here or in KV.
     if (!found) return undefined;
     const gen = found.gen ?? 0;
     const adopted: WriterState = { kind: "live", record: { ...found, gen, token_gen: found.token_gen ?? gen } };
+    this.#state = adopted;
     await this.deps.storage.save(adopted);
     trace.notes.push(`writer adopted the KV record at generation ${gen}`);
-    this.#state = adopted;
     return adopted;
   }
 
@@ -83,14 +88,12 @@ export class WriterCore {
       if (existing && existing.customer_id !== input.customerId) {
         throw new AppError("customer_mismatch", "stored connection belongs to another customer");
       }
-      if (
-        state &&
-        !(await this.holds(existing, input.accessToken)) &&
-        !(await this.accepted(input.accessToken, trace))
-      ) {
-        // Two re-authentications can finish in either order; Finch keeps only the newest
-        // token alive. One it no longer accepts must not replace the stored one, nor undo a
-        // disconnect.
+      // Two re-authentications can finish in either order, and Finch keeps only the newest
+      // token alive: one Finch no longer accepts must not replace the stored one, nor undo a
+      // disconnect. Finch's answer also says the status now (a re-authentication or a revival
+      // may have been followed by a change whose webhook was handled before this call).
+      const check = state && !(await this.holds(existing, input.accessToken)) ? await this.check(input, trace) : "skip";
+      if (check === "refused") {
         trace.notes.push("finch no longer accepts this token: not stored");
         if (existing) return publicFacts(existing);
         throw new AppError("finch_rejected", "token revoked before it could be stored");
@@ -119,7 +122,8 @@ export class WriterCore {
         token_gen: gen,
         token: await this.deps.store.seal(id, input.accessToken),
       };
-      return publicFacts(await this.commit(record, !existing));
+      const checked = typeof check === "object" ? applyIntrospection(record, check, this.deps.now()) : undefined;
+      return publicFacts(await this.commit(checked ?? record, !existing));
     });
   }
 
@@ -129,17 +133,18 @@ export class WriterCore {
   }
 
   /**
-   * Whether Finch still accepts a token (one introspect). Only a refusal counts as "no": when
-   * Finch cannot be asked, a token that a callback has just received is the likely newest.
+   * Asks Finch about an incoming token (one introspect): its answer, "refused" when Finch no
+   * longer accepts it, "unknown" when Finch could not be asked (a token a callback has just
+   * received is then the likely newest, and is stored).
    */
-  private async accepted(token: string, trace: Trace): Promise<boolean> {
+  private async check(input: ConnectInput, trace: Trace): Promise<Introspection | "refused" | "unknown"> {
     try {
-      await finchIntrospect(this.deps.finch(), token, trace);
-      return true;
+      const facts = await finchIntrospect(this.deps.finch(), input.accessToken, trace);
+      return facts.connection_id && facts.connection_id !== this.deps.connectionId ? "unknown" : facts;
     } catch (e) {
-      if (e instanceof AppError && e.code === "finch_rejected") return false;
+      if (e instanceof AppError && e.code === "finch_rejected") return "refused";
       if (!(e instanceof AppError && e.code === "finch_reauthenticate")) trace.notes.push("token not verified");
-      return true;
+      return "unknown";
     }
   }
 
@@ -243,22 +248,32 @@ export class WriterCore {
     if (await this.deps.storage.seen(eventId, nowMs)) return "duplicate";
     const state = await this.load(trace);
     let outcome: PromptOutcome = "unknown_connection";
+    if (state === undefined) {
+      // Under the lock: a first connect committing meanwhile must not be overwritten.
+      await this.exclusive(async () => {
+        if ((await this.load(trace)) !== undefined) return;
+        this.#state = { kind: "prompted", at: this.deps.now().toISOString() };
+        await this.deps.storage.save(this.#state);
+      });
+    }
     if (state?.kind === "live") {
       const before = generation(state);
       try {
         await this.refresh(trace);
       } catch (e) {
-        // Finch's "reauthenticate" is an answer (refresh recorded it); a disconnect that
-        // landed meanwhile leaves nothing to update.
-        const answered =
-          e instanceof AppError && (e.code === "finch_reauthenticate" || e.code === "connection_not_found");
-        if (!answered) throw e;
+        if (e instanceof AppError && e.code === "connection_not_found") {
+          // Disconnected while Finch was asked. A connect already on its way may bring it
+          // back, and then this event matters: Finch is asked to deliver it again.
+          throw new AppError("storage_unavailable", "disconnected during the introspect");
+        }
+        // Finch's "reauthenticate" is an answer: refresh recorded it.
+        if (!(e instanceof AppError && e.code === "finch_reauthenticate")) throw e;
       }
       outcome = generation(this.#state) > before ? "applied" : "unchanged";
     }
     await this.fanOut(message);
-    // Nothing at all is stored for a connection this Worker never had.
-    if (state) await this.deps.storage.remember(eventId, nowMs);
+    // No event ids are kept for a connection this Worker never had.
+    if (state?.kind === "live" || state?.kind === "gone") await this.deps.storage.remember(eventId, nowMs);
     return outcome;
   }
 

@@ -14,6 +14,7 @@ const StateSchema = v.variant("kind", [
     at: v.string(),
     cleanup: v.optional(StoredConnectionSchema),
   }),
+  v.object({ kind: v.literal("prompted"), at: v.string() }),
 ]);
 
 export function sqlWriterStorage(sql: SqlStorage): WriterStorage {

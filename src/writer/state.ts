@@ -5,11 +5,14 @@ import type { StoredConnection } from "../storage/records";
  * authoritative record, token sealed exactly as in KV. `gone` is the tombstone a disconnect
  * leaves: nothing but a fresh connect may bring the connection back. `cleanup` is the record
  * whose KV entries still have to be removed (a delete that failed half-way is finished by
- * the next call).
+ * the next call). `prompted`: never connected here, but Finch has announced a change (its
+ * webhook can overtake the callback of a first connect): that connect then asks Finch for
+ * the status instead of assuming "connected". Nothing goes to KV for it.
  */
 export type WriterState =
   | { kind: "live"; record: StoredConnection }
-  | { kind: "gone"; gen: number; at: string; cleanup?: StoredConnection };
+  | { kind: "gone"; gen: number; at: string; cleanup?: StoredConnection }
+  | { kind: "prompted"; at: string };
 
 export interface WriterStorage {
   load(): Promise<WriterState | undefined>;
@@ -24,5 +27,7 @@ export interface WriterStorage {
 export const EVENT_ID_TTL_MS = 3 * 24 * 3600 * 1000;
 export const MAX_EVENT_IDS = 500;
 
-export const generation = (state: WriterState | undefined): number =>
-  state === undefined ? 0 : state.kind === "live" ? (state.record.gen ?? 0) : state.gen;
+export function generation(state: WriterState | undefined): number {
+  if (state?.kind === "live") return state.record.gen ?? 0;
+  return state?.kind === "gone" ? state.gen : 0;
+}
