@@ -1,5 +1,3 @@
-import type { ConnectionWriter } from "./writer/object";
-
 /**
  * The Worker's bindings, exactly as wrangler.toml and `wrangler secret put` provide them.
  * Everything is optional at the type level on purpose: config.ts validates presence and
@@ -25,6 +23,6 @@ export interface Env {
   // Bindings
   CONNECTIONS?: KVNamespace;
   EVENTS?: Queue<unknown>;
-  /** One writer per connection (src/writer/): the only writer of its KV entries. */
-  CONNECTION_WRITER?: DurableObjectNamespace<ConnectionWriter>;
+  /** One writer per connection (src/writer/object.ts): the only writer of its KV entries. */
+  CONNECTION_WRITER?: DurableObjectNamespace;
 }

@@ -1,6 +1,6 @@
-import { AppError } from "../errors";
 import type { Trace } from "../lib/trace";
 import type { WebhookEvent } from "../webhooks/event";
+import { fanOut } from "../webhooks/fan-out";
 import type { PromptOutcome, Writers } from "../writer/protocol";
 
 /**
@@ -96,14 +96,4 @@ export function toMessage(verified: VerifiedEvent, now: Date): WebhookMessage {
     received_at: now.toISOString(),
     timestamp: new Date(verified.timestamp * 1000).toISOString(),
   };
-}
-
-async function fanOut(queue: Queue<unknown> | undefined, message: WebhookMessage): Promise<void> {
-  if (!queue) return;
-  try {
-    await queue.send(message, { contentType: "json" });
-  } catch {
-    // Same answer as a failed KV write: Finch must deliver the event again.
-    throw new AppError("storage_unavailable", "queue send failed");
-  }
 }

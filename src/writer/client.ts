@@ -11,7 +11,8 @@ import { type Outcome, settle, unwrap, type Writer, type Writers } from "./proto
  * Outcome encoding either way.
  */
 export function durableWriters(env: Env): Writers {
-  const ns = env.CONNECTION_WRITER;
+  // Typed here rather than in env.ts, which would otherwise import the class it configures.
+  const ns = env.CONNECTION_WRITER as DurableObjectNamespace<ConnectionWriter> | undefined;
   if (!ns || typeof ns.idFromName !== "function") {
     throw new ConfigError("CONNECTION_WRITER", "Durable Object binding is missing");
   }
@@ -57,5 +58,3 @@ async function local<T>(trace: Trace, work: (inner: Trace) => Promise<T>): Promi
   const inner = newTrace("writer");
   return unwrap(await settle(inner, () => work(inner)), trace);
 }
-
-export type { ConnectionWriter };

@@ -4,7 +4,10 @@ import { disconnect as finchDisconnect, introspect as finchIntrospect } from "..
 import type { Introspection } from "../finch/schemas";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
-import { type ConnectionFacts, publicFacts, RECORD_VERSION, type StoredConnection } from "../storage/records";
+import { type ConnectionFacts, publicFacts, type StoredConnection } from "../storage/records";
+import { fanOut } from "../webhooks/fan-out";
+import { Coalescer } from "./coalesce";
+import { checkToken, connectedRecord, resealed } from "./connect";
 import { applyIntrospection, markedReauth } from "./introspection";
 import type { ConnectInput, CurrentToken, Disconnected, Introspected, PromptOutcome, ResealOutcome } from "./protocol";
 import { generation, type WriterState, type WriterStorage } from "./state";
@@ -30,8 +33,7 @@ export interface WriterDeps {
 export class WriterCore {
   #state: WriterState | undefined;
   #chain: Promise<unknown> = Promise.resolve();
-  #inflight: Promise<Introspected> | undefined;
-  #queued: Promise<Introspected> | undefined;
+  readonly #introspects = new Coalescer<Trace, Introspected>((trace) => this.introspectOnce(trace));
 
   constructor(private readonly deps: WriterDeps) {}
 
@@ -92,7 +94,10 @@ export class WriterCore {
       // token alive: one Finch no longer accepts must not replace the stored one, nor undo a
       // disconnect. Finch's answer also says the status now (a re-authentication or a revival
       // may have been followed by a change whose webhook was handled before this call).
-      const check = state && !(await this.holds(existing, input.accessToken)) ? await this.check(input, trace) : "skip";
+      const fresh = state && !(await this.holds(existing, input.accessToken));
+      const check = fresh
+        ? await checkToken(this.deps.finch(), this.deps.connectionId, input.accessToken, trace)
+        : "skip";
       if (check === "refused") {
         trace.notes.push("finch no longer accepts this token: not stored");
         if (existing) return publicFacts(existing);
@@ -100,28 +105,9 @@ export class WriterCore {
       }
       if (state?.kind === "gone") trace.notes.push("a fresh connect replaces the tombstone");
       const id = this.deps.connectionId;
-      const gen = generation(state) + 1;
       const at = this.deps.now().toISOString();
-      const record: StoredConnection = {
-        v: RECORD_VERSION,
-        connection_id: id,
-        customer_id: input.customerId,
-        customer_name: input.finchCustomerName || existing?.customer_name || input.customerName,
-        customer_email: input.customerEmail ?? existing?.customer_email ?? null,
-        provider_id: input.provider_id ?? existing?.provider_id ?? null,
-        products: input.products ?? existing?.products ?? [],
-        client_type: input.client_type ?? existing?.client_type ?? null,
-        connection_type: input.connection_type ?? existing?.connection_type ?? null,
-        company_id: input.company_id ?? existing?.company_id ?? null,
-        account_id: input.account_id ?? existing?.account_id ?? null,
-        status: "connected",
-        status_at: at,
-        created_at: existing?.created_at ?? at,
-        updated_at: at,
-        gen,
-        token_gen: gen,
-        token: await this.deps.store.seal(id, input.accessToken),
-      };
+      const token = await this.deps.store.seal(id, input.accessToken);
+      const record = connectedRecord(input, existing, { id, gen: generation(state) + 1, at, token });
       const checked = typeof check === "object" ? applyIntrospection(record, check, this.deps.now()) : undefined;
       return publicFacts(await this.commit(checked ?? record, !existing));
     });
@@ -130,22 +116,6 @@ export class WriterCore {
   private async holds(record: StoredConnection | undefined, token: string): Promise<boolean> {
     if (!record) return false;
     return (await this.deps.store.token(record).catch(() => undefined)) === token;
-  }
-
-  /**
-   * Asks Finch about an incoming token (one introspect): its answer, "refused" when Finch no
-   * longer accepts it, "unknown" when Finch could not be asked (a token a callback has just
-   * received is then the likely newest, and is stored).
-   */
-  private async check(input: ConnectInput, trace: Trace): Promise<Introspection | "refused" | "unknown"> {
-    try {
-      const facts = await finchIntrospect(this.deps.finch(), input.accessToken, trace);
-      return facts.connection_id && facts.connection_id !== this.deps.connectionId ? "unknown" : facts;
-    } catch (e) {
-      if (e instanceof AppError && e.code === "finch_rejected") return "refused";
-      if (!(e instanceof AppError && e.code === "finch_reauthenticate")) trace.notes.push("token not verified");
-      return "unknown";
-    }
   }
 
   async current(trace: Trace): Promise<CurrentToken> {
@@ -187,23 +157,7 @@ export class WriterCore {
 
   /** Introspects with Finch; prompts that arrive while one is in flight share the next one. */
   refresh(trace: Trace): Promise<Introspected> {
-    if (!this.#inflight) return this.start(trace);
-    trace.notes.push("introspect coalesced");
-    this.#queued ??= this.#inflight
-      .catch(() => undefined)
-      .then(() => {
-        this.#queued = undefined;
-        return this.start(trace);
-      });
-    return this.#queued;
-  }
-
-  private start(trace: Trace): Promise<Introspected> {
-    const run = this.introspectOnce(trace).finally(() => {
-      if (this.#inflight === run) this.#inflight = undefined;
-    });
-    this.#inflight = run;
-    return run;
+    return this.#introspects.run(trace, () => trace.notes.push("introspect coalesced"));
   }
 
   /**
@@ -271,20 +225,10 @@ export class WriterCore {
       }
       outcome = generation(this.#state) > before ? "applied" : "unchanged";
     }
-    await this.fanOut(message);
+    await fanOut(this.deps.events(), message);
     // No event ids are kept for a connection this Worker never had.
     if (state?.kind === "live" || state?.kind === "gone") await this.deps.storage.remember(eventId, nowMs);
     return outcome;
-  }
-
-  private async fanOut(message: unknown): Promise<void> {
-    const queue = this.deps.events();
-    if (!queue || message === undefined) return;
-    try {
-      await queue.send(message, { contentType: "json" });
-    } catch {
-      throw new AppError("storage_unavailable", "queue send failed");
-    }
   }
 
   disconnect(trace: Trace): Promise<Disconnected> {
@@ -320,17 +264,8 @@ export class WriterCore {
       const state = await this.load(trace);
       if (state?.kind !== "live") return "gone";
       const record = state.record;
-      const store = this.deps.store;
-      if (store.isCurrentKey(record.token)) return "current";
-      let token: string;
-      try {
-        token = await store.token(record);
-      } catch (e) {
-        if (!(e instanceof AppError && e.code === "record_unreadable")) throw e;
-        trace.notes.push(`reencrypt: ${record.connection_id} key ${record.token.kid} cannot open it`);
-        return store.knowsKey(record.token.kid) ? "unreadable" : "old";
-      }
-      const sealed = await store.seal(record.connection_id, token);
+      const sealed = await resealed(this.deps.store, record, trace);
+      if (typeof sealed === "string") return sealed;
       await this.commit({ ...record, token: sealed, gen: (record.gen ?? 0) + 1 }, false);
       return "rewritten";
     });
