@@ -7,8 +7,8 @@ import type { StoredConnection } from "../storage/records";
 
 /**
  * Listing connections, a page at a time, from the two KV layouts in storage/connections.ts:
- * - by customer: the `cust:` index (newest first), then each record, because webhooks only
- *   update `conn:` and the status must be fresh;
+ * - by customer: the `cust:` index (newest first), then each record, because status changes
+ *   only rewrite `conn:` and the status must be fresh;
  * - everything: `conn:` keys with their listing metadata, ordered by connection id.
  * A status filter is applied after reading, so a page can hold fewer than `limit` items (even
  * none) while `cursor` is not null. The cursor is opaque to callers: a KV cursor plus the last

@@ -16,8 +16,9 @@ import { generation, type WriterState, type WriterStorage } from "./state";
  * The logic of one connection's single writer, free of the Durable Object so it can be driven
  * directly (test/consistency.test.ts). Every change is a named operation run one at a time
  * (`exclusive`), gets the next generation, goes to KV first and to the writer's own storage
- * second. Finch is called outside the lock, and an answer that was obtained with a token
- * that has since been replaced is not stored: it describes the old token.
+ * second. Introspects call Finch outside the lock (an answer obtained with a token that has
+ * since been replaced is not stored: it describes the old token); a connect's token check and
+ * a disconnect hold it, as nothing may change between their Finch call and their write.
  */
 export interface WriterDeps {
   connectionId: string;
