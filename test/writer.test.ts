@@ -92,6 +92,7 @@ describe("the review's race at one location", () => {
 describe("re-authentications that finish out of order", () => {
   it("a token Finch has already replaced never overwrites the newer one", async () => {
     const id = await connected();
+    const before = currentToken(id);
     const first = await startFlow({ sub: "acme", connection_id: id });
     const second = await startFlow({ sub: "acme", connection_id: id });
     const firstCode = finch().mock.approve(first.sessionId);
@@ -100,16 +101,19 @@ describe("re-authentications that finish out of order", () => {
     const gate = new Promise<void>((r) => {
       release = r;
     });
-    // Finch answers the first exchange at once, but its answer is slow to arrive.
-    finch().override("POST /auth/token", async (req, n) => {
+    // Finch answers the first exchange at once (its token issued), but the answer is slow to arrive.
+    let firstIssued = false;
+    finch().override("POST /auth/token", async (req) => {
+      const first = !firstIssued;
+      firstIssued = true;
       const answer = await finch().mock.fetch(req);
-      if (n === 1) await gate;
+      if (first) await gate;
       return answer;
     });
     const callback = (flow: typeof first, code: string) =>
       call(callbackPath({ code, state: flow.state }), { headers: { ...JSON_ACCEPT, cookie: flow.jar.header() } });
     const late = callback(first, firstCode);
-    await vi.waitFor(() => expect(finch().calls("POST /auth/token")).toHaveLength(1));
+    await vi.waitFor(() => expect(finch().mock.connections.get(id)?.accessToken).not.toBe(before));
     expect((await callback(second, secondCode)).status).toBe(200);
     const newest = currentToken(id);
     expect(await kvToken(id)).toBe(newest);
@@ -173,6 +177,27 @@ describe("stale KV reads heal", () => {
     expect(res.status).toBe(401);
     expect(finch().calls("POST /employer/individual")).toHaveLength(1);
     expect(notes()).toContain("newer token not tried: the body was streamed");
+  });
+
+  it("a connection this location's KV does not know yet is served with the writer's token", async () => {
+    const id = await connected();
+    // Another location, where KV still caches "no such key" from before the callback.
+    const stale = await env.CONNECTIONS.getWithMetadata(`conn:${id}`, "text");
+    await env.CONNECTIONS.delete(`conn:${id}`);
+    const notes = logNotes();
+    const res = await api(`/api/connections/${id}/finch/employer/company`);
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(finch().calls("GET /employer/company")[0]?.headers.get("authorization")).toBe(`Bearer ${currentToken(id)}`);
+    expect(notes()).toContain("not in KV here yet: token from the writer");
+    // Reading heals nothing in KV: the writer wrote it once, the cache expires on its own.
+    expect(await env.CONNECTIONS.get(`conn:${id}`)).toBeNull();
+    await env.CONNECTIONS.put(`conn:${id}`, stale.value ?? "", { metadata: stale.metadata });
+    // A connection nobody has is still 404.
+    await expectApiError(
+      await api("/api/connections/4f1c8a7e-0000-4000-8000-00000000beef/finch/employer/company"),
+      404,
+      "connection_not_found",
+    );
   });
 
   it("the token endpoint answers from the writer, never the replaced token KV still serves", async () => {

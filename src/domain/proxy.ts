@@ -11,9 +11,10 @@ import { finchUrl, isReservedPath } from "./proxy-path";
  * Calls Finch with a stored connection's token on behalf of the app: the HTTP proxy and the
  * RPC `fetchFinch` both end here. Method, path, query and body pass through; the caller's
  * credentials and the edge's own headers do not. One KV read and one upstream call per
- * request, and no call to the connection's writer.
+ * request, and no call to the connection's writer, except to heal a stale read.
  *
- * The one exception heals a stale read: KV may serve a token up to a minute old after a
+ * A connection KV does not know here yet (created elsewhere within the minute) is asked of its
+ * writer. And KV may serve a token up to a minute old after a
  * re-authentication elsewhere. When Finch answers 401, the writer is asked once (it also
  * records Finch's reauthenticate_user); if it holds a newer token, the call is sent once more
  * with it. A 401 means Finch did not act on the request, so the repeat cannot do anything
@@ -137,7 +138,7 @@ export async function proxyToFinch(deps: ProxyDeps, call: ProxyCall, trace: Trac
   if (isReservedPath(call.path)) throw new AppError("proxy_path_reserved", "proxy path is reserved");
   const tripped = { over: false };
   const body = await boundedBody(call, tripped);
-  const record = await deps.store.require(call.connectionId);
+  const stored = await storedToken(deps, call.connectionId, trace);
   const send = async (token: string) => {
     const headers = upstreamHeaders(call.headers, token);
     try {
@@ -148,8 +149,8 @@ export async function proxyToFinch(deps: ProxyDeps, call: ProxyCall, trace: Trac
     }
   };
 
-  let tokenGen = record.token_gen ?? record.gen ?? 0;
-  let res = await send(await deps.store.token(record));
+  let tokenGen = stored.tokenGen;
+  let res = await send(stored.token);
   let out = res.body;
   for (let healed = false; res.status === 401; healed = true) {
     const reply = await peekError(res);
@@ -172,6 +173,19 @@ export async function proxyToFinch(deps: ProxyDeps, call: ProxyCall, trace: Trac
     out = res.body;
   }
   return new Response(out, { status: res.status, statusText: res.statusText, headers: responseHeaders(res.headers) });
+}
+
+/**
+ * The token from KV at this location (one read). A connection this location's KV does not
+ * know yet (created elsewhere under a minute ago; KV caches the miss too) is asked of its
+ * writer, so the app can use a connection as soon as its callback has answered.
+ */
+async function storedToken(deps: ProxyDeps, connectionId: string, trace: Trace) {
+  const record = await deps.store.get(connectionId);
+  if (record) return { token: await deps.store.token(record), tokenGen: record.token_gen ?? record.gen ?? 0 };
+  const current = await deps.writers(connectionId).current(trace);
+  trace.notes.push("not in KV here yet: token from the writer");
+  return current;
 }
 
 const replayable = (body: Body) => !(body instanceof ReadableStream);
