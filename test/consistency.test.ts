@@ -12,7 +12,8 @@ import { CONNECTIONS, GHOST, LOCATIONS, type Tally, World } from "./support/sim-
  * replies that come back in an order fast-check's scheduler picks: connects and
  * re-authentications, Finch changing statuses, webhook deliveries (first deliveries, Finch's
  * retries re-signed with a fresh timestamp, duplicates, any order), introspects, proxied calls,
- * disconnects and key rotations with re-encryption. After each schedule Finch redelivers what
+ * disconnects, key rotations with re-encryption, and the runtime evicting an idle writer (its
+ * memory gone, its storage kept). After each schedule Finch redelivers what
  * was not acknowledged and every cache expires; then:
  *  1. the writer's token is Finch's current token, and KV at every location shows the
  *     writer's generation (or nothing, after a disconnect);
@@ -44,6 +45,7 @@ const step = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("disconnect" as const), id }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("reencrypt" as const) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("evict" as const), id }) },
 );
 type Step = typeof step extends fc.Arbitrary<infer T> ? T : never;
 
@@ -88,6 +90,9 @@ function run(world: World, s: Step, at: number): Promise<void> {
       return world.disconnect(s.id);
     case "reencrypt":
       return world.reencrypt(at);
+    case "evict":
+      world.evict(s.id);
+      return Promise.resolve();
   }
 }
 
@@ -95,7 +100,7 @@ async function checkInvariants(world: World): Promise<void> {
   expect(world.problems).toEqual([]);
   expect(world.tally.staleFailures, "proxied calls left failing on a stale token").toBe(0);
   for (const cid of CONNECTIONS) {
-    const state = world.writers.get(cid)?.core.committed;
+    const state = world.writerState(cid);
     const atFinch = world.finch.connections.get(cid);
     const views = await Promise.all(
       Array.from({ length: LOCATIONS }, (_, l) => world.kv.view(l).get(`conn:${cid}`, "text")),

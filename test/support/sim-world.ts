@@ -46,6 +46,13 @@ export class MemoryWriterStorage implements WriterStorage {
   }
 }
 
+export interface SimWriter {
+  core: WriterCore;
+  storage: MemoryWriterStorage;
+  /** Calls in flight. */
+  busy: number;
+}
+
 export interface Tally {
   proxied: number;
   healed: number;
@@ -66,7 +73,7 @@ export class World {
   readonly kv: SimKv;
   readonly ring = simRing();
   readonly finch: SimFinch;
-  readonly writers = new Map<string, { core: WriterCore; storage: MemoryWriterStorage }>();
+  readonly writers = new Map<string, SimWriter>();
   readonly unacked = new Set<PendingEvent>();
   readonly problems: string[] = [];
   private readonly settings = getConfig(env).finch();
@@ -91,29 +98,70 @@ export class World {
     return new ConnectionStore(this.kv.view(location), this.ring);
   }
 
-  writer(id: string): { core: WriterCore; storage: MemoryWriterStorage } {
+  writer(id: string): SimWriter {
     let w = this.writers.get(id);
     if (!w) {
       const storage = new MemoryWriterStorage();
-      const core = new WriterCore({
-        connectionId: id,
-        storage,
-        store: this.store(WRITER_LOCATION),
-        finch: () => this.settings,
-        events: () => undefined,
-        now: () => new Date(this.clock),
-      });
-      w = { core, storage };
+      w = { core: this.newCore(id, storage), storage, busy: 0 };
       this.writers.set(id, w);
     }
     return w;
   }
 
-  readonly allWriters: Writers = (id) => localWriter(this.writer(id).core);
+  private newCore(id: string, storage: MemoryWriterStorage): WriterCore {
+    return new WriterCore({
+      connectionId: id,
+      storage,
+      store: this.store(WRITER_LOCATION),
+      finch: () => this.settings,
+      events: () => undefined,
+      now: () => new Date(this.clock),
+    });
+  }
+
+  /**
+   * The runtime evicts an idle object: its memory is gone, the next call starts from its
+   * storage. Only while no call is in flight (the runtime never runs two instances of one).
+   */
+  evict(id: string): void {
+    const w = this.writers.get(id);
+    if (w && w.busy === 0) w.core = this.newCore(id, w.storage);
+  }
+
+  /** Each call counts as in flight on its writer until it settles. */
+  readonly allWriters: Writers = (id) => {
+    const w = this.writer(id);
+    const inner = localWriter(w.core);
+    const track =
+      <A extends unknown[], R>(f: (...args: A) => Promise<R>) =>
+      async (...args: A): Promise<R> => {
+        w.busy++;
+        try {
+          return await f(...args);
+        } finally {
+          w.busy--;
+        }
+      };
+    return {
+      connect: track(inner.connect),
+      current: track(inner.current),
+      refresh: track(inner.refresh),
+      prompt: track(inner.prompt),
+      staleToken: track(inner.staleToken),
+      disconnect: track(inner.disconnect),
+      reseal: track(inner.reseal),
+    };
+  };
+
+  /** The writer's committed state: in its memory, else (just evicted) in its storage. */
+  writerState(id: string): WriterState | undefined {
+    const w = this.writers.get(id);
+    return w?.core.committed ?? w?.storage.state;
+  }
 
   /** The writer's committed token, and whether Finch accepts it right now. */
   writerToken(id: string): { token: string | undefined; valid: boolean } {
-    const state = this.writers.get(id)?.core.committed;
+    const state = this.writerState(id);
     const token = state?.kind === "live" ? unsealSim(state.record.token) : undefined;
     const c = this.finch.connections.get(id);
     return { token, valid: token !== undefined && !!c?.live && c.token === token };
