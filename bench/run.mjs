@@ -129,7 +129,7 @@ async function main() {
         name,
         bundlePath: build[name].bundlePath,
         bindings: subjectBindings(name, build, secrets, upstream, "http://127.0.0.1:1"),
-        durableObjects: name === "ours" ? (build.config.durableObjects ?? {}) : {},
+        durableObjects: name === "ours" ? (build.config.durableObjects ?? []) : [],
       })),
       config: build.config,
       tmp,

@@ -51,12 +51,23 @@ function customerFromCode(code) {
   return id.length > 0 && id.length <= 255 ? id : null;
 }
 
+/**
+ * Which connection each issued token belongs to, so GET /introspect names the right one (the
+ * Worker refuses an answer about another connection). Bounded: the oldest are forgotten.
+ */
+const tokens = new Map();
+const MAX_TOKENS = 100_000;
+
 function tokenResponse(code) {
   const customerId = customerFromCode(code);
+  const accessToken = randomUUID();
+  const connectionId = randomUUID();
+  tokens.set(accessToken, connectionId);
+  if (tokens.size > MAX_TOKENS) tokens.delete(tokens.keys().next().value);
   return {
-    access_token: randomUUID(),
+    access_token: accessToken,
     token_type: "bearer",
-    connection_id: randomUUID(),
+    connection_id: connectionId,
     client_type: "sandbox",
     connection_type: "provider",
     entity_ids: [randomUUID()],
@@ -70,6 +81,7 @@ function tokenResponse(code) {
 }
 
 const error = (code, name, message) => ({ status: code, body: { code, name, message } });
+const connectionOf = (req) => tokens.get((req.headers.authorization ?? "").slice("Bearer ".length));
 const bearer = (req) => /^Bearer \S{8,}$/.test(req.headers.authorization ?? "");
 
 function route(req, url, body, port) {
@@ -102,7 +114,7 @@ function route(req, url, body, port) {
     return {
       status: 200,
       body: {
-        connection_id: randomUUID(),
+        ...(connectionOf(req) ? { connection_id: connectionOf(req) } : {}),
         connection_status: { status: "connected", last_successful_sync: null, message: null },
         client_type: "sandbox",
         connection_type: "provider",

@@ -45,4 +45,6 @@ export interface Env {
   APP_WEBHOOK_DLQ?: Queue<unknown>;
   /** Dead-lettered app events kept for `POST /api/events/redeliver` (durable/event-dead-letters.ts). */
   EVENT_DEAD_LETTERS?: DurableObjectNamespace<EventDeadLetters>;
+  /** One writer per connection (src/writer/object.ts): the only writer of its KV entries. */
+  CONNECTION_WRITER?: DurableObjectNamespace;
 }

@@ -12,3 +12,4 @@ export { EventDeadLetters } from "./durable/event-dead-letters";
 export { RateBudget } from "./durable/rate-budget";
 export { TicketLedger } from "./durable/ticket-ledger";
 export { FinchConnections } from "./rpc";
+export { ConnectionWriter } from "./writer/object";

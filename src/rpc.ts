@@ -1,12 +1,6 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { getConfig } from "./config";
-import {
-  accessToken,
-  disconnectConnection,
-  getConnection,
-  type Introspected,
-  introspectConnection,
-} from "./domain/connections";
+import { accessToken, disconnectConnection, getConnection, introspectConnection } from "./domain/connections";
 import { type ConnectionPage, type ListQuery, listConnections, parseListQuery } from "./domain/listing";
 import { proxyToFinch } from "./domain/proxy";
 import { rateBudgetPort } from "./durable/budget-port";
@@ -17,6 +11,8 @@ import { logTrace, newTrace, type Trace } from "./lib/trace";
 import { type FinchCall, toProxyCall } from "./rpc-call";
 import { ConnectionStore } from "./storage/connections";
 import type { ConnectionFacts } from "./storage/records";
+import { durableWriters } from "./writer/client";
+import type { Introspected } from "./writer/protocol";
 
 /**
  * Workers RPC for other Workers on the same account, through a service binding:
@@ -37,7 +33,7 @@ export class FinchConnections extends WorkerEntrypoint<Env> {
 
   /** The stored access token, for callers that must call Finch themselves. */
   getAccessToken(connectionId: string): Promise<string> {
-    return run("getAccessToken", connectionId, () => accessToken(store(this.env), id(connectionId)));
+    return run("getAccessToken", connectionId, (trace) => accessToken(writers(this.env), id(connectionId), trace));
   }
 
   /** Calls Finch with the connection's token, like the HTTP proxy; Finch's answer comes back as is. */
@@ -57,11 +53,11 @@ export class FinchConnections extends WorkerEntrypoint<Env> {
   }
 
   introspect(connectionId: string): Promise<Introspected> {
-    return run("introspect", connectionId, (trace) => introspectConnection(deps(this.env), id(connectionId), trace));
+    return run("introspect", connectionId, (trace) => introspectConnection(writers(this.env), id(connectionId), trace));
   }
 
   disconnect(connectionId: string) {
-    return run("disconnect", connectionId, (trace) => disconnectConnection(deps(this.env), id(connectionId), trace));
+    return run("disconnect", connectionId, (trace) => disconnectConnection(writers(this.env), id(connectionId), trace));
   }
 }
 
@@ -76,7 +72,15 @@ function store(env: Env): ConnectionStore {
 }
 
 function deps(env: Env) {
-  return { finch: getConfig(env).finch(), store: store(env) };
+  return { finch: getConfig(env).finch(), store: store(env), writers: writers(env) };
+}
+
+/** As for HTTP (http/deps.ts): the writer's storage settings are checked here first. */
+function writers(env: Env) {
+  const config = getConfig(env);
+  config.kv();
+  config.keyRing();
+  return durableWriters(env);
 }
 
 /** One log line per call, like the HTTP request log; errors leave with their code only. */

@@ -96,8 +96,9 @@ describe("KV unavailable", () => {
     del.mockRestore();
     const retry = await api(`/api/connections/${connectionId}`, { method: "DELETE" });
     expect(retry.status, await retry.clone().text()).toBe(200);
-    // Finch already ended it: the retry learns that from Finch's 401 and removes the record.
-    expect((await retry.json<{ finch: string }>()).finch).toBe("already_invalid");
+    // The writer's tombstone remembers that Finch ended it: the retry only finishes the removal.
+    expect((await retry.json<{ finch: string }>()).finch).toBe("disconnected");
+    expect(finch().calls("POST /disconnect")).toHaveLength(1);
     expect(await rawRecord(connectionId)).toBeNull();
     expect((await kvEntries()).map((e) => e.name).filter((n) => n.includes(connectionId))).toEqual([]);
   });

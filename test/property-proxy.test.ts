@@ -5,6 +5,7 @@ import { getConfig } from "../src/config";
 import { proxyToFinch } from "../src/domain/proxy";
 import { AppError } from "../src/errors";
 import { newTrace } from "../src/lib/trace";
+import { durableWriters } from "../src/writer/client";
 import { API_KEY, seedConnection, testStore } from "./support/api";
 import { clearKv } from "./support/kv";
 import { anyText, caseWatch, errorCode, expectRefusedSafely, propertyTimeout, runProperty } from "./support/property";
@@ -126,7 +127,7 @@ it(
   "hostile raw proxy paths, as an RPC caller passes them",
   async () => {
     const { connectionId, accessToken } = await seedConnection();
-    const deps = { finch: getConfig(env).finch(), store: testStore() };
+    const deps = { finch: getConfig(env).finch(), store: testStore(), writers: durableWriters(env) };
     const watch = caseWatch();
     await runProperty(
       "proxy paths (raw)",
@@ -153,7 +154,7 @@ it(
 
 it("an RPC path cannot smuggle a reserved endpoint past the check with ? or #", async () => {
   const { connectionId } = await seedConnection();
-  const deps = { finch: getConfig(env).finch(), store: testStore() };
+  const deps = { finch: getConfig(env).finch(), store: testStore(), writers: durableWriters(env) };
   const watch = caseWatch();
   for (const path of ["/disconnect?", "/disconnect#x", "/disconnect?/x", "/auth/token#", "/connect/sessions?a=1"]) {
     const call = { connectionId, method: "POST", path, search: "", headers: new Headers(), body: null };

@@ -22,9 +22,10 @@ import { workerWith } from "./support/worker";
  * - tampered: signed by Finch's secret, then one byte of the body, the event id, the
  *   timestamp or the signature changed;
  * - authentic but odd: correctly signed arbitrary bodies (any JSON, junk, odd statuses).
- * Forged and tampered ones are refused with no KV write and no queue message; authentic ones
- * never cause a 5xx, and only an account.updated for the stored connection may write.
- * No delivery ever calls Finch.
+ * Forged and tampered ones are refused with no KV write, no queue message and no call to
+ * Finch; authentic ones never cause a 5xx, only an account.updated for the stored connection
+ * may ask Finch (GET /introspect) and write, and what it writes is Finch's status, never the
+ * event's.
  */
 beforeEach(clearKv);
 const worker = workerWith({});
@@ -139,7 +140,8 @@ it(
             headers: { "content-type": "application/json", ...d.headers },
             body: d.body,
           });
-          await expectRefusedSafely(res, watch, { upstream: false, writes: d.authentic });
+          await expectRefusedSafely(res, watch, { upstream: d.authentic, writes: d.authentic });
+          for (const sent of watch.upstream()) expect(`${sent.method} ${sent.path}`).toBe("GET /introspect");
           if (!d.authentic) {
             expect(res.status).toBeGreaterThanOrEqual(400);
             expect(await errorCode(res)).toMatch(
@@ -155,7 +157,7 @@ it(
             expect(writes).toEqual([`put conn:${connectionId}`]);
             expect(event).toMatchObject({ connection_id: connectionId, event_type: "account.updated" });
             const stored = JSON.parse((await env.CONNECTIONS.get(`conn:${connectionId}`)) ?? "{}");
-            expect(stored.status).toBe(event.data.status);
+            expect(stored.status).toBe(finch().mock.connections.get(connectionId)?.status);
           }
         },
       ),

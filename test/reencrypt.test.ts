@@ -57,9 +57,12 @@ describe("POST /api/admin/reencrypt", () => {
       const record = await rawRecord(s.connectionId);
       expect(record?.token.kid).toBe("k2");
       expect(await store.token(record!)).toBe(s.accessToken);
-      // Only the envelope changes: re-encryption is not a change of the connection's facts.
-      expect({ ...record, token: null }).toEqual({ ...s.record, token: null });
+      // Only the envelope changes (and the writer's generation): the facts and the token stay.
+      const envelope = { token: null, gen: null, token_gen: null };
+      expect({ ...record, ...envelope }).toEqual({ ...s.record, ...envelope });
     }
+    // Each rewrite was a change by the connection's writer: the next generation.
+    for (const s of old) expect((await rawRecord(s.connectionId))?.gen).toBe(1);
     // The unchanged record was not rewritten at all.
     expect((await rawRecord(current.connectionId))?.token).toEqual(current.record.token);
     // Listing metadata survives the rewrite.

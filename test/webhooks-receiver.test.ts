@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { RECENT_EVENT_IDS } from "../src/domain/webhooks";
+import { finch } from "./support/finch";
 import { markSecret } from "./support/logs";
 import {
   accountUpdated,
@@ -24,78 +24,91 @@ import { workerWith } from "./support/worker";
 describe("acknowledged events", () => {
   beforeEach(clearKv);
 
-  it("applies account.updated: status and status_at from finch-timestamp, one read and one write", async () => {
+  it("takes account.updated as a prompt: asks Finch and stores its answer, no KV read, one write", async () => {
     const id = await connected();
+    finch().mock.setConnectionStatus(id, "reauth");
     const watch = watchBindings();
-    const d = await signed(accountUpdated(id, "reauth"), { timestamp: nowS() + 5 });
+    // The event says "connected": Finch's introspect is what counts.
+    const d = await signed(accountUpdated(id, "connected"));
     const res = await deliver(d);
     expect(res.status).toBe(200);
     expect(await res.json<any>()).toEqual({ received: true, event_id: d.eventId, outcome: "applied" });
-    expect(watch.get).toHaveBeenCalledTimes(1);
+    expect(finch().calls("GET /introspect")).toHaveLength(1);
+    expect(watch.get).not.toHaveBeenCalled();
     expect(watch.put).toHaveBeenCalledTimes(1);
     const stored = await record(id);
     expect(stored.status).toBe("reauth");
-    expect(stored.status_at).toBe(new Date(d.timestamp * 1000).toISOString());
-    expect(stored.events.recent_ids).toEqual([d.eventId]);
+    expect(stored.authentication_methods).toEqual([{ type: "credential", status: "reauth" }]);
+    expect(stored.entities).toHaveLength(1);
+    expect(stored.entities[0].status).toBe("reauth");
+    expect(stored.events).toBeUndefined();
     const { metadata } = await env.CONNECTIONS.getWithMetadata(`conn:${id}`);
     expect((metadata as { st: string }).st).toBe("reauth");
   });
 
-  it("acknowledges a redelivery as a duplicate with no write", async () => {
+  it("acknowledges a redelivery as a duplicate: no introspect, no KV read or write", async () => {
     const id = await connected();
-    const d = await signed(accountUpdated(id, "error_permissions"), { timestamp: nowS() + 5 });
+    finch().mock.setConnectionStatus(id, "error_permissions");
+    const d = await signed(accountUpdated(id, "error_permissions"));
     expect(await outcome(deliver(d))).toBe("applied");
     const after = JSON.stringify(await record(id));
     const watch = watchBindings();
-    const again = await deliver(d);
-    expect(again.status).toBe(200);
-    expect((await again.json<any>()).outcome).toBe("duplicate");
-    expect(watch.get).toHaveBeenCalledTimes(1);
+    const introspects = finch().calls("GET /introspect").length;
+    // Finch re-signs a retry with a fresh timestamp: same id, new signature.
+    const again = await signed(accountUpdated(id, "error_permissions"), { eventId: d.eventId, timestamp: nowS() + 2 });
+    expect(await outcome(deliver(again))).toBe("duplicate");
+    expect(finch().calls("GET /introspect")).toHaveLength(introspects);
+    expect(watch.get).not.toHaveBeenCalled();
     expect(watch.put).not.toHaveBeenCalled();
     expect(JSON.stringify(await record(id))).toBe(after);
   });
 
-  it("does not let an older account.updated overwrite a newer one, whatever the arrival order", async () => {
+  it("a late retry of an old reauth event, re-signed with a fresh timestamp, cannot undo the repair", async () => {
     const id = await connected();
-    const t = nowS();
-    const newer = await signed(accountUpdated(id, "connected"), { timestamp: t + 20 });
-    const older = await signed(accountUpdated(id, "reauth"), { timestamp: t + 10 });
-    expect(await outcome(deliver(newer))).toBe("applied");
+    // A first prompt fills in what Finch reports beyond the status (methods, entities, sync).
+    expect(await outcome(deliver(await signed(accountUpdated(id, "connected"))))).toBe("applied");
+    // Finch says connected (the employer re-authenticated); an old "reauth" event arrives late,
+    // its finch-timestamp newer than anything stored because Finch re-signed the retry.
+    const late = await signed(accountUpdated(id, "reauth"), { timestamp: nowS() + 60 });
     const watch = watchBindings();
-    expect(await outcome(deliver(older))).toBe("stale");
+    expect(await outcome(deliver(late))).toBe("unchanged");
     expect(watch.put).not.toHaveBeenCalled();
-    const stored = await record(id);
-    expect(stored.status).toBe("connected");
-    expect(stored.status_at).toBe(new Date((t + 20) * 1000).toISOString());
-  });
-
-  it("does not apply a second event from the same second: only a strictly newer timestamp wins", async () => {
-    const id = await connected();
-    const t = nowS() + 5;
-    expect(await outcome(deliver(await signed(accountUpdated(id, "reauth"), { timestamp: t })))).toBe("applied");
-    expect(await outcome(deliver(await signed(accountUpdated(id, "connected"), { timestamp: t })))).toBe("stale");
-    expect((await record(id)).status).toBe("reauth");
-  });
-
-  it("treats an event from before the connection's last status change as stale", async () => {
-    const id = await connected();
-    const d = await signed(accountUpdated(id, "reauth"), { timestamp: nowS() - 60 });
-    expect(await outcome(deliver(d))).toBe("stale");
     expect((await record(id)).status).toBe("connected");
   });
 
-  it("keeps only the last RECENT_EVENT_IDS applied ids", async () => {
+  it("stores whatever Finch says at the time, whatever order the events arrive in", async () => {
     const id = await connected();
     const t = nowS();
-    const ids: string[] = [];
-    for (let i = 1; i <= RECENT_EVENT_IDS + 2; i++) {
-      const d = await signed(accountUpdated(id, i % 2 ? "reauth" : "connected"), { timestamp: t - 250 + i * 4 });
-      // The connect flow set status_at to now: move it back so each event is newer than the last.
-      if (i === 1) await rewind(id, t - 300);
-      expect(await outcome(deliver(d))).toBe("applied");
-      ids.push(d.eventId);
-    }
-    expect((await record(id)).events.recent_ids).toEqual(ids.slice(-RECENT_EVENT_IDS));
+    finch().mock.setConnectionStatus(id, "processing");
+    expect(await outcome(deliver(await signed(accountUpdated(id, "connected"), { timestamp: t + 20 })))).toBe(
+      "applied",
+    );
+    expect((await record(id)).status).toBe("processing");
+    finch().mock.setConnectionStatus(id, "connected");
+    expect(await outcome(deliver(await signed(accountUpdated(id, "processing"), { timestamp: t + 10 })))).toBe(
+      "applied",
+    );
+    expect((await record(id)).status).toBe("connected");
+  });
+
+  it("answers 5xx when Finch cannot be asked, and applies the redelivery", async () => {
+    const id = await connected();
+    finch().mock.setConnectionStatus(id, "reauth");
+    const d = await signed(accountUpdated(id, "reauth"));
+    let down = true;
+    finch().override("GET /introspect", (req) =>
+      down ? Response.json({ code: 500, name: "server_error" }, { status: 500 }) : finch().mock.fetch(req),
+    );
+    vi.spyOn(globalThis, "setTimeout").mockImplementation(((fn: () => void) => {
+      fn();
+      return 0;
+    }) as unknown as typeof setTimeout);
+    const res = await deliver(d);
+    expect(res.status).toBeGreaterThanOrEqual(500);
+    expect((await record(id)).status).toBe("connected");
+    down = false;
+    expect(await outcome(deliver(d))).toBe("applied");
+    expect((await record(id)).status).toBe("reauth");
   });
 
   it("acknowledges other event types on a known connection without writing", async () => {
@@ -142,7 +155,9 @@ describe("acknowledged events", () => {
     const t = nowS();
     const byNew = await signed(accountUpdated(id, "reauth"), { secret: OTHER_WEBHOOK_SECRET, timestamp: t + 1 });
     const byOld = await signed(accountUpdated(id, "connected"), { secret: WEBHOOK_SECRET, timestamp: t + 2 });
+    finch().mock.setConnectionStatus(id, "reauth");
     expect(await outcome(deliver(byNew, rotating))).toBe("applied");
+    finch().mock.setConnectionStatus(id, "connected");
     expect(await outcome(deliver(byOld, rotating))).toBe("applied");
     // Once the old secret is removed, what it signs is refused.
     const newOnly = workerWith({ WEBHOOK_SECRETS: OTHER_WEBHOOK_SECRET });
@@ -153,6 +168,7 @@ describe("acknowledged events", () => {
 
   it("answers 503 when KV cannot record the event, so Finch delivers it again", async () => {
     const id = await connected();
+    finch().mock.setConnectionStatus(id, "reauth");
     const d = await signed(accountUpdated(id, "reauth"), { timestamp: nowS() + 5 });
     vi.spyOn(env.CONNECTIONS, "put").mockRejectedValueOnce(new Error("KV unavailable"));
     await expectRefused(await deliver(d), 503, "storage_unavailable");
@@ -162,10 +178,3 @@ describe("acknowledged events", () => {
     expect((await record(id)).status).toBe("reauth");
   });
 });
-
-/** Moves a record's status_at back (as if it had been connected earlier). */
-async function rewind(id: string, atS: number) {
-  const r = await record(id);
-  r.status_at = new Date(atS * 1000).toISOString();
-  await env.CONNECTIONS.put(`conn:${id}`, JSON.stringify(r));
-}

@@ -65,7 +65,7 @@ async function productionConfig(oursDir) {
 const { rawConfig } = experimental_readRawConfig({ config: process.argv[1] });
 process.stdout.write(JSON.stringify({ compatibilityDate: rawConfig.compatibility_date,
   compatibilityFlags: rawConfig.compatibility_flags ?? [], vars: rawConfig.vars ?? {},
-  durableObjects: Object.fromEntries((rawConfig.durable_objects?.bindings ?? []).map((b) => [b.name, b.class_name])) }));`;
+  durableObjects: rawConfig.durable_objects?.bindings ?? [] }));`;
   const { stdout } = await run(
     process.execPath,
     ["--input-type=module", "-e", script, join(oursDir, "wrangler.toml")],

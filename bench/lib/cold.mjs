@@ -28,12 +28,12 @@ const WORKERD = workerd.default;
 const str = (s) => JSON.stringify(String(s));
 
 /** workerd's text config: the subject on 127.0.0.1 (port chosen by workerd), only loopback out. */
-function capnpConfig({ module, compatibilityDate, compatibilityFlags, bindings, durableObjects = {} }) {
+function capnpConfig({ module, compatibilityDate, compatibilityFlags, bindings, durableObjects = [] }) {
   const b = Object.entries(bindings).map(([name, value]) => `(name = ${str(name)}, text = ${str(value)})`);
   // Durable Objects as wrangler.toml declares them (ours: one-time tickets on /connect), SQLite-
   // backed and in memory: a fresh process starts with fresh objects, as a fresh isolate would.
-  const classes = [...new Set(Object.values(durableObjects))];
-  for (const [name, className] of Object.entries(durableObjects)) {
+  const classes = [...new Set(durableObjects.map((d) => d.class_name))];
+  for (const { name, class_name: className } of durableObjects) {
     b.push(`(name = ${str(name)}, durableObjectNamespace = (className = ${str(className)}))`);
   }
   const objects = classes.length
@@ -131,7 +131,7 @@ export async function coldStarts({ subjects, config, tmp, scenario, ctx, samples
     const module = basename(s.bundlePath);
     mkdirSync(dir, { recursive: true });
     copyFileSync(s.bundlePath, join(dir, module));
-    const durableObjects = s.durableObjects ?? {};
+    const durableObjects = s.durableObjects ?? [];
     writeFileSync(join(dir, "config.capnp"), capnpConfig({ ...config, module, bindings: s.bindings, durableObjects }));
     return { name: s.name, dir };
   });

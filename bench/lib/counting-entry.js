@@ -1,14 +1,15 @@
 // Worker module for the bench's counting pass (never shipped). It imports a subject's bundle
 // unchanged as "./subject.js" and hands it an env whose CONNECTIONS binding is wrapped in a
-// Proxy that counts every KV call the subject makes. GET /__bench/kv returns the counters,
-// with ?reset=1 it also zeroes them. Timed runs use the bare bundle without this wrapper.
-import subject from "./subject.js";
+// Proxy that counts every KV call the subject makes, and whose CONNECTION_WRITER binding (when
+// there is one) counts every call on a Durable Object stub (each is one billed request). The
+// Durable Object classes are re-exported with the same wrapped env, so KV calls made by the
+// connection's writer are counted too (it runs in the same isolate as the Worker here).
+// GET /__bench/kv returns the counters, with ?reset=1 it also zeroes them. Timed runs use the
+// bare bundle without this wrapper.
+// biome-ignore lint/correctness/noUnusedImports: the classes serve.mjs appends extend modules.<class>.
+import subject, * as modules from "./subject.js";
 
-// The subject's named exports (RPC entrypoints, Durable Object classes) must be exported by the
-// main module for their bindings to resolve.
-export * from "./subject.js";
-
-const counts = { get: 0, getKeys: 0, getWithMetadata: 0, put: 0, delete: 0, list: 0 };
+const counts = { get: 0, getKeys: 0, getWithMetadata: 0, put: 0, delete: 0, list: 0, doRequests: 0 };
 const wrappedEnvs = new WeakMap();
 
 function countingKv(ns) {
@@ -30,15 +31,44 @@ function countingKv(ns) {
   });
 }
 
+function countingStub(stub) {
+  return new Proxy(stub, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop);
+      if (typeof value !== "function") return value;
+      // Reflect.apply, not value.apply: on an RPC stub, `.apply` would be a remote method.
+      return (...args) => {
+        counts.doRequests++;
+        return Reflect.apply(value, target, args);
+      };
+    },
+  });
+}
+
+function countingNamespace(ns) {
+  return new Proxy(ns, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop);
+      if (typeof value !== "function") return value;
+      if (prop === "get") return (...args) => countingStub(Reflect.apply(value, target, args));
+      return (...args) => Reflect.apply(value, target, args);
+    },
+  });
+}
+
 // One wrapped env per real env object, so the subject's per-isolate caches keyed by env hold.
 function wrapEnv(env) {
   let wrapped = wrappedEnvs.get(env);
   if (!wrapped) {
     wrapped = { ...env, CONNECTIONS: countingKv(env.CONNECTIONS) };
+    if (env.CONNECTION_WRITER) wrapped.CONNECTION_WRITER = countingNamespace(env.CONNECTION_WRITER);
     wrappedEnvs.set(env, wrapped);
   }
   return wrapped;
 }
+
+// serve.mjs appends, for each Durable Object class of the subject, a subclass constructed
+// with the counting env:  export class X extends modules.X { constructor(c, e) { super(c, wrapEnv(e)); } }
 
 export default {
   async fetch(request, env, ctx) {

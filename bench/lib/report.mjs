@@ -102,12 +102,12 @@ export function coldTable(results) {
 
 export function mainTable(results) {
   const rows = [
-    "| scenario | subject | req/s | p50 ms | p99 ms | CPU µs/req | CPU excl. KV µs/req | KV reads/req | KV writes/req | KV lists/req | upstream calls/req | errors | ours/bare req/s | ours/bare CPU | ours/bare CPU excl. KV |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| scenario | subject | req/s | p50 ms | p99 ms | CPU µs/req | CPU excl. KV µs/req | KV reads/req | KV writes/req | KV lists/req | DO req/req | upstream calls/req | errors | ours/bare req/s | ours/bare CPU | ours/bare CPU excl. KV |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const [name, s] of Object.entries(results.scenarios)) {
     if (s.skipped) {
-      rows.push(`| ${name} | - | skipped: ${s.route} not available |${" |".repeat(12)}`);
+      rows.push(`| ${name} | - | skipped: ${s.route} not available |${" |".repeat(13)}`);
       continue;
     }
     const r = ratios(s);
@@ -119,7 +119,7 @@ export function mainTable(results) {
           ? ` ${withRange(r.throughput, r.range.throughput)} | ${withRange(r.cpu, r.range.cpu)} | ${withRange(r.cpuExclKv, r.range.cpuExclKv)} |`
           : " | | |";
       rows.push(
-        `| ${name} | ${subject} | ${int(m.rps)} | ${f(m.p50Ms)} | ${f(m.p99Ms)} | ${int(m.cpuUsPerReq)} | ${cpuShown(m.cpuExclKvUsPerReq)} | ${f(c.kvReads)} | ${f(c.kvWrites)} | ${f(c.kvLists)} | ${f(c.upstream)} | ${m.errors ? `${m.errors} ${JSON.stringify(m.statuses)}` : 0} |${last}`,
+        `| ${name} | ${subject} | ${int(m.rps)} | ${f(m.p50Ms)} | ${f(m.p99Ms)} | ${int(m.cpuUsPerReq)} | ${cpuShown(m.cpuExclKvUsPerReq)} | ${f(c.kvReads)} | ${f(c.kvWrites)} | ${f(c.kvLists)} | ${f(c.doRequests)} | ${f(c.upstream)} | ${m.errors ? `${m.errors} ${JSON.stringify(m.statuses)}` : 0} |${last}`,
       );
     }
   }
@@ -152,6 +152,8 @@ export function targets(results) {
   const connectCounts = sc.connect?.counts?.ours;
   const callbackCounts = sc.callback?.counts?.ours;
   const proxyCounts = sc.proxy?.skipped ? undefined : sc.proxy?.counts?.ours;
+  const hookCounts = sc.webhook?.skipped ? undefined : sc.webhook?.counts?.ours;
+  const dupCounts = sc["webhook-duplicate"]?.skipped ? undefined : sc["webhook-duplicate"]?.counts?.ours;
   const finchPaths = connectCounts && callbackCounts ? { ...connectCounts.upstreamPaths } : undefined;
   if (finchPaths) {
     for (const [k, v] of Object.entries(callbackCounts.upstreamPaths)) finchPaths[k] = (finchPaths[k] ?? 0) + v;
@@ -204,6 +206,36 @@ export function targets(results) {
     ),
     t("KV reads per proxied call", proxyCounts?.kvReads, f(proxyCounts?.kvReads), "= 1", proxyCounts?.kvReads === 1),
     t(
+      "DO requests per proxied call",
+      proxyCounts?.doRequests,
+      f(proxyCounts?.doRequests),
+      "= 0",
+      proxyCounts?.doRequests === 0,
+    ),
+    t(
+      "DO requests per callback",
+      callbackCounts?.doRequests,
+      f(callbackCounts?.doRequests),
+      "<= 1",
+      callbackCounts?.doRequests <= 1,
+    ),
+    t(
+      "DO requests per webhook",
+      hookCounts?.doRequests,
+      f(hookCounts?.doRequests),
+      "= 1",
+      hookCounts?.doRequests === 1,
+    ),
+    t(
+      "introspects per webhook",
+      hookCounts?.upstreamPaths?.["GET /introspect"],
+      f(hookCounts?.upstreamPaths?.["GET /introspect"]),
+      "= 1",
+      hookCounts?.upstreamPaths?.["GET /introspect"] === 1,
+    ),
+    t("KV writes per webhook", hookCounts?.kvWrites, f(hookCounts?.kvWrites), "<= 1", hookCounts?.kvWrites <= 1),
+    t("KV writes per duplicate webhook", dupCounts?.kvWrites, f(dupCounts?.kvWrites), "= 0", dupCounts?.kvWrites === 0),
+    t(
       "upstream calls per proxied call",
       proxyCounts?.upstream,
       f(proxyCounts?.upstream),
@@ -241,9 +273,11 @@ export function bundleLine(bundle) {
 /**
  * Marginal prices beyond the Workers Paid inclusions, USD. Workers: "Pricing" page of the
  * Cloudflare Workers docs (Standard usage model); KV: Cloudflare's Workers KV pricing
- * (reads $0.50/M; writes, deletes and lists $5.00/M). Checked 2026-11; see docs/performance.md.
+ * (reads $0.50/M; writes, deletes and lists $5.00/M); Durable Objects: requests $0.15/M (each
+ * RPC method call on a stub is one request; duration is billed apart, see docs/performance.md).
+ * Checked 2026-11.
  */
-export const PRICES = { request: 0.3, cpuMs: 0.02, kvRead: 0.5, kvWrite: 5, kvList: 5 };
+export const PRICES = { request: 0.3, cpuMs: 0.02, kvRead: 0.5, kvWrite: 5, kvList: 5, doRequest: 0.15 };
 
 /** USD per million of a flow (a list of scenario names run once each), for one subject. */
 function flowCost(results, names, subject) {
@@ -255,12 +289,14 @@ function flowCost(results, names, subject) {
   const reads = sumOf((p) => p.counts[subject].kvReads);
   const writes = sumOf((p) => p.counts[subject].kvWrites);
   const lists = sumOf((p) => p.counts[subject].kvLists);
+  const dos = sumOf((p) => p.counts[subject].doRequests ?? 0);
   const usd = {
     requests: names.length * PRICES.request,
     cpu: cpuMs * PRICES.cpuMs,
     kv: reads * PRICES.kvRead + writes * PRICES.kvWrite + lists * PRICES.kvList,
+    do: dos * PRICES.doRequest,
   };
-  return { cpuMs, reads, writes, lists, usd, total: usd.requests + usd.cpu + usd.kv };
+  return { cpuMs, reads, writes, lists, dos, usd, total: usd.requests + usd.cpu + usd.kv + usd.do };
 }
 
 export function costTable(results) {
@@ -268,11 +304,12 @@ export function costTable(results) {
     ["connect (GET /connect + GET /callback)", ["connect", "callback"]],
     ["proxied call", ["proxy"]],
     ["webhook event", ["webhook"]],
+    ["webhook redelivery (duplicate)", ["webhook-duplicate"]],
     ["listing", ["listing"]],
   ];
   const rows = [
-    "| per million | subject | requests $ | CPU ms/op | CPU $ | KV reads | KV writes | KV lists | KV $ | total $ |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| per million | subject | requests $ | CPU ms/op | CPU $ | KV reads | KV writes | KV lists | KV $ | DO requests | DO $ | total $ |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   results.costs = {};
   for (const [label, names] of flows) {
@@ -281,7 +318,7 @@ export function costTable(results) {
       if (!c) continue;
       results.costs[`${label} / ${subject}`] = c;
       rows.push(
-        `| ${label} | ${subject} | ${f(c.usd.requests)} | ${f(c.cpuMs, 3)} | ${f(c.usd.cpu, 3)} | ${f(c.reads)} | ${f(c.writes)} | ${f(c.lists)} | ${f(c.usd.kv)} | ${f(c.total)} |`,
+        `| ${label} | ${subject} | ${f(c.usd.requests)} | ${f(c.cpuMs, 3)} | ${f(c.usd.cpu, 3)} | ${f(c.reads)} | ${f(c.writes)} | ${f(c.lists)} | ${f(c.usd.kv)} | ${f(c.dos)} | ${f(c.usd.do)} | ${f(c.total)} |`,
       );
     }
   }

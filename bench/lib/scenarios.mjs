@@ -15,11 +15,10 @@ export const CUSTOMERS = {
 };
 export const LISTING_SIZE = 5;
 /**
- * Webhook events go round-robin over this many connections, each event one second newer than
- * the last one for its connection: the Worker ignores an event not newer than the stored status
- * (Finch timestamps have one-second resolution), and KV allows one write per key per second, so
- * thousands of events per second for a single connection would measure a case that never
- * happens. Enough for 50 x 290 events within the +/-300 s timestamp window.
+ * Webhook events go round-robin over this many connections, each a new event id (each one
+ * prompts the connection's writer to introspect): thousands of events per second for a single
+ * connection would measure a case that never happens. Timestamps stay within the +/-300 s
+ * window for 50 x 290 events.
  */
 const WEBHOOK_CONNECTIONS = 50;
 
@@ -83,8 +82,7 @@ function nextEvent(ctx, seed) {
   return signedEvent(ctx, w.ids[i % w.ids.length], ts);
 }
 
-function signedEvent(ctx, connectionId, timestamp) {
-  const id = `msg_${randomBytes(16).toString("hex")}`;
+function signedEvent(ctx, connectionId, timestamp, id = `msg_${randomBytes(16).toString("hex")}`) {
   const ts = String(timestamp);
   const body = JSON.stringify({
     connection_id: connectionId,
@@ -142,6 +140,22 @@ export const SCENARIOS = [
       return { webhook: { ids, base: Math.floor(Date.now() / 1000), next: 0 } };
     },
     make: (ctx, seed) => nextEvent(ctx, seed),
+  },
+  {
+    // Finch's retry of an event already handled: same id, re-signed with a fresh timestamp.
+    name: "webhook-duplicate",
+    route: "POST /webhooks/finch",
+    ok: (s) => s >= 200 && s < 300,
+    prepare: async (ctx, origin) => {
+      const connectionId = await connectOne(ctx, origin, CUSTOMERS.webhook);
+      const first = signedEvent(ctx, connectionId, Math.floor(Date.now() / 1000));
+      const res = await send(origin, first, { keepBody: true });
+      if (res.status < 200 || res.status > 299)
+        throw new Error(`webhook-duplicate: first delivery answered ${res.status}`);
+      return { duplicate: { connectionId, eventId: first.headers["finch-event-id"] } };
+    },
+    make: (ctx, seed) =>
+      signedEvent(ctx, seed.duplicate.connectionId, Math.floor(Date.now() / 1000), seed.duplicate.eventId),
   },
   {
     name: "connect",

@@ -23,12 +23,21 @@ const config = JSON.parse(Buffer.concat(chunks).toString("utf8"));
 const countingEntry = readFileSync(join(import.meta.dirname, "counting-entry.js"), "utf8");
 const tail = [];
 
-function worker({ name, bundlePath, counting = false, subject = false }) {
+/** The counting entry's subclass of each Durable Object class (see counting-entry.js). */
+const classes = (bindings) =>
+  bindings
+    .map(
+      ({ class_name: c }) =>
+        `export class ${c} extends modules.${c} {\n  constructor(ctx, env) {\n    super(ctx, wrapEnv(env));\n  }\n}\n`,
+    )
+    .join("");
+
+function worker({ name, bundlePath, counting = false, durableObjects = [] }) {
   const root = dirname(bundlePath);
   const bundle = readFileSync(bundlePath, "utf8");
   const modules = counting
     ? [
-        { type: "ESModule", path: join(root, "counting-entry.js"), contents: countingEntry },
+        { type: "ESModule", path: join(root, "counting-entry.js"), contents: countingEntry + classes(durableObjects) },
         { type: "ESModule", path: join(root, "subject.js"), contents: bundle },
       ]
     : [{ type: "ESModule", path: join(root, basename(bundlePath)), contents: bundle }];
@@ -40,7 +49,10 @@ function worker({ name, bundlePath, counting = false, subject = false }) {
     compatibilityFlags: config.compatibilityFlags,
     bindings: config.bindings,
     kvNamespaces: { CONNECTIONS: name },
-    durableObjects: subject ? config.durableObjects : {},
+    // The production Worker's Durable Objects (its wrangler.toml bindings), SQLite-backed.
+    durableObjects: Object.fromEntries(
+      durableObjects.map((b) => [b.name, { className: b.class_name, useSQLite: true }]),
+    ),
     unsafeDirectSockets: [{ host: "127.0.0.1", port: config.ports?.[name] ?? 0 }],
   };
 }
@@ -49,6 +61,7 @@ const mf = new Miniflare({
   host: "127.0.0.1",
   port: 0,
   kvPersist: config.persistDir,
+  durableObjectsPersist: `${config.persistDir}-do`,
   handleRuntimeStdio(stdout, stderr) {
     stdout.resume();
     stderr.on("data", (data) => {

@@ -46,17 +46,17 @@ export async function startSubject({
     ...(name === "ours" ? oursBindings : {}),
   };
   const bundlePath = build[name].bundlePath;
+  // Our Worker's Durable Objects, bound as wrangler.toml binds them; bare has none.
+  const durableObjects = name === "ours" ? build.config.durableObjects : [];
   const input = JSON.stringify({
     persistDir: join(tmp, `kv-${name}`),
     compatibilityDate: build.config.compatibilityDate,
     compatibilityFlags: build.config.compatibilityFlags,
     bindings,
     ports,
-    // Our Worker's Durable Objects (e.g. TICKETS), bound as wrangler.toml binds them; bare has none.
-    durableObjects: name === "ours" ? (build.config.durableObjects ?? {}) : {},
     workers: [
-      { name: "timed", bundlePath, subject: true },
-      { name: "counted", bundlePath, counting: true, subject: true },
+      { name: "timed", bundlePath, durableObjects },
+      { name: "counted", bundlePath, counting: true, durableObjects },
       ...Object.entries(helpers).map(([helper, path]) => ({ name: helper, bundlePath: path })),
     ],
   });

@@ -9,7 +9,16 @@
 // headers, one log line), each with inputs shaped like the Worker's.
 // The inputs are built once per isolate (POST /__setup), like the Worker's own caches.
 
+// The one exception to "public entry points only": the connection's writer runs in its own
+// Durable Object in production; here its logic runs in the isolate on the stubbed KV, so the
+// whole callback includes the writer's work without a Durable Object hop. A refactor of these
+// modules breaks the bundle of this worker, which fails the bench loudly (smoke run included).
+import { createKeyRing } from "../../src/crypto/keyring";
 import worker from "../../src/index";
+import { newTrace } from "../../src/lib/trace";
+import { ConnectionStore } from "../../src/storage/connections";
+import { WriterCore } from "../../src/writer/core";
+import { settle } from "../../src/writer/protocol";
 import bare from "../bare/worker.js";
 
 const ID = "8c6e2a6f-33f8-4a4b-9a37-2b3f4a9f1d0e";
@@ -42,6 +51,7 @@ async function setup(env, ctx, callback) {
     FINCH_API_BASE_URL: "http://finch.stub",
     FINCH_RATE_BUDGET: "off",
   };
+  stubEnv.CONNECTION_WRITER = memoryWriters(stubEnv, createKeyRing(env.ENCRYPTION_KEYS));
   const bareEnv = { ...env, CONNECTIONS: memoryKv(), FINCH_API_BASE_URL: "http://finch.stub" };
   const callbackUrl = `http://127.0.0.1${callback.path}`;
   const oursCallback = () => worker.fetch(new Request(callbackUrl, { headers: callback.headers }), stubEnv, ctx);
@@ -85,6 +95,59 @@ async function setup(env, ctx, callback) {
     sealed,
     cookiePayload,
     cookieMac,
+  };
+}
+
+/**
+ * The connections' writers in the isolate (no Durable Object hop): a namespace whose stubs run
+ * WriterCore on in-memory storage and the stub KV, so the whole callback includes the writer's
+ * own work (in production it runs in the object, billed as a Durable Object request).
+ */
+function memoryWriters(env, ring) {
+  const cores = new Map();
+  const storage = () => {
+    let state;
+    return {
+      load: async () => state,
+      save: async (s) => {
+        state = s;
+      },
+      seen: async () => false,
+      remember: async () => {},
+    };
+  };
+  const core = (id) => {
+    let c = cores.get(id);
+    if (!c) {
+      const settings = {
+        baseUrl: env.FINCH_API_BASE_URL,
+        clientId: env.FINCH_CLIENT_ID,
+        clientSecret: env.FINCH_CLIENT_SECRET,
+        timeoutMs: 10_000,
+      };
+      c = new WriterCore({
+        connectionId: id,
+        storage: storage(),
+        store: new ConnectionStore(env.CONNECTIONS, ring),
+        finch: () => settings,
+        events: () => undefined,
+        now: () => new Date(),
+      });
+      cores.set(id, c);
+    }
+    return c;
+  };
+  const run = (id, work) => {
+    const trace = newTrace("writer");
+    return settle(trace, () => work(core(id), trace));
+  };
+  return {
+    idFromName: (name) => name,
+    get: () => ({
+      completeConnect: (id, input) => run(id, (c, t) => c.connect(input, t)),
+      current: (id) => run(id, (c, t) => c.current(t)),
+      staleToken: (id, gen, reauth) => run(id, (c, t) => c.staleToken(gen, reauth, t)),
+    }),
   };
 }
 

@@ -3,8 +3,8 @@ import { constantTimeEqual } from "../crypto/compare";
 import { AppError } from "../errors";
 import { exchangeCode } from "../finch/api";
 import type { Trace } from "../lib/trace";
-import type { ConnectionStore } from "../storage/connections";
-import { type ConnectionFacts, publicFacts, RECORD_VERSION, type StoredConnection } from "../storage/records";
+import type { ConnectionFacts } from "../storage/records";
+import type { Writers } from "../writer/protocol";
 import type { DoneFlow, PendingFlow } from "./flow-state";
 
 /**
@@ -27,20 +27,19 @@ export function resolveCallback(
 export interface CallbackDeps {
   finch: FinchSettings;
   connect: ConnectSettings;
-  store: ConnectionStore;
+  writers: Writers;
 }
 
 /**
- * Exchanges the code and stores the connection: one exchange, one KV read (the existing
- * record, for re-authentication and ownership), one or two KV writes. Nothing is
- * written unless every check passed.
+ * Exchanges the code and stores the connection through its single writer: one exchange, one
+ * writer call (which checks ownership against the authoritative record, clears a tombstone,
+ * and writes one or two KV entries). Nothing is written unless every check passed.
  */
 export async function completeConnect(
   deps: CallbackDeps,
   ctx: PendingFlow,
   code: string,
   trace: Trace,
-  now = new Date(),
 ): Promise<ConnectionFacts> {
   const redirectUri = ctx.flow === "redirect" ? deps.connect.redirectUri : undefined;
   const token = await exchangeCode(deps.finch, { code, redirectUri }, trace);
@@ -60,32 +59,26 @@ export async function completeConnect(
       token.customer_id ? "token customer_id differs from the flow's" : "token has no customer_id",
     );
   }
-  const existing = await deps.store.get(token.connection_id);
-  if (existing && existing.customer_id !== ctx.customer_id) {
-    trace.security = "customer_mismatch";
-    throw new AppError("customer_mismatch", "stored connection belongs to another customer");
+  try {
+    return await deps.writers(token.connection_id).connect(
+      {
+        accessToken: token.access_token,
+        customerId: ctx.customer_id,
+        customerName: ctx.customer_name,
+        finchCustomerName: token.customer_name ?? null,
+        customerEmail: ctx.email ?? null,
+        provider_id: token.provider_id ?? null,
+        products: token.products ?? null,
+        client_type: token.client_type ?? null,
+        connection_type: token.connection_type ?? null,
+        company_id: token.company_id ?? null,
+        account_id: token.account_id ?? null,
+      },
+      trace,
+    );
+  } catch (e) {
+    // The writer refuses an id stored under another customer: the same attack signal.
+    if (e instanceof AppError && e.code === "customer_mismatch") trace.security = "customer_mismatch";
+    throw e;
   }
-
-  const at = now.toISOString();
-  const record: StoredConnection = {
-    v: RECORD_VERSION,
-    connection_id: token.connection_id,
-    customer_id: ctx.customer_id,
-    customer_name: token.customer_name || existing?.customer_name || ctx.customer_name,
-    customer_email: ctx.email ?? existing?.customer_email ?? null,
-    provider_id: token.provider_id ?? existing?.provider_id ?? null,
-    products: token.products ?? existing?.products ?? [],
-    client_type: token.client_type ?? existing?.client_type ?? null,
-    connection_type: token.connection_type ?? existing?.connection_type ?? null,
-    company_id: token.company_id ?? existing?.company_id ?? null,
-    account_id: token.account_id ?? existing?.account_id ?? null,
-    status: "connected",
-    status_at: at,
-    created_at: existing?.created_at ?? at,
-    updated_at: at,
-    token: await deps.store.seal(token.connection_id, token.access_token),
-    ...(existing?.events ? { events: existing.events } : {}),
-  };
-  await deps.store.write(record, { indexNew: !existing });
-  return publicFacts(record);
 }

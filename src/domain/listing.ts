@@ -2,13 +2,13 @@ import * as v from "valibot";
 import { AppError } from "../errors";
 import { decodeCursor, encodeCursor } from "../lib/cursor";
 import { sha256Hex } from "../lib/encoding";
-import { type ConnectionStore, customerPrefix } from "../storage/connections";
+import type { ConnectionStore, KeyPage, ListedKey } from "../storage/connections";
 import type { StoredConnection } from "../storage/records";
 
 /**
  * Listing connections, a page at a time, from the two KV layouts in storage/connections.ts:
- * - by customer: the `cust:` index (newest first), then each record, because webhooks only
- *   update `conn:` and the status must be fresh;
+ * - by customer: the `cust:` index (newest first), then each record, because status changes
+ *   only rewrite `conn:` and the status must be fresh;
  * - everything: `conn:` keys with their listing metadata, ordered by connection id.
  * A status filter is applied after reading, so a page can hold fewer than `limit` items (even
  * none) while `cursor` is not null. The cursor is opaque to callers: a KV cursor plus the last
@@ -95,14 +95,13 @@ const fromRecord = (r: StoredConnection): ConnectionSummary => ({
 });
 
 /** Resolves one listed key to a summary; undefined for a dangling index entry. */
-type Resolve = (keys: KVNamespaceListKey<unknown>[]) => Promise<(ConnectionSummary | undefined)[]>;
+type Resolve = (keys: ListedKey[]) => Promise<(ConnectionSummary | undefined)[]>;
 
 function byCustomer(store: ConnectionStore, customerId: string): Resolve {
   return (keys) =>
     Promise.all(
       keys.map(async (key) => {
-        const id = key.name.slice(key.name.lastIndexOf(":") + 1);
-        const record = await store.get(id);
+        const record = await store.get(key.connectionId);
         // The prefix is a truncated hash: the record itself says whose connection it is.
         return record && record.customer_id === customerId ? fromRecord(record) : undefined;
       }),
@@ -113,7 +112,7 @@ function byMetadata(store: ConnectionStore): Resolve {
   return (keys) =>
     Promise.all(
       keys.map(async (key) => {
-        const id = key.name.slice("conn:".length);
+        const id = key.connectionId;
         const meta = v.safeParse(MetadataSchema, key.metadata);
         if (meta.success && !meta.output.partial) {
           const m = meta.output;
@@ -137,31 +136,28 @@ function byMetadata(store: ConnectionStore): Resolve {
 
 export async function listConnections(store: ConnectionStore, query: ListQuery): Promise<ConnectionPage> {
   const limit = query.limit ?? DEFAULT_LIMIT;
-  const prefix = query.customerId === undefined ? "conn:" : await customerPrefix(query.customerId);
-  const resolve = query.customerId === undefined ? byMetadata(store) : byCustomer(store, query.customerId);
-  const q = (await sha256Hex(`${prefix}|${query.status ?? ""}`)).slice(0, 16);
+  const { customerId } = query;
+  const resolve = customerId === undefined ? byMetadata(store) : byCustomer(store, customerId);
+  const list = (cursor: string | undefined): Promise<KeyPage> =>
+    customerId === undefined ? store.listAll({ limit, cursor }) : store.listCustomer(customerId, { limit, cursor });
+  const q = (await sha256Hex(JSON.stringify([customerId ?? null, query.status ?? ""]))).slice(0, 16);
   let { c: kvCursor, a: after } = decodeQueryCursor(q, query.cursor);
   const connections: ConnectionSummary[] = [];
 
   for (let scanned = 1; ; scanned++) {
-    let page: KVNamespaceListResult<unknown>;
-    try {
-      page = await store.namespace.list({ prefix, limit, ...(kvCursor ? { cursor: kvCursor } : {}) });
-    } catch {
-      throw new AppError("storage_unavailable", "kv list failed");
-    }
-    const keys = after === undefined ? page.keys : page.keys.filter((k) => k.name > (after as string));
+    const page = await list(kvCursor);
+    const keys = after === undefined ? page.keys : page.keys.filter((k) => k.key > (after as string));
     const summaries = await resolve(keys);
     for (const [i, summary] of summaries.entries()) {
       if (!summary || (query.status !== undefined && summary.status !== query.status)) continue;
       connections.push(summary);
       if (connections.length === limit) {
         const last = i === keys.length - 1;
-        if (!last) return { connections, cursor: encodeCursor({ q, c: kvCursor, a: keys[i]?.name }) };
-        return { connections, cursor: page.list_complete ? null : encodeCursor({ q, c: page.cursor }) };
+        if (!last) return { connections, cursor: encodeCursor({ q, c: kvCursor, a: keys[i]?.key }) };
+        return { connections, cursor: page.complete ? null : encodeCursor({ q, c: page.cursor }) };
       }
     }
-    if (page.list_complete) return { connections, cursor: null };
+    if (page.complete) return { connections, cursor: null };
     kvCursor = page.cursor;
     after = undefined;
     if (scanned >= MAX_SCAN_PAGES) return { connections, cursor: encodeCursor({ q, c: kvCursor }) };

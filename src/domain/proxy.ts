@@ -6,16 +6,23 @@ import { readBounded } from "../lib/body";
 import { utf8 } from "../lib/encoding";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
-import { markReauth } from "./connections";
+import type { Writers } from "../writer/protocol";
 import { finchUrl, isReservedPath } from "./proxy-path";
 import type { BudgetDecision } from "./rate-budget";
 
 /**
  * Calls Finch with a stored connection's token on behalf of the app: the HTTP proxy and the
- * RPC `fetchFinch` both end here. Method, path, query and body pass through (the body is
- * streamed, never buffered); the caller's credentials and the edge's own headers do not.
- * One KV read and one upstream call per request; never retried, since a repeated POST
- * could do something twice at Finch: retrying is the caller's decision.
+ * RPC `fetchFinch` both end here. Method, path, query and body pass through; the caller's
+ * credentials and the edge's own headers do not. One KV read and one upstream call per
+ * request, and no call to the connection's writer, except to heal a stale read.
+ *
+ * A connection KV does not know here yet (created elsewhere within the minute) is asked of its
+ * writer. And KV may serve a token up to a minute old after a
+ * re-authentication elsewhere. When Finch answers 401, the writer is asked once (it also
+ * records Finch's reauthenticate_user); if it holds a newer token, the call is sent once more
+ * with it. A 401 means Finch did not act on the request, so the repeat cannot do anything
+ * twice. That needs the body again: bodies with a declared length (at most 1 MiB, the limit
+ * anyway) are buffered; a streamed body of unknown length passes the 401 through.
  */
 export const PROXY_BODY_LIMIT = 1024 * 1024;
 export const PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const;
@@ -44,6 +51,7 @@ export interface RateBudgetPort {
 export interface ProxyDeps {
   finch: FinchSettings;
   store: ConnectionStore;
+  writers: Writers;
   budget?: RateBudgetPort | undefined;
 }
 
@@ -90,8 +98,14 @@ function upstreamHeaders(from: Headers, token: string): Headers {
   return headers;
 }
 
-/** The request body, refused when it is (or turns out to be) larger than the limit. */
-function boundedBody(call: ProxyCall, tripped: { over: boolean }): ReadableStream<Uint8Array> | string | null {
+type Body = ReadableStream<Uint8Array> | ArrayBuffer | string | null;
+
+/**
+ * The request body, refused when it is (or turns out to be) larger than the limit. Bodies
+ * that can be sent twice (none, text, or a declared length, read into memory) come back
+ * as such; only a stream of unknown length stays a stream.
+ */
+async function boundedBody(call: ProxyCall, tripped: { over: boolean }): Promise<Body> {
   if (call.method === "GET" || call.method === "HEAD" || call.body === null) return null;
   if (typeof call.body === "string") {
     if (utf8(call.body).byteLength > PROXY_BODY_LIMIT) throw tooLarge();
@@ -99,8 +113,12 @@ function boundedBody(call: ProxyCall, tripped: { over: boolean }): ReadableStrea
   }
   if (call.bodyLength !== undefined) {
     if (call.bodyLength > PROXY_BODY_LIMIT) throw tooLarge();
-    // A declared length is enforced by the runtime and keeps Content-Length upstream.
-    return call.body;
+    // The runtime holds a declared length to its word, so this read is bounded.
+    try {
+      return await new Response(call.body).arrayBuffer();
+    } catch {
+      throw new AppError("body_invalid", "proxy body could not be read");
+    }
   }
   let size = 0;
   return call.body.pipeThrough(
@@ -139,43 +157,60 @@ export async function proxyToFinch(deps: ProxyDeps, call: ProxyCall, trace: Trac
   const url = finchUrl(deps.finch.baseUrl, call.path, call.search);
   if (isReservedPath(call.path)) throw new AppError("proxy_path_reserved", "proxy path is reserved");
   const tripped = { over: false };
-  const body = boundedBody(call, tripped);
+  const body = await boundedBody(call, tripped);
   const budget = deps.budget;
   const product = budget ? productOf(decodeURIComponent(call.path)) : undefined;
-  // The record and the budget slot are fetched together: the slot is the one Durable Object
+  const budgeted = budget !== undefined && product !== undefined && budget.budgeted(product);
+  const slot = () => (budgeted ? (budget as RateBudgetPort).acquire(product as string, call.connectionId) : undefined);
+  // The token and the budget slot are fetched together: the slot is the one Durable Object
   // request a proxied call makes, and waiting for KV first would add its latency to every call.
-  const [record, slot] = await Promise.all([
-    deps.store.require(call.connectionId),
-    budget && product && budget.budgeted(product) ? budget.acquire(product, call.connectionId) : undefined,
-  ]);
-  if (slot && !slot.ok) throw budgetExhausted(product as string, slot);
-  const headers = upstreamHeaders(call.headers, await deps.store.token(record));
-
-  let res: Response;
-  try {
-    res = await sendToFinch(deps.finch, { method: call.method, url: url.href, headers, body }, trace);
-  } catch (e) {
-    if (tripped.over) throw tooLarge();
-    throw e;
-  }
-
-  if (res.status === 429 && budget && product && budget.budgeted(product)) {
-    // Finch's own 429 passes through as is, and holds the whole app's calls to this product.
-    const wait = retryAfterMs(res) ?? FINCH_RATE_WINDOW_MS;
-    trace.notes.push(`finch 429 on ${product}: budget paused ${Math.ceil(wait / 1000)} s`);
-    await budget.pause(product, wait).catch(() => trace.notes.push("budget pause failed"));
-  }
-
-  let out: ReadableStream<Uint8Array> | null = res.body;
-  if (res.status === 401 && res.body) {
-    // Read a copy of the (small) error body; the caller still gets every byte of the original.
-    const [pass, peek] = res.body.tee();
-    out = pass;
-    const text = await readBounded(new Response(peek), REAUTH_PEEK_LIMIT);
-    if (text !== undefined && finchCode(text) === "reauthenticate_user") {
-      // The caller gets Finch's answer even if recording it fails.
-      await markReauth(deps.store, record, trace).catch(() => trace.notes.push("reauth mark failed"));
+  const [stored, first] = await Promise.all([storedToken(deps, call.connectionId, trace), slot()]);
+  if (first && !first.ok) throw budgetExhausted(product as string, first);
+  const send = async (token: string) => {
+    const headers = upstreamHeaders(call.headers, token);
+    let res: Response;
+    try {
+      res = await sendToFinch(deps.finch, { method: call.method, url: url.href, headers, body }, trace);
+    } catch (e) {
+      if (tripped.over) throw tooLarge();
+      throw e;
     }
+    if (res.status === 429 && budgeted) {
+      // Finch's own 429 passes through as is, and holds the whole app's calls to this product.
+      const wait = retryAfterMs(res) ?? FINCH_RATE_WINDOW_MS;
+      trace.notes.push(`finch 429 on ${product}: budget paused ${Math.ceil(wait / 1000)} s`);
+      await (budget as RateBudgetPort)
+        .pause(product as string, wait)
+        .catch(() => trace.notes.push("budget pause failed"));
+    }
+    return res;
+  };
+
+  let tokenGen = stored.tokenGen;
+  let res = await send(stored.token);
+  let out = res.body;
+  for (let healed = false; res.status === 401; healed = true) {
+    const reply = await peekError(res);
+    out = reply.body;
+    const reauth = reply.finchCode === "reauthenticate_user";
+    // The caller gets Finch's answer even if asking the writer fails.
+    const fresh = await deps
+      .writers(call.connectionId)
+      .staleToken(tokenGen, reauth, trace)
+      .catch(() => void trace.notes.push("writer not reachable after a 401"));
+    if (healed || !fresh) break;
+    if (!replayable(body)) {
+      trace.notes.push("newer token not tried: the body was streamed");
+      break;
+    }
+    // The retry is another call at Finch: it needs a slot of its own.
+    const again = await slot();
+    if (again && !again.ok) throw budgetExhausted(product as string, again);
+    trace.notes.push("retried once with the writer's newer token");
+    await out?.cancel().catch(() => undefined);
+    tokenGen = fresh.tokenGen;
+    res = await send(fresh.token);
+    out = res.body;
   }
   return new Response(out, { status: res.status, statusText: res.statusText, headers: responseHeaders(res.headers) });
 }
@@ -188,6 +223,30 @@ function budgetExhausted(product: string, slot: Extract<BudgetDecision, { ok: fa
       "retry-after-ms": String(slot.retryAfterMs),
     },
   });
+}
+
+/**
+ * The token from KV at this location (one read). A connection this location's KV does not
+ * know yet (created elsewhere under a minute ago; KV caches the miss too) is asked of its
+ * writer, so the app can use a connection as soon as its callback has answered.
+ */
+async function storedToken(deps: ProxyDeps, connectionId: string, trace: Trace) {
+  const record = await deps.store.get(connectionId);
+  if (record) return { token: await deps.store.token(record), tokenGen: record.token_gen ?? record.gen ?? 0 };
+  const current = await deps.writers(connectionId).current(trace);
+  trace.notes.push("not in KV here yet: token from the writer");
+  return current;
+}
+
+const replayable = (body: Body) => !(body instanceof ReadableStream);
+
+/** Finch's error code from a 401, read from a copy; the caller still gets every byte of the original. */
+async function peekError(res: Response): Promise<{ body: ReadableStream<Uint8Array> | null; finchCode?: string }> {
+  if (!res.body) return { body: null };
+  const [pass, peek] = res.body.tee();
+  const text = await readBounded(new Response(peek), REAUTH_PEEK_LIMIT);
+  const code = text === undefined ? undefined : finchCode(text);
+  return code === undefined ? { body: pass } : { body: pass, finchCode: code };
 }
 
 function finchCode(text: string): string | undefined {

@@ -3,8 +3,9 @@ import type { KeyRing } from "../crypto/keyring";
 import { AppError } from "../errors";
 import { decodeCursor, encodeCursor } from "../lib/cursor";
 import type { Trace } from "../lib/trace";
-import { type ConnectionStore, connectionKey } from "../storage/connections";
+import type { ConnectionStore } from "../storage/connections";
 import type { StoredConnection } from "../storage/records";
+import type { ResealOutcome, Writers } from "../writer/protocol";
 
 /**
  * Moves tokens sealed under an older encryption key to the active one (the first entry of
@@ -13,9 +14,9 @@ import type { StoredConnection } from "../storage/records";
  * operations a single Worker invocation may make.
  *
  * The cursor carries the running totals of the pass, so the answer that ends a pass
- * (cursor null) reports the whole keyspace. KV has no compare-and-set: a webhook that read
- * a record before this job rewrote it can write the old sealed token back, so finish with
- * one more pass that rewrites nothing.
+ * (cursor null) reports the whole keyspace. Every rewrite goes through the connection's
+ * writer, so nothing can write an old sealed token back afterwards; a listing can still show
+ * a KV copy up to a minute old, so a last pass that rewrites nothing confirms the end.
  */
 export const REENCRYPT_DEFAULT_LIMIT = 100;
 export const REENCRYPT_MAX_LIMIT = 100;
@@ -49,52 +50,43 @@ function decodePassCursor(cursor: string | undefined): { c: string | undefined; 
   return decodeCursor(CursorSchema, cursor);
 }
 
-type Outcome = "current" | "rewritten" | "old" | "unreadable" | "gone";
+type Outcome = ResealOutcome;
 
-async function reencryptOne(store: ConnectionStore, ring: KeyRing, id: string, trace: Trace): Promise<Outcome> {
+/**
+ * KV says which records are still on an older key; the connection's writer re-seals its
+ * authoritative copy (a KV copy may be a minute old) and writes it through with the next
+ * generation, so a concurrent re-authentication can never be undone by this job.
+ */
+async function reencryptOne(deps: ReencryptDeps, id: string, trace: Trace): Promise<Outcome> {
   let record: StoredConnection | undefined;
   try {
-    record = await store.get(id);
+    record = await deps.store.get(id);
   } catch (e) {
     if (e instanceof AppError && e.code === "record_unreadable") {
-      trace.notes.push(`reencrypt: ${connectionKey(id)} unreadable`);
+      trace.notes.push(`reencrypt: ${id} unreadable`);
       return "unreadable";
     }
     throw e;
   }
   if (!record) return "gone";
-  if (record.token.kid === ring.activeKid) return "current";
-  let token: string;
-  try {
-    token = await store.token(record);
-  } catch (e) {
-    if (!(e instanceof AppError && e.code === "record_unreadable")) throw e;
-    trace.notes.push(`reencrypt: ${connectionKey(id)} key ${record.token.kid} cannot open it`);
-    return ring.kids.includes(record.token.kid) ? "unreadable" : "old";
-  }
-  await store.write({ ...record, token: await store.seal(id, token) }, { indexNew: false });
-  return "rewritten";
+  if (deps.store.isCurrentKey(record.token)) return "current";
+  return deps.writers(id).reseal(trace);
+}
+
+export interface ReencryptDeps {
+  store: ConnectionStore;
+  ring: KeyRing;
+  writers: Writers;
 }
 
 export async function reencryptBatch(
-  deps: { store: ConnectionStore; ring: KeyRing },
+  deps: ReencryptDeps,
   input: { cursor?: string | undefined; limit?: number | undefined },
   trace: Trace,
 ): Promise<ReencryptResult> {
   const start = decodePassCursor(input.cursor);
-  let page: KVNamespaceListResult<unknown>;
-  try {
-    page = await deps.store.namespace.list({
-      prefix: "conn:",
-      limit: input.limit ?? REENCRYPT_DEFAULT_LIMIT,
-      ...(start.c ? { cursor: start.c } : {}),
-    });
-  } catch {
-    throw new AppError("storage_unavailable", "kv list failed");
-  }
-  const outcomes = await Promise.all(
-    page.keys.map((k) => reencryptOne(deps.store, deps.ring, k.name.slice("conn:".length), trace)),
-  );
+  const page = await deps.store.listAll({ limit: input.limit ?? REENCRYPT_DEFAULT_LIMIT, cursor: start.c });
+  const outcomes = await Promise.all(page.keys.map((k) => reencryptOne(deps, k.connectionId, trace)));
   const batch = zero();
   for (const outcome of outcomes) {
     if (outcome === "gone") continue;
@@ -110,6 +102,6 @@ export async function reencryptBatch(
     unreadable: start.t.unreadable + batch.unreadable,
   };
   trace.notes.push(`reencrypt: scanned ${batch.scanned}, rewritten ${batch.rewritten}`);
-  const cursor = page.list_complete ? null : encodeCursor({ c: page.cursor, t: pass });
+  const cursor = page.complete ? null : encodeCursor({ c: page.cursor, t: pass });
   return { active_kid: deps.ring.activeKid, ...batch, cursor, pass };
 }

@@ -1,40 +1,34 @@
-import { AppError } from "../errors";
 import type { Trace } from "../lib/trace";
-import type { ConnectionStore } from "../storage/connections";
-import type { StoredConnection } from "../storage/records";
 import type { WebhookEvent } from "../webhooks/event";
+import { fanOut } from "../webhooks/fan-out";
+import type { PromptOutcome, Writers } from "../writer/protocol";
 
 /**
- * Applies one verified Finch webhook to the stored connection: at most one KV read and one
- * KV write, no call to Finch. Finch delivers at least once, unordered, and retries for hours
- * on any non-2xx, so everything here is idempotent and every failure to record is an error
- * (the route answers 5xx and Finch delivers again).
+ * Handles one verified Finch webhook. Finch delivers at least once, unordered, retries for
+ * hours on any non-2xx, and re-signs every retry with a fresh finch-timestamp, so neither the
+ * timestamp nor the arrival order says which status is newer.
  *
- * - account.updated: the new status is stored only if the event's timestamp is newer than
- *   the record's `status_at`. The callback sets status_at to its own time, so a stale
- *   `reauth` from before a re-authentication cannot undo it. Applied event ids are kept
- *   (the last RECENT_EVENT_IDS) in the same record and same write, so a redelivery is a
- *   "duplicate" with no write at all.
- * - Other event types change nothing stored and are not written: KV allows about one write
- *   per second per key, and a burst of `individual.updated` for one connection would turn
- *   into throttled writes, 5xx and retries for events that change nothing. Their redelivery
- *   is therefore not detected here; the queue's consumers dedupe on event_id.
- * - Unknown connection, no connection id, or a dashboard `test`: acknowledged, noted in the log.
+ * - account.updated is a prompt, not the truth: the connection's writer dedupes the event id
+ *   (in its own strongly consistent storage), asks Finch (GET /introspect, coalescing prompts
+ *   that arrive while one is in flight) and stores Finch's answer. One writer call, one
+ *   introspect, at most one KV write; a duplicate costs no KV write. If Finch cannot be
+ *   reached the answer is 5xx and Finch delivers again.
+ * - Other event types change nothing stored and touch neither the writer nor KV; their
+ *   redeliveries are not detected here (queue consumers dedupe on event_id).
+ * - No connection id, or a dashboard `test`: acknowledged, noted in the log.
  *
  * Fan-out: when the EVENTS queue is bound, every verified event that is not a recognised
- * duplicate is sent to it BEFORE the KV write. An id is recorded only after its send
- * succeeded, so a duplicate never needs re-sending; if the write fails after the send,
- * Finch redelivers and the event is sent again (consumers must dedupe on event_id).
+ * duplicate is sent to it. For account.updated the writer sends it after storing Finch's
+ * answer and remembers the id only after the send succeeded, so a failed send is redelivered
+ * by Finch and sent again (consumers must dedupe on event_id).
  */
-export const RECENT_EVENT_IDS = 50;
-
 export interface WebhookDeps {
-  store: ConnectionStore;
+  writers: Writers;
   /** The Queue producer for fan-out; undefined when EVENTS is not bound. */
   events: Queue<unknown> | undefined;
 }
 
-export type WebhookOutcome = "applied" | "stale" | "duplicate" | "acknowledged" | "unknown_connection" | "test";
+export type WebhookOutcome = PromptOutcome | "acknowledged" | "test";
 
 /** What consumers of the EVENTS queue receive (JSON). Documented in docs/webhooks.md. */
 export interface WebhookMessage {
@@ -70,46 +64,23 @@ export async function handleWebhookEvent(
     trace.notes.push(`webhook ${eventId} ${event.event_type}: ${outcome}`);
     return outcome;
   };
-  const send = () => fanOut(deps.events, toMessage(verified, now));
+  const message = toMessage(verified, now);
 
   if (event.event_type === "test") {
-    await send();
+    await fanOut(deps.events, message);
     return done("test");
   }
-  const record = event.connection_id ? await deps.store.get(event.connection_id) : undefined;
-  if (!record) {
-    await send();
+  if (!event.connection_id) {
+    await fanOut(deps.events, message);
     return done("unknown_connection");
   }
-  if (record.events?.recent_ids.includes(eventId)) return done("duplicate");
-  if (event.event_type !== "account.updated" || event.status === undefined) {
-    await send();
+  if (event.event_type !== "account.updated") {
+    await fanOut(deps.events, message);
     return done("acknowledged");
   }
-
-  const eventAt = verified.timestamp * 1000;
-  const storedAt = Date.parse(record.status_at);
-  // Equal is not newer: Finch's timestamps have one-second resolution, and a redelivery of
-  // the event that set status_at must not count as a change (see docs/webhooks.md).
-  if (Number.isFinite(storedAt) && eventAt <= storedAt) {
-    await send();
-    return done("stale");
-  }
-  const next: StoredConnection = {
-    ...record,
-    status: event.status,
-    status_at: new Date(eventAt).toISOString(),
-    updated_at: now.toISOString(),
-    events: { recent_ids: rememberId(record.events?.recent_ids ?? [], eventId) },
-  };
-  await send();
-  await deps.store.write(next, { indexNew: false });
-  return done("applied");
-}
-
-/** The last RECENT_EVENT_IDS ids, newest last. */
-export function rememberId(ids: readonly string[], id: string): string[] {
-  return [...ids.filter((x) => x !== id), id].slice(-RECENT_EVENT_IDS);
+  // The writer sends the message itself (after storing), only when this Worker has a queue.
+  const writer = deps.writers(event.connection_id);
+  return done(await writer.prompt(eventId, deps.events ? message : undefined, trace));
 }
 
 export function toMessage(verified: VerifiedEvent, now: Date): WebhookMessage {
@@ -125,14 +96,4 @@ export function toMessage(verified: VerifiedEvent, now: Date): WebhookMessage {
     received_at: now.toISOString(),
     timestamp: new Date(verified.timestamp * 1000).toISOString(),
   };
-}
-
-async function fanOut(queue: Queue<unknown> | undefined, message: WebhookMessage): Promise<void> {
-  if (!queue) return;
-  try {
-    await queue.send(message, { contentType: "json" });
-  } catch {
-    // Same answer as a failed KV write: Finch must deliver the event again.
-    throw new AppError("storage_unavailable", "queue send failed");
-  }
 }

@@ -31,15 +31,27 @@ export const TokenSchema = v.object({
 });
 export type TokenResponse = v.InferOutput<typeof TokenSchema>;
 
+const statusObject = v.object({
+  status: v.nullish(text(64)),
+  last_successful_sync: optionalText(64),
+  message: optionalText(1024),
+});
+
+/** Read generously (a long list is not an error); the record keeps a bounded prefix. */
+const AuthenticationMethodSchema = v.object({
+  type: text(64),
+  connection_status: v.nullish(statusObject),
+});
+const EntitySchema = v.object({
+  id: text(128),
+  status: optionalText(64),
+});
+
 export const IntrospectSchema = v.object({
   connection_id: v.nullish(connectionId),
-  connection_status: v.nullish(
-    v.object({
-      status: v.nullish(text(64)),
-      last_successful_sync: optionalText(64),
-      message: optionalText(1024),
-    }),
-  ),
+  connection_status: v.nullish(statusObject),
+  authentication_methods: v.nullish(v.pipe(v.array(AuthenticationMethodSchema), v.maxLength(1000))),
+  entities: v.nullish(v.pipe(v.array(EntitySchema), v.maxLength(10_000))),
   client_type: optionalText(64),
   connection_type: optionalText(64),
   products: v.nullish(products),

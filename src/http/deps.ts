@@ -3,6 +3,8 @@ import { getConfig } from "../config";
 import type { LedgerStart, TicketLedgerPort } from "../domain/connect";
 import { AppError } from "../errors";
 import { ConnectionStore } from "../storage/connections";
+import { durableWriters } from "../writer/client";
+import type { Writers } from "../writer/protocol";
 import type { AppEnv } from "./types";
 
 /** Builds domain dependencies from the request's bindings; configuration is parsed once per isolate. */
@@ -31,4 +33,16 @@ export function ledgerOf(c: Context<AppEnv>): TicketLedgerPort {
     record: (jti, session) => guard("record", () => stub(jti).record(session)),
     release: (jti) => guard("release", () => stub(jti).release()),
   };
+}
+
+/**
+ * Each connection's single writer (a Durable Object per connection id). The writer runs with
+ * the same bindings and secrets, so its storage settings are checked here, at the edge:
+ * a misconfigured deployment fails before anything irreversible (a code exchange) happens.
+ */
+export function writersOf(c: Context<AppEnv>): Writers {
+  const config = configOf(c);
+  config.kv();
+  config.keyRing();
+  return durableWriters(c.env);
 }

@@ -5,7 +5,7 @@ import { REENCRYPT_MAX_LIMIT, reencryptBatch } from "../domain/reencrypt";
 import { AppError } from "../errors";
 import { apiAuth } from "../http/api-auth";
 import { apiBodyLimit, connectionIdParam, optionalJsonObject } from "../http/body";
-import { configOf, storeOf } from "../http/deps";
+import { configOf, storeOf, writersOf } from "../http/deps";
 import { singleParam } from "../http/params";
 import { newApp } from "../http/router";
 import type { AppEnv } from "../http/types";
@@ -51,14 +51,13 @@ apiRoutes.get("/connections/:connection_id", async (c) => {
 apiRoutes.delete("/connections/:connection_id", async (c) => {
   const id = connectionIdParam(c);
   await optionalJsonObject(c);
-  const config = configOf(c);
-  return c.json(await disconnectConnection({ finch: config.finch(), store: storeOf(c) }, id, c.get("trace")));
+  return c.json(await disconnectConnection(writersOf(c), id, c.get("trace")));
 });
 
 apiRoutes.post("/connections/:connection_id/token", async (c) => {
   const id = connectionIdParam(c);
   await optionalJsonObject(c);
-  const token = await accessToken(storeOf(c), id);
+  const token = await accessToken(writersOf(c), id, c.get("trace"));
   // The one response that carries a token: never cached, anywhere.
   c.header("Cache-Control", "no-store");
   c.header("Pragma", "no-cache");
@@ -68,8 +67,7 @@ apiRoutes.post("/connections/:connection_id/token", async (c) => {
 apiRoutes.post("/connections/:connection_id/introspect", async (c) => {
   const id = connectionIdParam(c);
   await optionalJsonObject(c);
-  const config = configOf(c);
-  return c.json(await introspectConnection({ finch: config.finch(), store: storeOf(c) }, id, c.get("trace")));
+  return c.json(await introspectConnection(writersOf(c), id, c.get("trace")));
 });
 
 apiRoutes.post("/admin/reencrypt", async (c) => {
@@ -79,7 +77,7 @@ apiRoutes.post("/admin/reencrypt", async (c) => {
     limit: intParam(c, "limit", REENCRYPT_MAX_LIMIT),
   };
   const ring = configOf(c).keyRing();
-  return c.json(await reencryptBatch({ store: storeOf(c), ring }, input, c.get("trace")));
+  return c.json(await reencryptBatch({ store: storeOf(c), ring, writers: writersOf(c) }, input, c.get("trace")));
 });
 
 // Known paths with a method they do not support: say so instead of "not found".

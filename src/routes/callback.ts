@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { type CallbackDeps, completeConnect, resolveCallback } from "../domain/callback";
 import { DONE_TTL_S, type DoneFlow } from "../domain/flow-state";
 import { AppError } from "../errors";
-import { configOf, storeOf } from "../http/deps";
+import { configOf, writersOf } from "../http/deps";
 import { clearPendingCookie, finishFlowCookies, readFlowCookies } from "../http/flow-cookies";
 import { successPage } from "../http/pages";
 import { singleParam, TOKEN_CHARS } from "../http/params";
@@ -49,7 +49,7 @@ callbackRoutes.get("/callback", async (c) => {
     );
   }
 
-  const deps: CallbackDeps = { finch: config.finch(), connect, store: storeOf(c) };
+  const deps: CallbackDeps = { finch: config.finch(), connect, writers: writersOf(c) };
   let facts: Awaited<ReturnType<typeof completeConnect>>;
   try {
     facts = await completeConnect(deps, flow, code, trace);

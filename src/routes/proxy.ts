@@ -1,7 +1,7 @@
 import { proxyToFinch } from "../domain/proxy";
 import { rateBudgetPort } from "../durable/budget-port";
 import { connectionIdParam } from "../http/body";
-import { configOf, storeOf } from "../http/deps";
+import { configOf, storeOf, writersOf } from "../http/deps";
 import { newApp } from "../http/router";
 
 /**
@@ -23,7 +23,12 @@ proxyRoutes.all("/*", async (c) => {
   const declared = c.req.header("content-length");
   const config = configOf(c);
   return proxyToFinch(
-    { finch: config.finch(), store: storeOf(c), budget: rateBudgetPort(config.rateBudget()) },
+    {
+      finch: config.finch(),
+      store: storeOf(c),
+      writers: writersOf(c),
+      budget: rateBudgetPort(config.rateBudget()),
+    },
     {
       connectionId,
       method: c.req.method,

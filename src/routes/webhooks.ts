@@ -1,6 +1,6 @@
 import { handleWebhookEvent } from "../domain/webhooks";
 import { AppError } from "../errors";
-import { configOf, storeOf } from "../http/deps";
+import { configOf, writersOf } from "../http/deps";
 import { newApp } from "../http/router";
 import { readBounded } from "../lib/body";
 import { parseWebhookEvent } from "../webhooks/event";
@@ -10,7 +10,8 @@ import { readEnvelope, verifySignature } from "../webhooks/verify";
  * POST /webhooks/finch  Finch's webhook deliveries. Every check that can refuse a request
  * runs before storage is touched: headers and time window, then a bounded body read, then
  * the signature over the raw body, then the JSON shape. The answer is sent only after the
- * event is recorded (and queued), so a 5xx makes Finch deliver it again.
+ * event is handled (Finch asked, the answer stored, the event queued), so a 5xx makes Finch
+ * deliver it again.
  */
 export const webhookRoutes = newApp();
 
@@ -36,7 +37,7 @@ webhookRoutes.post("/finch", async (c) => {
   const verified = await verifySignature(envelope, body, secrets);
   const event = parseWebhookEvent(verified.body);
   const outcome = await handleWebhookEvent(
-    { store: storeOf(c), events: config.events() },
+    { writers: writersOf(c), events: config.events() },
     { eventId: verified.eventId, timestamp: verified.timestamp, event },
     c.get("trace"),
   );

@@ -1,26 +1,17 @@
 import * as v from "valibot";
-import { DecryptError, KeyNotFoundError, type KeyRing } from "../crypto/keyring";
+import { DecryptError, KeyNotFoundError, type KeyRing, type Sealed } from "../crypto/keyring";
 import { AppError } from "../errors";
-import { sha256Hex, utf8 } from "../lib/encoding";
+import { utf8 } from "../lib/encoding";
+import { CONNECTION_PREFIX, connectionIdOfKey, connectionKey, customerIndexKey, customerPrefix } from "./keys";
 import { type ConnectionFacts, type StoredConnection, StoredConnectionSchema } from "./records";
 
 /**
- * KV layout (see docs/storage-schema.md):
- *   conn:<connection_id>                        the record; token sealed with AES-GCM, AAD = this key
- *   cust:<sha256(customer_id)[0..32]>:<rev>:<connection_id>   customer index, newest first
- * KV failures surface as storage_unavailable, unreadable values as record_unreadable.
+ * The connections in KV, as named operations (layout: keys.ts, docs/storage-schema.md).
+ * Reads (get, token, list pages) are for every path at the edge; the writes (create,
+ * replace, remove) belong to the connection's single writer (src/writer/), which orders
+ * them by generation. KV failures surface as storage_unavailable, unreadable values as
+ * record_unreadable.
  */
-export const connectionKey = (connectionId: string) => `conn:${connectionId}`;
-const REV_BASE = 10_000_000_000_000;
-
-export async function customerPrefix(customerId: string): Promise<string> {
-  return `cust:${(await sha256Hex(customerId)).slice(0, 32)}:`;
-}
-
-export async function customerIndexKey(customerId: string, createdAt: string, connectionId: string) {
-  const rev = String(REV_BASE - Date.parse(createdAt)).padStart(13, "0");
-  return `${await customerPrefix(customerId)}${rev}:${connectionId}`;
-}
 
 /** What a listing needs, kept in the record key's KV metadata (under its 1 KiB limit). */
 export interface ListingMetadata {
@@ -62,6 +53,18 @@ async function kv<T>(what: string, op: () => Promise<T>): Promise<T> {
   }
 }
 
+/** One listed key: its connection id, the key (an opaque position for cursors) and its metadata. */
+export interface ListedKey {
+  key: string;
+  connectionId: string;
+  metadata: unknown;
+}
+export interface KeyPage {
+  keys: ListedKey[];
+  cursor: string | undefined;
+  complete: boolean;
+}
+
 export class ConnectionStore {
   constructor(
     private readonly ns: KVNamespace,
@@ -92,43 +95,79 @@ export class ConnectionStore {
     }
   }
 
-  async seal(connectionId: string, token: string) {
+  seal(connectionId: string, token: string): Promise<Sealed> {
     return this.ring.seal(token, connectionKey(connectionId));
   }
 
-  /** Writes the record (one write), plus the customer index entry when `indexNew` (one more). */
-  async write(record: StoredConnection, opts: { indexNew: boolean }): Promise<void> {
+  /** Whether a sealed token is under the active key (re-encryption moves the others). */
+  isCurrentKey(sealed: Sealed): boolean {
+    return sealed.kid === this.ring.activeKid;
+  }
+
+  /** Whether ENCRYPTION_KEYS still holds the key a token was sealed with. */
+  knowsKey(kid: string): boolean {
+    return this.ring.kids.includes(kid);
+  }
+
+  /**
+   * A new connection: the record and its customer index entry (two writes), stored as a pair
+   * or not at all. A record without its index entry would stay invisible to its customer's
+   * listing (later writes never add the entry): the half that landed is undone, best effort.
+   */
+  async create(record: StoredConnection): Promise<void> {
     const recordKey = connectionKey(record.connection_id);
+    const indexKey = await customerIndexKey(record.customer_id, record.created_at, record.connection_id);
     const puts: [string, () => Promise<void>][] = [
-      [recordKey, () => this.ns.put(recordKey, JSON.stringify(record), { metadata: listingMetadata(record) })],
+      [recordKey, () => this.putRecord(record)],
+      [indexKey, () => this.ns.put(indexKey, record.connection_id)],
     ];
-    if (opts.indexNew) {
-      const indexKey = await customerIndexKey(record.customer_id, record.created_at, record.connection_id);
-      puts.push([indexKey, () => this.ns.put(indexKey, record.connection_id)]);
-    }
     const results = await Promise.allSettled(puts.map(([, put]) => put()));
     if (results.every((r) => r.status === "fulfilled")) return;
-    // A new connection is stored as a pair or not at all. A record without its index entry
-    // would stay invisible to its customer's listing (later writes never add the entry), and
-    // the caller is told to try again: undo the half that landed, best effort.
-    if (opts.indexNew) {
-      const landed = puts.filter((_, i) => results[i]?.status === "fulfilled");
-      await Promise.allSettled(landed.map(([key]) => this.ns.delete(key)));
-    }
+    const landed = puts.filter((_, i) => results[i]?.status === "fulfilled");
+    await Promise.allSettled(landed.map(([key]) => this.ns.delete(key)));
     throw new AppError("storage_unavailable", "kv write failed");
   }
 
-  /** Removes the record and its index entry. */
+  /** An existing connection's record, rewritten whole (one write; its index entry stays). */
+  replace(record: StoredConnection): Promise<void> {
+    return kv("write", () => this.putRecord(record));
+  }
+
+  /**
+   * Removes the record and its index entry. The index entry goes first: a dangling index
+   * entry is skipped by listings, a record without one would be invisible to its customer.
+   */
   async remove(record: StoredConnection): Promise<void> {
     const indexKey = await customerIndexKey(record.customer_id, record.created_at, record.connection_id);
-    // The index entry goes first: a dangling index entry is skipped by listings, a
-    // dangling record without index would be invisible to its customer's listing.
     await kv("delete", () => this.ns.delete(indexKey));
     await kv("delete", () => this.ns.delete(connectionKey(record.connection_id)));
   }
 
-  get namespace(): KVNamespace {
-    return this.ns;
+  /** A page of every connection's record key, by connection id, with its listing metadata. */
+  listAll(page: { limit: number; cursor?: string | undefined }): Promise<KeyPage> {
+    return this.list(CONNECTION_PREFIX, page);
+  }
+
+  /** A page of one customer's index, newest connection first (no metadata: read each record). */
+  async listCustomer(customerId: string, page: { limit: number; cursor?: string | undefined }): Promise<KeyPage> {
+    return this.list(await customerPrefix(customerId), page);
+  }
+
+  private async list(prefix: string, page: { limit: number; cursor?: string | undefined }): Promise<KeyPage> {
+    const result = await kv("list", () =>
+      this.ns.list({ prefix, limit: page.limit, ...(page.cursor ? { cursor: page.cursor } : {}) }),
+    );
+    return {
+      keys: result.keys.map((k) => ({ key: k.name, connectionId: connectionIdOfKey(k.name), metadata: k.metadata })),
+      cursor: result.list_complete ? undefined : result.cursor,
+      complete: result.list_complete,
+    };
+  }
+
+  private putRecord(record: StoredConnection): Promise<void> {
+    return this.ns.put(connectionKey(record.connection_id), JSON.stringify(record), {
+      metadata: listingMetadata(record),
+    });
   }
 }
 
@@ -143,5 +182,5 @@ export function parseRecord(raw: string, connectionId: string): StoredConnection
   if (!result.success || result.output.connection_id !== connectionId) {
     throw new AppError("record_unreadable", `conn:${connectionId} has an unexpected shape`);
   }
-  return result.output as StoredConnection;
+  return result.output;
 }

@@ -1,49 +1,33 @@
 import * as v from "valibot";
-import type { Sealed } from "../crypto/keyring";
 
 /**
  * The stored shape of a connection (value of `conn:<connection_id>`), parsed from unknown
- * on every read so a corrupt or foreign value is reported, never trusted.
- * docs/storage-schema.md describes the same layout for operators.
+ * on every read so a corrupt or foreign value is reported, never trusted. The types are
+ * derived from the schemas. docs/storage-schema.md describes the same layout for operators.
  */
 export const RECORD_VERSION = 1;
 
-export interface ConnectionFacts {
-  connection_id: string;
-  customer_id: string;
-  customer_name: string;
-  customer_email: string | null;
-  provider_id: string | null;
-  products: string[];
-  client_type: string | null;
-  connection_type: string | null;
-  company_id: string | null;
-  account_id: string | null;
-  /** Finch's connection status: connected, reauth, error_*, pending, processing, ... */
-  status: string;
-  /** When `status` was last set, ISO-8601. Webhooks older than this do not overwrite it. */
-  status_at: string;
-  created_at: string;
-  updated_at: string;
-}
-
-/** Webhook bookkeeping kept inside the record so an event costs one read and one write. */
-export interface EventMarks {
-  /** Most recent applied event ids, newest last, bounded. */
-  recent_ids: string[];
-}
-
-export interface StoredConnection extends ConnectionFacts {
-  v: typeof RECORD_VERSION;
-  token: Sealed;
-  events?: EventMarks;
-}
-
 const str = v.string();
 const nullableStr = v.nullable(v.string());
+const count = v.pipe(v.number(), v.integer(), v.minValue(0));
+const short = (max: number) => v.pipe(v.string(), v.maxLength(max));
 
-export const StoredConnectionSchema = v.object({
-  v: v.literal(RECORD_VERSION),
+/** Per authentication method, as Finch's introspect reports it (bounded: a hostile upstream cannot grow KV). */
+export const AuthMethodSchema = v.object({
+  type: short(64),
+  status: v.nullable(short(64)),
+});
+/** Per entity (multi-entity connections), as introspect reports it. */
+export const EntitySchema = v.object({
+  id: short(128),
+  status: v.nullable(short(64)),
+});
+export const MAX_AUTH_METHODS = 8;
+export const MAX_ENTITIES = 32;
+
+export const SealedSchema = v.object({ kid: str, iv: str, ct: str });
+
+export const ConnectionFactsSchema = v.object({
   connection_id: str,
   customer_id: str,
   customer_name: str,
@@ -54,16 +38,38 @@ export const StoredConnectionSchema = v.object({
   connection_type: nullableStr,
   company_id: nullableStr,
   account_id: nullableStr,
+  /** Finch's connection status: connected, reauth, error_*, pending, processing, ... */
   status: str,
+  /** When `status` was last set by this Worker (connect, introspect, a proxied 401), ISO-8601. */
   status_at: str,
   created_at: str,
   updated_at: str,
-  token: v.object({ kid: str, iv: str, ct: str }),
-  events: v.optional(v.object({ recent_ids: v.array(str) })),
+  /** From the last completed introspect; absent until one ran. */
+  last_successful_sync: v.optional(nullableStr),
+  authentication_methods: v.optional(v.pipe(v.array(AuthMethodSchema), v.maxLength(MAX_AUTH_METHODS))),
+  entities: v.optional(v.pipe(v.array(EntitySchema), v.maxLength(MAX_ENTITIES))),
+  /**
+   * The connection's writer generation: +1 on every change. Absent on records written before
+   * the single writer existed; the writer adopts them as generation 0.
+   */
+  gen: v.optional(count),
 });
+
+export const StoredConnectionSchema = v.object({
+  v: v.literal(RECORD_VERSION),
+  ...ConnectionFactsSchema.entries,
+  /** The generation at which the token last changed (connect or re-authentication). */
+  token_gen: v.optional(count),
+  token: SealedSchema,
+});
+
+export type ConnectionFacts = v.InferOutput<typeof ConnectionFactsSchema>;
+export type StoredConnection = v.InferOutput<typeof StoredConnectionSchema>;
+export type AuthMethod = v.InferOutput<typeof AuthMethodSchema>;
+export type EntityStatus = v.InferOutput<typeof EntitySchema>;
 
 /** Facts only: what the API, RPC and listings return. Never the token. */
 export function publicFacts(record: StoredConnection): ConnectionFacts {
-  const { v: _v, token: _t, events: _e, ...facts } = record;
+  const { v: _v, token: _t, token_gen: _tg, ...facts } = record;
   return facts;
 }

@@ -72,7 +72,7 @@ export async function seedConnection(opts: SeedOptions = {}): Promise<Seeded> {
     updated_at: at,
     token: await store.seal(connectionId, accessToken),
   };
-  await store.write(record, { indexNew: true });
+  await store.create(record);
   return { connectionId, accessToken, record };
 }
 

@@ -1,4 +1,5 @@
 import { env } from "cloudflare:workers";
+import { vi } from "vitest";
 
 /**
  * Reads the real Miniflare KV namespace the Worker writes to. KV is isolated per test
@@ -50,29 +51,26 @@ export interface KvOps {
 }
 
 /**
- * The real namespace behind a proxy that counts operations, to pass to `workerWith`
- * ({ CONNECTIONS: counted.kv }): KV bills per operation, so the cost of a flow is a
- * property worth asserting.
+ * Counts the KV operations made from now on, by the Worker and by the connections' writers
+ * (they share the one namespace object in the pool, so pass-through spies see both): KV bills
+ * per operation, so the cost of a flow is a property worth asserting. `kv` is the namespace.
  */
 export function countingKv(): { kv: KVNamespace; ops: KvOps } {
   const ops: KvOps = { reads: 0, writes: 0, lists: 0, deletes: 0 };
-  const kind: Record<string, keyof KvOps> = {
-    get: "reads",
-    getWithMetadata: "reads",
-    put: "writes",
-    list: "lists",
-    delete: "deletes",
-  };
-  const kv = new Proxy(env.CONNECTIONS, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver);
-      if (typeof value !== "function") return value;
-      return (...args: unknown[]) => {
-        const counter = kind[String(prop)];
-        if (counter) ops[counter]++;
-        return value.apply(target, args);
-      };
-    },
-  });
-  return { kv, ops };
+  const kind: [keyof KVNamespace, keyof KvOps][] = [
+    ["get", "reads"],
+    ["getWithMetadata", "reads"],
+    ["put", "writes"],
+    ["list", "lists"],
+    ["delete", "deletes"],
+  ];
+  const ns = env.CONNECTIONS as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  for (const [method, counter] of kind) {
+    const original = ns[method]!.bind(ns);
+    vi.spyOn(ns, method).mockImplementation((...args: unknown[]) => {
+      ops[counter]++;
+      return original(...args);
+    });
+  }
+  return { kv: env.CONNECTIONS, ops };
 }

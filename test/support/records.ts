@@ -47,6 +47,6 @@ export async function seedRecord(input: {
     updated_at: at,
     token: await store.seal(input.connectionId, input.token),
   };
-  await store.write(record, { indexNew: true });
+  await store.create(record);
   return record;
 }

@@ -1,0 +1,274 @@
+import type { FinchSettings } from "../config";
+import { AppError } from "../errors";
+import { disconnect as finchDisconnect, introspect as finchIntrospect } from "../finch/api";
+import type { Introspection } from "../finch/schemas";
+import type { Trace } from "../lib/trace";
+import type { ConnectionStore } from "../storage/connections";
+import { type ConnectionFacts, publicFacts, type StoredConnection } from "../storage/records";
+import { fanOut } from "../webhooks/fan-out";
+import { Coalescer } from "./coalesce";
+import { checkToken, connectedRecord, resealed } from "./connect";
+import { applyIntrospection, markedReauth } from "./introspection";
+import type { ConnectInput, CurrentToken, Disconnected, Introspected, PromptOutcome, ResealOutcome } from "./protocol";
+import { generation, type WriterState, type WriterStorage } from "./state";
+
+/**
+ * The logic of one connection's single writer, free of the Durable Object so it can be driven
+ * directly (test/consistency.test.ts). Every change is a named operation run one at a time
+ * (`exclusive`), gets the next generation, goes to KV first and to the writer's own storage
+ * second. Introspects call Finch outside the lock (an answer obtained with a token that has
+ * since been replaced is not stored: it describes the old token); a connect's token check and
+ * a disconnect hold it, as nothing may change between their Finch call and their write.
+ */
+export interface WriterDeps {
+  connectionId: string;
+  storage: WriterStorage;
+  /** KV as seen from where the writer runs. */
+  store: ConnectionStore;
+  finch: () => FinchSettings;
+  /** The webhook fan-out queue, when bound. */
+  events: () => Queue<unknown> | undefined;
+  now: () => Date;
+}
+
+export class WriterCore {
+  #state: WriterState | undefined;
+  #chain: Promise<unknown> = Promise.resolve();
+  readonly #introspects = new Coalescer<Trace, Introspected>((trace) => this.introspectOnce(trace));
+
+  constructor(private readonly deps: WriterDeps) {}
+
+  /**
+   * The state, from memory, else the writer's storage, else (once) adopted from KV. Whatever
+   * a change committed while this was reading wins over what it read.
+   */
+  private async load(trace: Trace): Promise<WriterState | undefined> {
+    if (this.#state) return this.#state;
+    const saved = await this.deps.storage.load();
+    if (this.#state) return this.#state;
+    if (saved) {
+      this.#state = saved;
+      return saved;
+    }
+    const found = await this.deps.store.get(this.deps.connectionId);
+    if (this.#state) return this.#state;
+    // Never connected: nothing is stored, here or in KV.
+    if (!found) return undefined;
+    const gen = found.gen ?? 0;
+    const adopted: WriterState = { kind: "live", record: { ...found, gen, token_gen: found.token_gen ?? gen } };
+    this.#state = adopted;
+    await this.deps.storage.save(adopted);
+    trace.notes.push(`writer adopted the KV record at generation ${gen}`);
+    return adopted;
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#chain.then(work, work);
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Writes a changed record: KV first (so a failure leaves both as they were), then the state. */
+  private async commit(record: StoredConnection, isNew: boolean): Promise<StoredConnection> {
+    if (isNew) await this.deps.store.create(record);
+    else await this.deps.store.replace(record);
+    const state: WriterState = { kind: "live", record };
+    await this.deps.storage.save(state);
+    this.#state = state;
+    return record;
+  }
+
+  private async live(trace: Trace): Promise<StoredConnection> {
+    const state = await this.load(trace);
+    if (state?.kind !== "live") throw new AppError("connection_not_found", `connection ${this.deps.connectionId}`);
+    return state.record;
+  }
+
+  connect(input: ConnectInput, trace: Trace): Promise<ConnectionFacts> {
+    return this.exclusive(async () => {
+      const state = await this.load(trace);
+      const existing = state?.kind === "live" ? state.record : undefined;
+      if (existing && existing.customer_id !== input.customerId) {
+        throw new AppError("customer_mismatch", "stored connection belongs to another customer");
+      }
+      // Two re-authentications can finish in either order, and Finch keeps only the newest
+      // token alive: one Finch no longer accepts must not replace the stored one, nor undo a
+      // disconnect. Finch's answer also says the status now (a re-authentication or a revival
+      // may have been followed by a change whose webhook was handled before this call).
+      const fresh = state && !(await this.holds(existing, input.accessToken));
+      const check = fresh
+        ? await checkToken(this.deps.finch(), this.deps.connectionId, input.accessToken, trace)
+        : "skip";
+      if (check === "refused") {
+        trace.notes.push("finch no longer accepts this token: not stored");
+        if (existing) return publicFacts(existing);
+        throw new AppError("finch_rejected", "token revoked before it could be stored");
+      }
+      if (state?.kind === "gone") trace.notes.push("a fresh connect replaces the tombstone");
+      const id = this.deps.connectionId;
+      const at = this.deps.now().toISOString();
+      const token = await this.deps.store.seal(id, input.accessToken);
+      const record = connectedRecord(input, existing, { id, gen: generation(state) + 1, at, token });
+      const checked = typeof check === "object" ? applyIntrospection(record, check, this.deps.now()) : undefined;
+      return publicFacts(await this.commit(checked ?? record, !existing));
+    });
+  }
+
+  private async holds(record: StoredConnection | undefined, token: string): Promise<boolean> {
+    if (!record) return false;
+    return (await this.deps.store.token(record).catch(() => undefined)) === token;
+  }
+
+  async current(trace: Trace): Promise<CurrentToken> {
+    const record = await this.live(trace);
+    return { token: await this.deps.store.token(record), tokenGen: record.token_gen ?? 0, gen: record.gen ?? 0 };
+  }
+
+  /**
+   * A caller's token (of generation `tokenGen`) was refused by Finch. A newer token, if there
+   * is one. Otherwise, when Finch said reauthenticate_user, the status is asked of Finch
+   * (introspect, coalesced) rather than set here: Finch's answer is ordered with every other
+   * introspect, while a proxied call's 401 may be older than the last one of them.
+   */
+  async staleToken(tokenGen: number, reauth: boolean, trace: Trace): Promise<CurrentToken | undefined> {
+    const state = await this.load(trace);
+    if (state?.kind !== "live") return undefined;
+    const record = state.record;
+    if ((record.token_gen ?? 0) > tokenGen) {
+      trace.notes.push(`writer holds a newer token (generation ${record.token_gen})`);
+      return { token: await this.deps.store.token(record), tokenGen: record.token_gen ?? 0, gen: record.gen ?? 0 };
+    }
+    if (reauth) {
+      trace.notes.push("finch says reauthenticate_user");
+      await this.refresh(trace).catch(() => trace.notes.push("introspect after reauthenticate_user failed"));
+    }
+    return undefined;
+  }
+
+  /** Finch asked for re-authentication with the current token (caller holds the lock). */
+  private async markReauth(record: StoredConnection): Promise<StoredConnection> {
+    const next = markedReauth(record, this.deps.now());
+    return next ? this.commit({ ...next, gen: (record.gen ?? 0) + 1 }, false) : record;
+  }
+
+  /** The committed state, as this writer holds it now (for diagnostics and the simulation's checks). */
+  get committed(): WriterState | undefined {
+    return this.#state;
+  }
+
+  /** Introspects with Finch; prompts that arrive while one is in flight share the next one. */
+  refresh(trace: Trace): Promise<Introspected> {
+    return this.#introspects.run(trace, () => trace.notes.push("introspect coalesced"));
+  }
+
+  /**
+   * One introspect. An answer obtained with a token that was replaced while Finch answered
+   * describes the old token: it is dropped and Finch is asked again with the new one.
+   */
+  private async introspectOnce(trace: Trace): Promise<Introspected> {
+    for (let attempt = 1; ; attempt++) {
+      const used = await this.live(trace);
+      const tokenGen = used.token_gen ?? 0;
+      let facts: Introspection | undefined;
+      let failure: unknown;
+      try {
+        facts = await finchIntrospect(this.deps.finch(), await this.deps.store.token(used), trace);
+      } catch (e) {
+        failure = e;
+      }
+      const answer = await this.exclusive(async () => {
+        let record = await this.live(trace);
+        if ((record.token_gen ?? 0) !== tokenGen) return undefined;
+        if (failure !== undefined || !facts) {
+          // Finch's "reauthenticate" is an answer about the current token: record it.
+          if (failure instanceof AppError && failure.code === "finch_reauthenticate") await this.markReauth(record);
+          throw failure;
+        }
+        if (facts.connection_id && facts.connection_id !== this.deps.connectionId) {
+          throw new AppError("finch_bad_response", "introspect names another connection");
+        }
+        const next = applyIntrospection(record, facts, this.deps.now());
+        if (next) record = await this.commit({ ...next, gen: (record.gen ?? 0) + 1 }, false);
+        return { ...publicFacts(record), status_message: facts.connection_status?.message ?? null };
+      });
+      if (answer) return answer;
+      trace.notes.push("introspect answer superseded by a newer token");
+      if (attempt >= 3) return { ...publicFacts(await this.live(trace)), status_message: null };
+    }
+  }
+
+  /** A webhook's prompt. Errors reaching Finch propagate: the route answers 5xx and Finch redelivers. */
+  async prompt(eventId: string, message: unknown, trace: Trace): Promise<PromptOutcome> {
+    const nowMs = this.deps.now().getTime();
+    if (await this.deps.storage.seen(eventId, nowMs)) return "duplicate";
+    const state = await this.load(trace);
+    let outcome: PromptOutcome = "unknown_connection";
+    if (state === undefined) {
+      // Under the lock: a first connect committing meanwhile must not be overwritten.
+      await this.exclusive(async () => {
+        if ((await this.load(trace)) !== undefined) return;
+        this.#state = { kind: "prompted", at: this.deps.now().toISOString() };
+        await this.deps.storage.save(this.#state);
+      });
+    }
+    if (state?.kind === "live") {
+      const before = generation(state);
+      try {
+        await this.refresh(trace);
+      } catch (e) {
+        if (e instanceof AppError && e.code === "connection_not_found") {
+          // Disconnected while Finch was asked. A connect already on its way may bring it
+          // back, and then this event matters: Finch is asked to deliver it again.
+          throw new AppError("storage_unavailable", "disconnected during the introspect");
+        }
+        // Finch's "reauthenticate" is an answer: refresh recorded it.
+        if (!(e instanceof AppError && e.code === "finch_reauthenticate")) throw e;
+      }
+      outcome = generation(this.#state) > before ? "applied" : "unchanged";
+    }
+    await fanOut(this.deps.events(), message);
+    // No event ids are kept for a connection this Worker never had.
+    if (state?.kind === "live" || state?.kind === "gone") await this.deps.storage.remember(eventId, nowMs);
+    return outcome;
+  }
+
+  disconnect(trace: Trace): Promise<Disconnected> {
+    return this.exclusive(async () => {
+      const state = await this.load(trace);
+      const id = this.deps.connectionId;
+      if (state?.kind === "gone" && state.cleanup) {
+        await this.removeFromKv(state.cleanup, state.gen, state.at);
+        return { connection_id: id, disconnected: true, finch: "disconnected" };
+      }
+      if (state?.kind !== "live") throw new AppError("connection_not_found", `connection ${id}`);
+      const record = state.record;
+      const finch = await finchDisconnect(this.deps.finch(), await this.deps.store.token(record), trace);
+      if (finch === "already_invalid") trace.notes.push("finch says the token is already invalid");
+      // The tombstone first: from here on nothing but a fresh connect can bring it back.
+      const gen = generation(state) + 1;
+      const at = this.deps.now().toISOString();
+      this.#state = { kind: "gone", gen, at, cleanup: record };
+      await this.deps.storage.save(this.#state);
+      await this.removeFromKv(record, gen, at);
+      return { connection_id: id, disconnected: true, finch };
+    });
+  }
+
+  private async removeFromKv(record: StoredConnection, gen: number, at: string): Promise<void> {
+    await this.deps.store.remove(record);
+    this.#state = { kind: "gone", gen, at };
+    await this.deps.storage.save(this.#state);
+  }
+
+  reseal(trace: Trace): Promise<ResealOutcome> {
+    return this.exclusive(async () => {
+      const state = await this.load(trace);
+      if (state?.kind !== "live") return "gone";
+      const record = state.record;
+      const sealed = await resealed(this.deps.store, record, trace);
+      if (typeof sealed === "string") return sealed;
+      await this.commit({ ...record, token: sealed, gen: (record.gen ?? 0) + 1 }, false);
+      return "rewritten";
+    });
+  }
+}

@@ -1,0 +1,62 @@
+import type { Introspection } from "../finch/schemas";
+import { MAX_AUTH_METHODS, MAX_ENTITIES, type StoredConnection } from "../storage/records";
+
+/**
+ * Finch's introspect answer applied to the stored record: Finch is the source of truth for
+ * status, per authentication method and per entity (lists kept to a bounded prefix). The
+ * customer's identity stays as the app's ticket set it. undefined when nothing changed, so
+ * an unchanged answer costs no KV write.
+ */
+export function applyIntrospection(
+  record: StoredConnection,
+  facts: Introspection,
+  now: Date,
+): StoredConnection | undefined {
+  const status = facts.connection_status?.status ?? record.status;
+  const next: StoredConnection = {
+    ...record,
+    status,
+    provider_id: facts.provider_id ?? record.provider_id,
+    products: facts.products ?? record.products,
+    client_type: facts.client_type ?? record.client_type,
+    connection_type: facts.connection_type ?? record.connection_type,
+    company_id: facts.company_id ?? record.company_id,
+    account_id: facts.account_id ?? record.account_id,
+    last_successful_sync: facts.connection_status?.last_successful_sync ?? record.last_successful_sync ?? null,
+  };
+  if (facts.authentication_methods) {
+    next.authentication_methods = facts.authentication_methods
+      .slice(0, MAX_AUTH_METHODS)
+      .map((m) => ({ type: m.type, status: m.connection_status?.status ?? null }));
+  }
+  if (facts.entities) {
+    next.entities = facts.entities.slice(0, MAX_ENTITIES).map((e) => ({ id: e.id, status: e.status ?? null }));
+  }
+  if (sameFacts(record, next)) return undefined;
+  const at = now.toISOString();
+  return { ...next, ...(status !== record.status ? { status_at: at } : {}), updated_at: at };
+}
+
+/** Reauth as Finch's data endpoints report it (401 reauthenticate_user): undefined when already so. */
+export function markedReauth(record: StoredConnection, now: Date): StoredConnection | undefined {
+  if (record.status === "reauth") return undefined;
+  const at = now.toISOString();
+  return { ...record, status: "reauth", status_at: at, updated_at: at };
+}
+
+function sameFacts(a: StoredConnection, b: StoredConnection): boolean {
+  const pick = (r: StoredConnection) =>
+    JSON.stringify([
+      r.status,
+      r.provider_id,
+      r.products,
+      r.client_type,
+      r.connection_type,
+      r.company_id,
+      r.account_id,
+      r.last_successful_sync ?? null,
+      r.authentication_methods ?? null,
+      r.entities ?? null,
+    ]);
+  return pick(a) === pick(b);
+}
