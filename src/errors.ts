@@ -43,6 +43,11 @@ export const ERRORS = {
   unauthorized: { status: 401, message: "A valid API key is required." },
   not_found: { status: 404, message: "Not found." },
   connection_not_found: { status: 404, message: "No such connection." },
+  connection_disconnected: {
+    status: 409,
+    message: "This connection was disconnected here; the employer must connect again through Connect.",
+  },
+  token_rejected: { status: 422, message: "Finch does not accept this access token." },
   method_not_allowed: { status: 405, message: "Method not allowed." },
   proxy_path_reserved: {
     status: 400,

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { app } from "../src/app";
 import type { Env } from "../src/env";
-import { customerIndexKey } from "../src/storage/connections";
+import { customerIndexKey } from "../src/storage/keys";
 import { API_KEY, api, expectApiError, expectNoToken, rawRecord, seedConnection } from "./support/api";
 import { finch } from "./support/finch";
 import { TEST_VARS, WORKER_ORIGIN } from "./support/secrets";

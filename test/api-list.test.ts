@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { ConnectionPage } from "../src/domain/listing";
-import { customerIndexKey } from "../src/storage/connections";
+import { customerIndexKey } from "../src/storage/keys";
 import { api, clearStore, expectApiError, expectNoToken, rawRecord, seedConnection } from "./support/api";
 
 beforeEach(clearStore);

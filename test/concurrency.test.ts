@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, expect, it } from "vitest";
-import { customerPrefix, parseRecord } from "../src/storage/connections";
+import { parseRecord } from "../src/storage/connections";
+import { customerPrefix } from "../src/storage/keys";
 import { API_KEY } from "./support/api";
 import { finch } from "./support/finch";
 import { callbackPath, connectCustomer, startFlow } from "./support/flow";

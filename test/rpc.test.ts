@@ -1,6 +1,6 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { customerIndexKey } from "../src/storage/connections";
+import { customerIndexKey } from "../src/storage/keys";
 import { expectNoToken, rawRecord, seedConnection } from "./support/api";
 import { finch } from "./support/finch";
 

@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { DecryptError } from "../src/crypto/keyring";
 import { AppError } from "../src/errors";
 import { sha256Hex } from "../src/lib/encoding";
-import { customerPrefix } from "../src/storage/connections";
+import { customerPrefix } from "../src/storage/keys";
 import { finch } from "./support/finch";
 import { connectCustomer } from "./support/flow";
 import { clearKv, kvEntries, storedRecord } from "./support/kv";

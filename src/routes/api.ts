@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import { accessToken, disconnectConnection, getConnection, introspectConnection } from "../domain/connections";
+import { importConnection } from "../domain/import";
 import { listConnections, parseListQuery } from "../domain/listing";
 import { REENCRYPT_MAX_LIMIT, reencryptBatch } from "../domain/reencrypt";
 import { AppError } from "../errors";
@@ -24,6 +25,11 @@ apiRoutes.route("/connections/:connection_id/finch", proxyRoutes);
 apiRoutes.use("*", apiBodyLimit);
 apiRoutes.route("/events", eventRoutes);
 
+// Known paths with a method they do not support: say so instead of "not found".
+const methodNotAllowed = (allow: string) => () => {
+  throw new AppError("method_not_allowed", undefined, { headers: { Allow: allow } });
+};
+
 const PRINTABLE = /^[\x20-\x7e\u00a0-\uffff]+$/;
 
 function intParam(c: Context<AppEnv>, name: string, max: number): number | undefined {
@@ -43,6 +49,15 @@ apiRoutes.get("/connections", async (c) => {
   });
   return c.json(await listConnections(storeOf(c), query));
 });
+
+// Before the :connection_id routes, which "import" would otherwise match.
+apiRoutes.post("/connections/import", async (c) => {
+  const body = await optionalJsonObject(c);
+  const config = configOf(c);
+  const result = await importConnection({ finch: config.finch(), writers: writersOf(c) }, body, c.get("trace"));
+  return c.json(result, result.imported ? 201 : 200);
+});
+apiRoutes.all("/connections/import", methodNotAllowed("POST"));
 
 apiRoutes.get("/connections/:connection_id", async (c) => {
   return c.json(await getConnection(storeOf(c), connectionIdParam(c)));
@@ -80,10 +95,6 @@ apiRoutes.post("/admin/reencrypt", async (c) => {
   return c.json(await reencryptBatch({ store: storeOf(c), ring, writers: writersOf(c) }, input, c.get("trace")));
 });
 
-// Known paths with a method they do not support: say so instead of "not found".
-const methodNotAllowed = (allow: string) => () => {
-  throw new AppError("method_not_allowed", undefined, { headers: { Allow: allow } });
-};
 apiRoutes.all("/connections", methodNotAllowed("GET"));
 apiRoutes.all("/connections/:connection_id", methodNotAllowed("GET, DELETE"));
 apiRoutes.all("/connections/:connection_id/token", methodNotAllowed("POST"));

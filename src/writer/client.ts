@@ -20,6 +20,7 @@ export function durableWriters(env: Env): Writers {
     const stub = ns.get(ns.idFromName(id));
     return {
       connect: (input, trace) => remote(trace, () => stub.completeConnect(id, input)),
+      importConnection: (input, trace) => remote(trace, () => stub.importConnection(id, input)),
       current: (trace) => remote(trace, () => stub.current(id)),
       refresh: (trace) => remote(trace, () => stub.refresh(id)),
       prompt: (eventId, message, trace) => remote(trace, () => stub.prompt(id, eventId, message)),
@@ -45,6 +46,7 @@ async function remote<T>(trace: Trace, call: () => Promise<unknown>): Promise<T>
 export function localWriter(core: WriterCore): Writer {
   return {
     connect: (input, trace) => local(trace, (t) => core.connect(input, t)),
+    importConnection: (input, trace) => local(trace, (t) => core.importConnection(input, t)),
     current: (trace) => local(trace, (t) => core.current(t)),
     refresh: (trace) => local(trace, (t) => core.refresh(t)),
     prompt: (eventId, message, trace) => local(trace, (t) => core.prompt(eventId, message, t)),

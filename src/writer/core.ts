@@ -9,7 +9,16 @@ import { fanOut } from "../webhooks/fan-out";
 import { Coalescer } from "./coalesce";
 import { checkToken, connectedRecord, resealed } from "./connect";
 import { applyIntrospection, markedReauth } from "./introspection";
-import type { ConnectInput, CurrentToken, Disconnected, Introspected, PromptOutcome, ResealOutcome } from "./protocol";
+import type {
+  ConnectInput,
+  CurrentToken,
+  Disconnected,
+  Imported,
+  ImportInput,
+  Introspected,
+  PromptOutcome,
+  ResealOutcome,
+} from "./protocol";
 import { generation, type WriterState, type WriterStorage } from "./state";
 
 /**
@@ -111,6 +120,31 @@ export class WriterCore {
       const record = connectedRecord(input, existing, { id, gen: generation(state) + 1, at, token });
       const checked = typeof check === "object" ? applyIntrospection(record, check, this.deps.now()) : undefined;
       return publicFacts(await this.commit(checked ?? record, !existing));
+    });
+  }
+
+  /**
+   * An imported token (checked with Finch at the edge). Idempotent, and it never replaces a
+   * token: a connection already held for this customer stays as it is (the token Finch issued
+   * last is the one stored), another customer's is refused, and a tombstone stays one (only a
+   * fresh Connect flow brings a disconnected connection back).
+   */
+  importConnection(input: ImportInput, trace: Trace): Promise<Imported> {
+    return this.exclusive(async () => {
+      const state = await this.load(trace);
+      if (state?.kind === "live") {
+        if (state.record.customer_id !== input.connect.customerId) {
+          throw new AppError("customer_mismatch", "imported connection is stored under another customer");
+        }
+        return { connection: publicFacts(state.record), created: false };
+      }
+      if (state?.kind === "gone") throw new AppError("connection_disconnected", "import of a disconnected connection");
+      const id = this.deps.connectionId;
+      const at = this.deps.now().toISOString();
+      const token = await this.deps.store.seal(id, input.connect.accessToken);
+      const record = connectedRecord(input.connect, undefined, { id, gen: generation(state) + 1, at, token });
+      const checked = applyIntrospection(record, input.facts, this.deps.now()) ?? record;
+      return { connection: publicFacts(await this.commit(checked, true)), created: true };
     });
   }
 

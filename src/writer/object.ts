@@ -5,7 +5,7 @@ import { AppError } from "../errors";
 import { newTrace, type Trace } from "../lib/trace";
 import { ConnectionStore } from "../storage/connections";
 import { WriterCore } from "./core";
-import { type ConnectInput, type Outcome, settle } from "./protocol";
+import { type ConnectInput, type ImportInput, type Outcome, settle } from "./protocol";
 import { sqlWriterStorage } from "./sql-storage";
 
 /**
@@ -43,6 +43,10 @@ export class ConnectionWriter extends DurableObject<Env> {
   /** A completed Connect (`connect` itself is the runtime's socket handler name on a Durable Object). */
   completeConnect(connectionId: string, input: ConnectInput) {
     return this.run(connectionId, (core, trace) => core.connect(input, trace));
+  }
+
+  importConnection(connectionId: string, input: ImportInput) {
+    return this.run(connectionId, (core, trace) => core.importConnection(input, trace));
   }
 
   current(connectionId: string) {

@@ -1,4 +1,5 @@
 import { AppError, ERRORS, type ErrorCode } from "../errors";
+import type { Introspection } from "../finch/schemas";
 import type { Trace } from "../lib/trace";
 import type { ConnectionFacts } from "../storage/records";
 
@@ -70,6 +71,18 @@ export interface ConnectInput {
   account_id: string | null;
 }
 
+/** An access token the app already held, with what Finch's introspect said of it at the edge. */
+export interface ImportInput {
+  connect: ConnectInput;
+  facts: Introspection;
+}
+
+/** An import's answer: the stored connection, and whether this call stored it. */
+export interface Imported {
+  connection: ConnectionFacts;
+  created: boolean;
+}
+
 export interface Introspected extends ConnectionFacts {
   /** As Finch reported it; not stored. */
   status_message: string | null;
@@ -98,6 +111,11 @@ export type ResealOutcome = "current" | "rewritten" | "old" | "unreadable" | "go
  */
 export interface Writer {
   connect(input: ConnectInput, trace: Trace): Promise<ConnectionFacts>;
+  /**
+   * Stores an imported token for a connection this writer does not hold yet, exactly as a
+   * connect would; a connection it already holds (same customer) is left as it is.
+   */
+  importConnection(input: ImportInput, trace: Trace): Promise<Imported>;
   current(trace: Trace): Promise<CurrentToken>;
   /** Introspects with Finch (coalesced) and stores Finch's answer. */
   refresh(trace: Trace): Promise<Introspected>;

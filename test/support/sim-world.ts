@@ -1,8 +1,9 @@
 import { env } from "cloudflare:workers";
 import type fc from "fast-check";
 import { getConfig } from "../../src/config";
-import { completeConnect, type FlowContext } from "../../src/domain/callback";
+import { completeConnect } from "../../src/domain/callback";
 import { disconnectConnection, introspectConnection } from "../../src/domain/connections";
+import type { PendingFlow } from "../../src/domain/flow-state";
 import { proxyToFinch } from "../../src/domain/proxy";
 import { reencryptBatch } from "../../src/domain/reencrypt";
 import { handleWebhookEvent } from "../../src/domain/webhooks";
@@ -174,13 +175,14 @@ export class World {
 
   /** A completed Connect flow: the callback's exchange, then the writer (no KV read at the edge). */
   async connect(id: string): Promise<void> {
-    const ctx: FlowContext = {
+    const ctx: PendingFlow = {
+      k: "pending",
+      state: "sim-state",
+      jti: "sim-ticket",
       flow: "embedded",
-      customerId: "acme",
-      customerName: "Acme",
-      email: undefined,
-      connectionId: undefined,
-      returnTo: undefined,
+      customer_id: "acme",
+      customer_name: "Acme",
+      exp: Math.floor(Date.now() / 1000) + 1800,
     };
     const deps = { finch: this.settings, connect: getConfig(env).connect(), writers: this.allWriters };
     // finch_rejected: a later re-authentication revoked this token before it reached the

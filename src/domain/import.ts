@@ -1,0 +1,95 @@
+import * as v from "valibot";
+import type { FinchSettings } from "../config";
+import { AppError } from "../errors";
+import { introspect } from "../finch/api";
+import type { Trace } from "../lib/trace";
+import type { ConnectionFacts } from "../storage/records";
+import type { Writers } from "../writer/protocol";
+
+/**
+ * Bringing in a Finch access token the app already holds (`POST /api/connections/import`):
+ * Finch is asked about it first (one introspect), which refuses a token Finch does not accept
+ * and names the connection; then the connection's single writer stores it exactly as a
+ * connect would (encrypted, indexed). The same token imported twice is stored once.
+ */
+const text = (max: number) => v.pipe(v.string(), v.minLength(1), v.maxLength(max));
+
+export const ImportSchema = v.object({
+  access_token: text(4096),
+  customer_id: text(255),
+  customer_name: text(255),
+  customer_email: v.optional(v.pipe(v.string(), v.maxLength(320), v.email())),
+});
+export type ImportRequest = v.InferOutput<typeof ImportSchema>;
+
+export interface ImportResult {
+  connection_id: string;
+  /** false: the connection was already stored for this customer, and nothing changed. */
+  imported: boolean;
+  connection: ConnectionFacts;
+}
+
+export function parseImport(body: unknown): ImportRequest {
+  const parsed = v.safeParse(ImportSchema, body);
+  if (!parsed.success) {
+    const field = parsed.issues[0] ? v.getDotPath(parsed.issues[0]) : undefined;
+    throw new AppError("body_invalid", `import field ${field ?? "(root)"} invalid`, {
+      expose: `Field: ${field ?? "(root)"}.`,
+    });
+  }
+  return parsed.output;
+}
+
+export async function importConnection(
+  deps: { finch: FinchSettings; writers: Writers },
+  body: unknown,
+  trace: Trace,
+): Promise<ImportResult> {
+  const input = parseImport(body);
+  let facts: Awaited<ReturnType<typeof introspect>>;
+  try {
+    facts = await introspect(deps.finch, input.access_token, trace);
+  } catch (e) {
+    // Finch answered, and not with the connection: the token is not one to keep.
+    if (e instanceof AppError && (e.code === "finch_rejected" || e.code === "finch_reauthenticate")) {
+      throw new AppError("token_rejected", `finch refused the imported token (${e.code})`);
+    }
+    throw e;
+  }
+  const connectionId = facts.connection_id;
+  if (!connectionId) throw new AppError("finch_bad_response", "introspect named no connection");
+  trace.connectionId = connectionId;
+  // Finch knows which customer a Connect session was made for: the app may not file the
+  // connection under another one. (Older connections carry none; the app's word stands then.)
+  if (facts.customer_id && facts.customer_id !== input.customer_id) {
+    trace.security = "customer_mismatch";
+    throw new AppError("customer_mismatch", "imported token belongs to another customer at Finch");
+  }
+  let stored: Awaited<ReturnType<ReturnType<Writers>["importConnection"]>>;
+  try {
+    stored = await deps.writers(connectionId).importConnection(
+      {
+        connect: {
+          accessToken: input.access_token,
+          customerId: input.customer_id,
+          customerName: input.customer_name,
+          finchCustomerName: facts.customer_name ?? null,
+          customerEmail: input.customer_email ?? facts.customer_email ?? null,
+          provider_id: facts.provider_id ?? null,
+          products: facts.products ?? null,
+          client_type: facts.client_type ?? null,
+          connection_type: facts.connection_type ?? null,
+          company_id: facts.company_id ?? null,
+          account_id: facts.account_id ?? null,
+        },
+        facts,
+      },
+      trace,
+    );
+  } catch (e) {
+    if (e instanceof AppError && e.code === "customer_mismatch") trace.security = "customer_mismatch";
+    throw e;
+  }
+  trace.notes.push(stored.created ? "imported" : "already stored: unchanged");
+  return { connection_id: connectionId, imported: stored.created, connection: stored.connection };
+}
