@@ -145,6 +145,7 @@ export class World {
       };
     return {
       connect: track(inner.connect),
+      importConnection: track(inner.importConnection),
       current: track(inner.current),
       refresh: track(inner.refresh),
       prompt: track(inner.prompt),
