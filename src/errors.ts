@@ -109,3 +109,18 @@ export class ConfigError extends AppError {
     this.problem = problem;
   }
 }
+
+/**
+ * What a caller is told about an error (HTTP body, RPC error): the generic message, the
+ * setting a configuration error names (never its value), and the error's `expose` sentence.
+ */
+export function publicMessage(error: AppError): string {
+  const message = error instanceof ConfigError ? `${error.message} ${error.setting} ${error.problem}.` : error.message;
+  return error.expose ? `${message} ${error.expose}` : message;
+}
+
+/** Anything thrown, as an AppError: what is not one is a bug, reported as internal_error (by class name only). */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  return new AppError("internal_error", err instanceof Error ? err.name : "non-error thrown");
+}

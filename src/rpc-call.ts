@@ -72,12 +72,11 @@ function search(query: FinchCall["query"]): string {
   return text ? `?${text}` : "";
 }
 
-export function toProxyCall(connectionId: string, input: unknown): ProxyCall {
+export function toProxyCall(input: unknown): Omit<ProxyCall, "connectionId"> {
   if (input instanceof Request) {
     const url = new URL(input.url);
     const declared = input.headers.get("content-length");
     return {
-      connectionId,
       method: input.method.toUpperCase(),
       path: url.pathname,
       search: url.search,
@@ -104,7 +103,6 @@ export function toProxyCall(connectionId: string, input: unknown): ProxyCall {
     if (!headers.has("content-type")) headers.set("content-type", "application/json");
   }
   return {
-    connectionId,
     method: (call.method ?? (body === null ? "GET" : "POST")).toUpperCase(),
     path: call.path,
     search: search(call.query),

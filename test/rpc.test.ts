@@ -1,5 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { ERRORS, type ErrorCode } from "../src/errors";
+import { FinchRpcError } from "../src/rpc-error";
 import { customerIndexKey } from "../src/storage/keys";
 import { expectNoToken, rawRecord, seedConnection } from "./support/api";
 import { finch } from "./support/finch";
@@ -20,10 +22,22 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
   return error as Error;
 }
 
-/** An error that crossed RPC carries only "<code>: <generic message>". */
-async function expectRpcError(promise: Promise<unknown>, code: string, secrets: string[] = []) {
+/**
+ * An error that crossed RPC is our documented shape (docs/api.md, "Workers RPC"): its message
+ * is the JSON of { code, message, status, request_id }, rebuilt by FinchRpcError.from.
+ */
+async function expectRpcError(promise: Promise<unknown>, code: ErrorCode, secrets: string[] = []) {
   const error = await rejection(promise);
-  expect(error.message.startsWith(`${code}: `), error.message).toBe(true);
+  const typed = FinchRpcError.from(error);
+  expect(typed, error.message).toBeDefined();
+  expect(JSON.parse(error.message)).toEqual({
+    code,
+    message: ERRORS[code].message,
+    status: ERRORS[code].status,
+    request_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+  });
+  expect(typed?.code).toBe(code);
+  expect(typed?.status).toBe(ERRORS[code].status);
   for (const s of [...secrets, ...finch().mock.tokens.keys()]) expect(error.message).not.toContain(s);
   return error;
 }
@@ -138,5 +152,16 @@ describe("FinchConnections (Workers RPC)", () => {
     const s = await seedConnection();
     await env.CONNECTIONS.put(`conn:${s.connectionId}`, "{not json");
     await expectRpcError(rpc.getAccessToken(s.connectionId), "record_unreadable");
+  });
+
+  it("throws an Error whose name and JSON message survive the binding; from() ignores foreign errors", async () => {
+    const error = await rejection(rpc.getConnection("../conn"));
+    // The runtime keeps the name and message; own fields (code, status) are rebuilt by from().
+    expect(error.name).toBe("FinchRpcError");
+    expect(FinchRpcError.from(new Error("param_invalid: nope"))).toBeUndefined();
+    expect(
+      FinchRpcError.from(new Error('{"code":"no_such_code","message":"","status":400,"request_id":""}')),
+    ).toBeUndefined();
+    expect(FinchRpcError.from("param_invalid")).toBeUndefined();
   });
 });

@@ -14,6 +14,7 @@ import type { Writers } from "../writer/protocol";
  */
 const text = (max: number) => v.pipe(v.string(), v.minLength(1), v.maxLength(max));
 
+/** The request body, parsed by the operation (src/operations/admin.ts) before this runs. */
 export const ImportSchema = v.object({
   access_token: text(4096),
   customer_id: text(255),
@@ -29,23 +30,11 @@ export interface ImportResult {
   connection: ConnectionFacts;
 }
 
-export function parseImport(body: unknown): ImportRequest {
-  const parsed = v.safeParse(ImportSchema, body);
-  if (!parsed.success) {
-    const field = parsed.issues[0] ? v.getDotPath(parsed.issues[0]) : undefined;
-    throw new AppError("body_invalid", `import field ${field ?? "(root)"} invalid`, {
-      expose: `Field: ${field ?? "(root)"}.`,
-    });
-  }
-  return parsed.output;
-}
-
 export async function importConnection(
   deps: { finch: FinchSettings; writers: Writers },
-  body: unknown,
+  input: ImportRequest,
   trace: Trace,
 ): Promise<ImportResult> {
-  const input = parseImport(body);
   let facts: Awaited<ReturnType<typeof introspect>>;
   try {
     facts = await introspect(deps.finch, input.access_token, trace);

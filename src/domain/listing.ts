@@ -24,6 +24,7 @@ export interface ConnectionSummary {
   updated_at: string;
 }
 
+/** A checked query (src/operations/connections.ts parses it from outside input). */
 export interface ListQuery {
   customerId?: string | undefined;
   status?: string | undefined;
@@ -40,24 +41,6 @@ export const DEFAULT_LIMIT = 25;
 export const MAX_LIMIT = 100;
 /** KV pages scanned per request when a status filter leaves pages short (bounds KV ops). */
 const MAX_SCAN_PAGES = 3;
-const STATUS = /^[a-z][a-z_]{0,63}$/;
-
-export const ListQuerySchema = v.object({
-  customerId: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(255))),
-  status: v.optional(v.pipe(v.string(), v.regex(STATUS))),
-  limit: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_LIMIT))),
-  cursor: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(2048))),
-});
-
-/** A listing query from outside (HTTP or RPC), checked; param_invalid names the field. */
-export function parseListQuery(input: unknown): ListQuery {
-  const parsed = v.safeParse(ListQuerySchema, input);
-  if (!parsed.success) {
-    const field = parsed.issues[0] ? v.getDotPath(parsed.issues[0]) : undefined;
-    throw new AppError("param_invalid", `${field ?? "query"} invalid`);
-  }
-  return parsed.output;
-}
 
 const MetadataSchema = v.object({
   cid: v.optional(v.string()),

@@ -19,7 +19,6 @@ import type { ResealOutcome, Writers } from "../writer/protocol";
  * a KV copy up to a minute old, so a last pass that rewrites nothing confirms the end.
  */
 export const REENCRYPT_DEFAULT_LIMIT = 100;
-export const REENCRYPT_MAX_LIMIT = 100;
 
 export interface Tally {
   scanned: number;

@@ -2,7 +2,7 @@ import * as v from "valibot";
 import type { DeadLetter, EventDeadLetters } from "../durable/event-dead-letters";
 import { AppError } from "../errors";
 import { decodeCursor, encodeCursor } from "../lib/cursor";
-import { EVENT_ID, parseAppEvent } from "./model";
+import { parseAppEvent } from "./model";
 import { dispatchEvents, type EventSink } from "./outbox";
 
 /**
@@ -39,28 +39,13 @@ export function deadLetterStore(ns: DurableObjectNamespace<EventDeadLetters>): D
 
 export const REDELIVER_MAX = 100;
 
-const BodySchema = v.strictObject({
-  event_ids: v.optional(
-    v.pipe(v.array(v.pipe(v.string(), v.regex(EVENT_ID))), v.minLength(1), v.maxLength(REDELIVER_MAX)),
-  ),
-});
 const CursorSchema = v.object({ after: v.pipe(v.number(), v.integer(), v.minValue(0)) });
 
+/** A checked request (src/operations/admin.ts parses it from outside input). */
 export interface RedeliverInput {
   eventIds: string[] | undefined;
   cursor: string | undefined;
   limit: number | undefined;
-}
-
-/** The JSON body (`{}` or `{ "event_ids": [...] }`) plus the query's cursor and limit. */
-export function parseRedeliverInput(body: unknown, query: { cursor?: string; limit?: number }): RedeliverInput {
-  const parsed = v.safeParse(BodySchema, body ?? {});
-  if (!parsed.success) {
-    throw new AppError("body_invalid", `${v.getDotPath(parsed.issues[0] as v.BaseIssue<unknown>) ?? "body"} invalid`);
-  }
-  const eventIds = parsed.output.event_ids && [...new Set(parsed.output.event_ids)];
-  if (eventIds && query.cursor !== undefined) throw new AppError("param_invalid", "cursor with event_ids");
-  return { eventIds, cursor: query.cursor, limit: query.limit };
 }
 
 export interface RedeliverResult {

@@ -1,7 +1,6 @@
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { AppError } from "../errors";
-import { CONNECTION_ID } from "../finch/schemas";
 import type { AppEnv } from "./types";
 
 /**
@@ -35,12 +34,4 @@ export async function optionalJsonObject(c: Context<AppEnv>): Promise<Record<str
     throw new AppError("body_invalid", "body is not a JSON object");
   }
   return parsed as Record<string, unknown>;
-}
-
-/** The :connection_id path parameter, checked against Finch's id shape before any KV read. */
-export function connectionIdParam(c: Context<AppEnv>): string {
-  const id = c.req.param("connection_id") ?? "";
-  if (!CONNECTION_ID.test(id)) throw new AppError("param_invalid", "connection_id malformed");
-  c.get("trace").connectionId = id;
-  return id;
 }

@@ -2,18 +2,21 @@ import type { Context } from "hono";
 import { getConfig } from "../config";
 import type { LedgerStart, TicketLedgerPort } from "../domain/connect";
 import { AppError } from "../errors";
-import { ConnectionStore } from "../storage/connections";
-import { durableWriters } from "../writer/client";
+import { type OperationContext, storeFor, writersFor } from "../operations/context";
+import type { ConnectionStore } from "../storage/connections";
 import type { Writers } from "../writer/protocol";
 import type { AppEnv } from "./types";
 
 /** Builds domain dependencies from the request's bindings; configuration is parsed once per isolate. */
 export const configOf = (c: Context<AppEnv>) => getConfig(c.env);
 
-export function storeOf(c: Context<AppEnv>): ConnectionStore {
-  const config = configOf(c);
-  return new ConnectionStore(config.kv(), config.keyRing());
-}
+export const storeOf = (c: Context<AppEnv>): ConnectionStore => storeFor(c.env);
+
+/** Each connection's single writer, its storage settings checked first (src/operations/context.ts). */
+export const writersOf = (c: Context<AppEnv>): Writers => writersFor(c.env);
+
+/** What an operation (src/operations/) runs with: this request's bindings and trace. */
+export const opContext = (c: Context<AppEnv>): OperationContext => ({ env: c.env, trace: c.get("trace") });
 
 /** The ticket ledger over the TICKETS Durable Object namespace, one object per ticket id. */
 export function ledgerOf(c: Context<AppEnv>): TicketLedgerPort {
@@ -33,16 +36,4 @@ export function ledgerOf(c: Context<AppEnv>): TicketLedgerPort {
     record: (jti, session) => guard("record", () => stub(jti).record(session)),
     release: (jti) => guard("release", () => stub(jti).release()),
   };
-}
-
-/**
- * Each connection's single writer (a Durable Object per connection id). The writer runs with
- * the same bindings and secrets, so its storage settings are checked here, at the edge:
- * a misconfigured deployment fails before anything irreversible (a code exchange) happens.
- */
-export function writersOf(c: Context<AppEnv>): Writers {
-  const config = configOf(c);
-  config.kv();
-  config.keyRing();
-  return durableWriters(c.env);
 }

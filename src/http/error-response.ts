@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { getConfig } from "../config";
-import { AppError, ConfigError } from "../errors";
+import { publicMessage, toAppError } from "../errors";
 import { errorPage } from "./pages";
 import type { AppEnv } from "./types";
 
@@ -10,10 +10,6 @@ import type { AppEnv } from "./types";
  */
 // The Hono middleware we mount (bearer-auth, body-limit) is configured to throw AppError
 // rather than its own HTTPException, so anything that is not an AppError is a bug.
-function toAppError(err: unknown): AppError {
-  if (err instanceof AppError) return err;
-  return new AppError("internal_error", err instanceof Error ? err.name : "non-error thrown");
-}
 
 const wantsJson = (c: Context<AppEnv>) => {
   const accept = c.req.header("accept") ?? "";
@@ -29,8 +25,7 @@ export function errorResponse(err: unknown, c: Context<AppEnv>): Response {
     if (error.detail) trace.notes.push(error.detail);
   }
   // Configuration errors name the setting (never its value) so operators can fix them.
-  let message = error instanceof ConfigError ? `${error.message} ${error.setting} ${error.problem}.` : error.message;
-  if (error.expose) message = `${message} ${error.expose}`;
+  const message = publicMessage(error);
   for (const [name, value] of Object.entries(error.headers ?? {})) c.header(name, value);
 
   const presentation = c.get("presentation") ?? "json";

@@ -20,3 +20,22 @@ export function singleParam(c: Context, name: string, rule: { max: number; patte
 
 /** Printable ASCII without spaces: what OAuth codes, states and JWTs are made of. */
 export const TOKEN_CHARS = /^[\x21-\x7e]+$/;
+
+/**
+ * The named query parameters as an operation's `query` input (src/operations/input.ts): each
+ * at most once (repeats are refused, as above), absent ones left out, everything else passed
+ * on for the operation's schema to judge. A `number` parameter made only of digits becomes a
+ * number, so HTTP and RPC callers meet the same numeric rule.
+ */
+export function queryInput(c: Context, params: Record<string, "text" | "number">): Record<string, string | number> {
+  const search = new URL(c.req.url).searchParams;
+  const out: Record<string, string | number> = {};
+  for (const [name, kind] of Object.entries(params)) {
+    const values = search.getAll(name);
+    if (values.length === 0) continue;
+    if (values.length > 1) throw new AppError("param_invalid", `${name} repeated`);
+    const value = values[0] as string;
+    out[name] = kind === "number" && /^[0-9]{1,15}$/.test(value) ? Number(value) : value;
+  }
+  return out;
+}

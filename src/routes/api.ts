@@ -1,21 +1,27 @@
 import type { Context } from "hono";
-import { accessToken, disconnectConnection, getConnection, introspectConnection } from "../domain/connections";
-import { importConnection } from "../domain/import";
-import { listConnections, parseListQuery } from "../domain/listing";
-import { REENCRYPT_MAX_LIMIT, reencryptBatch } from "../domain/reencrypt";
 import { AppError } from "../errors";
 import { apiAuth } from "../http/api-auth";
-import { apiBodyLimit, connectionIdParam, optionalJsonObject } from "../http/body";
-import { configOf, storeOf, writersOf } from "../http/deps";
-import { singleParam } from "../http/params";
+import { apiBodyLimit, optionalJsonObject } from "../http/body";
+import { opContext } from "../http/deps";
+import { queryInput } from "../http/params";
 import { newApp } from "../http/router";
 import type { AppEnv } from "../http/types";
+import { importConnection, reencrypt } from "../operations/admin";
+import {
+  disconnectConnection,
+  getAccessToken,
+  getConnection,
+  introspectConnection,
+  listConnections,
+} from "../operations/connections";
 import { eventRoutes } from "./events";
 import { proxyRoutes } from "./proxy";
 
 /**
  * The app's back end talks to connections here. Every route needs an API key (checked
- * before routing, so unauthenticated callers cannot probe which paths exist). See docs/api.md.
+ * before routing, so unauthenticated callers cannot probe which paths exist). Each route only
+ * gathers the request's parts into an operation's input (src/operations/) and answers its
+ * result; the rules live in the operation, shared with RPC. See docs/api.md, docs/openapi.json.
  */
 export const apiRoutes = newApp();
 
@@ -30,69 +36,48 @@ const methodNotAllowed = (allow: string) => () => {
   throw new AppError("method_not_allowed", undefined, { headers: { Allow: allow } });
 };
 
-const PRINTABLE = /^[\x20-\x7e\u00a0-\uffff]+$/;
-
-function intParam(c: Context<AppEnv>, name: string, max: number): number | undefined {
-  const text = singleParam(c, name, { max: 3, pattern: /^[0-9]+$/ });
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (n < 1 || n > max) throw new AppError("param_invalid", `${name} out of range`);
-  return n;
-}
+/** The :connection_id route's input, with its (optional, unused) JSON object body. */
+const byId = async (c: Context<AppEnv>) => ({
+  path: { connection_id: c.req.param("connection_id") },
+  body: await optionalJsonObject(c),
+});
 
 apiRoutes.get("/connections", async (c) => {
-  const query = parseListQuery({
-    customerId: singleParam(c, "customer_id", { max: 255, pattern: PRINTABLE }),
-    status: singleParam(c, "status", { max: 64 }),
-    limit: intParam(c, "limit", 100),
-    cursor: singleParam(c, "cursor", { max: 2048 }),
-  });
-  return c.json(await listConnections(storeOf(c), query));
+  const query = queryInput(c, { customer_id: "text", status: "text", limit: "number", cursor: "text" });
+  return c.json(await listConnections(opContext(c), { query }));
 });
 
 // Before the :connection_id routes, which "import" would otherwise match.
 apiRoutes.post("/connections/import", async (c) => {
-  const body = await optionalJsonObject(c);
-  const config = configOf(c);
-  const result = await importConnection({ finch: config.finch(), writers: writersOf(c) }, body, c.get("trace"));
+  const result = await importConnection(opContext(c), { body: await optionalJsonObject(c) });
   return c.json(result, result.imported ? 201 : 200);
 });
 apiRoutes.all("/connections/import", methodNotAllowed("POST"));
 
 apiRoutes.get("/connections/:connection_id", async (c) => {
-  return c.json(await getConnection(storeOf(c), connectionIdParam(c)));
+  return c.json(await getConnection(opContext(c), { path: { connection_id: c.req.param("connection_id") } }));
 });
 
 apiRoutes.delete("/connections/:connection_id", async (c) => {
-  const id = connectionIdParam(c);
-  await optionalJsonObject(c);
-  return c.json(await disconnectConnection(writersOf(c), id, c.get("trace")));
+  return c.json(await disconnectConnection(opContext(c), await byId(c)));
 });
 
 apiRoutes.post("/connections/:connection_id/token", async (c) => {
-  const id = connectionIdParam(c);
-  await optionalJsonObject(c);
-  const token = await accessToken(writersOf(c), id, c.get("trace"));
+  const result = await getAccessToken(opContext(c), await byId(c));
   // The one response that carries a token: never cached, anywhere.
   c.header("Cache-Control", "no-store");
   c.header("Pragma", "no-cache");
-  return c.json({ access_token: token });
+  return c.json(result);
 });
 
 apiRoutes.post("/connections/:connection_id/introspect", async (c) => {
-  const id = connectionIdParam(c);
-  await optionalJsonObject(c);
-  return c.json(await introspectConnection(writersOf(c), id, c.get("trace")));
+  return c.json(await introspectConnection(opContext(c), await byId(c)));
 });
 
 apiRoutes.post("/admin/reencrypt", async (c) => {
-  await optionalJsonObject(c);
-  const input = {
-    cursor: singleParam(c, "cursor", { max: 2048 }),
-    limit: intParam(c, "limit", REENCRYPT_MAX_LIMIT),
-  };
-  const ring = configOf(c).keyRing();
-  return c.json(await reencryptBatch({ store: storeOf(c), ring, writers: writersOf(c) }, input, c.get("trace")));
+  const body = await optionalJsonObject(c);
+  const query = queryInput(c, { cursor: "text", limit: "number" });
+  return c.json(await reencrypt(opContext(c), { query, body }));
 });
 
 apiRoutes.all("/connections", methodNotAllowed("GET"));

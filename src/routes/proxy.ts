@@ -1,8 +1,6 @@
-import { proxyToFinch } from "../domain/proxy";
-import { rateBudgetPort } from "../durable/budget-port";
-import { connectionIdParam } from "../http/body";
-import { configOf, storeOf, writersOf } from "../http/deps";
+import { opContext } from "../http/deps";
 import { newApp } from "../http/router";
+import { proxyFinch } from "../operations/connections";
 
 /**
  * ANY /api/connections/:connection_id/finch/<path>: Finch's API with the connection's token,
@@ -13,24 +11,19 @@ export const proxyRoutes = newApp();
 const MARKER = "/finch";
 
 proxyRoutes.all("/*", async (c) => {
-  const connectionId = connectionIdParam(c);
+  const connectionId = c.req.param("connection_id") ?? "";
   // The raw, still percent-encoded path: decoding here would hide encoded separators from
-  // the path checks. The id has no characters that encode, so it appears verbatim.
+  // the path checks. A valid id has no characters that encode, so it appears verbatim (an
+  // invalid one is refused by the operation before the path is used).
   const url = new URL(c.req.url);
   const prefix = `/connections/${connectionId}${MARKER}`;
   const at = url.pathname.indexOf(prefix);
   const path = at < 0 ? "" : url.pathname.slice(at + prefix.length);
   const declared = c.req.header("content-length");
-  const config = configOf(c);
-  return proxyToFinch(
+  return proxyFinch(
+    opContext(c),
+    { path: { connection_id: connectionId } },
     {
-      finch: config.finch(),
-      store: storeOf(c),
-      writers: writersOf(c),
-      budget: rateBudgetPort(config.rateBudget()),
-    },
-    {
-      connectionId,
       method: c.req.method,
       path,
       search: url.search,
@@ -38,6 +31,5 @@ proxyRoutes.all("/*", async (c) => {
       body: c.req.raw.body,
       bodyLength: declared !== undefined && /^[0-9]{1,15}$/.test(declared) ? Number(declared) : undefined,
     },
-    c.get("trace"),
   );
 });

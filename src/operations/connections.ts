@@ -1,0 +1,87 @@
+import * as v from "valibot";
+import { getConfig } from "../config";
+import * as connections from "../domain/connections";
+import { type ConnectionPage, listConnections as listPage } from "../domain/listing";
+import { type ProxyCall, proxyToFinch } from "../domain/proxy";
+import { rateBudgetPort } from "../durable/budget-port";
+import type { ConnectionFacts } from "../storage/records";
+import type { Disconnected, Introspected } from "../writer/protocol";
+import { type OperationContext, storeFor, writersFor } from "./context";
+import { ByIdInput, cursorSchema, limitSchema, parseInput } from "./input";
+
+/**
+ * The connection operations, shared by the HTTP API (src/routes/api.ts, proxy.ts) and the
+ * RPC entrypoint (src/rpc.ts): each parses its unknown input once with the schema exported
+ * beside it, so both surfaces refuse and accept exactly the same things.
+ */
+
+/** Printable text: no control characters (they would end up in logs and KV key hashes). */
+const PRINTABLE = /^[\x20-\x7e\u00a0-\uffff]+$/;
+export const LIST_MAX_LIMIT = 100;
+
+export const ListInput = v.object({
+  query: v.object({
+    customer_id: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(255), v.regex(PRINTABLE))),
+    status: v.optional(v.pipe(v.string(), v.regex(/^[a-z][a-z_]{0,63}$/))),
+    limit: v.optional(limitSchema(LIST_MAX_LIMIT)),
+    cursor: v.optional(cursorSchema(2048)),
+  }),
+});
+
+function connectionId(ctx: OperationContext, input: unknown): string {
+  const id = parseInput(ByIdInput, input).path.connection_id;
+  ctx.trace.connectionId = id;
+  return id;
+}
+
+export async function listConnections(ctx: OperationContext, input: unknown): Promise<ConnectionPage> {
+  const { query } = parseInput(ListInput, input);
+  return listPage(storeFor(ctx.env), {
+    customerId: query.customer_id,
+    status: query.status,
+    limit: query.limit,
+    cursor: query.cursor,
+  });
+}
+
+export function getConnection(ctx: OperationContext, input: unknown): Promise<ConnectionFacts> {
+  const id = connectionId(ctx, input);
+  return connections.getConnection(storeFor(ctx.env), id);
+}
+
+/** The one operation that hands out a token (HTTP marks its answer no-store). */
+export async function getAccessToken(ctx: OperationContext, input: unknown): Promise<{ access_token: string }> {
+  const id = connectionId(ctx, input);
+  return { access_token: await connections.accessToken(writersFor(ctx.env), id, ctx.trace) };
+}
+
+export function introspectConnection(ctx: OperationContext, input: unknown): Promise<Introspected> {
+  const id = connectionId(ctx, input);
+  return connections.introspectConnection(writersFor(ctx.env), id, ctx.trace);
+}
+
+export function disconnectConnection(ctx: OperationContext, input: unknown): Promise<Disconnected> {
+  const id = connectionId(ctx, input);
+  return connections.disconnectConnection(writersFor(ctx.env), id, ctx.trace);
+}
+
+/**
+ * Finch's API with the connection's token. The call itself (method, path, headers, body
+ * stream) is built by the adapter from its own form (a request, or RPC's Request/FinchCall);
+ * the path and query rules are the proxy's (src/domain/proxy-path.ts).
+ */
+export function proxyFinch(
+  ctx: OperationContext,
+  input: unknown,
+  call: Omit<ProxyCall, "connectionId">,
+): Promise<Response> {
+  const id = connectionId(ctx, input);
+  const config = getConfig(ctx.env);
+  const deps = {
+    finch: config.finch(),
+    store: storeFor(ctx.env),
+    writers: writersFor(ctx.env),
+    budget: rateBudgetPort(config.rateBudget()),
+  };
+  return proxyToFinch(deps, { ...call, connectionId: id }, ctx.trace);
+}

@@ -1,0 +1,42 @@
+import * as v from "valibot";
+import { AppError } from "../errors";
+import { CONNECTION_ID } from "../finch/schemas";
+
+/**
+ * How every operation reads its input: one valibot schema over `{ path?, query?, body? }`,
+ * the same object whether it came from an HTTP request (src/routes/) or an RPC call
+ * (src/rpc.ts). The three parts mirror HTTP because the OpenAPI description is generated
+ * from these schemas (scripts/openapi.ts); an RPC adapter fills them from its arguments.
+ * A failure under `body` is `body_invalid` (and names the field to the caller); anything
+ * else is `param_invalid`. Field names only, never the value.
+ */
+export function parseInput<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOutput<S> {
+  const parsed = v.safeParse(schema, input);
+  if (parsed.success) return parsed.output;
+  const issue = parsed.issues[0];
+  const [where, ...rest] = ((issue && v.getDotPath(issue)) ?? "").split(".");
+  const field = rest.join(".") || "(root)";
+  if (where === "body")
+    throw new AppError("body_invalid", `body field ${field} invalid`, { expose: `Field: ${field}.` });
+  throw new AppError("param_invalid", `${where ? `${where}.` : ""}${field} invalid`);
+}
+
+/** Finch's connection id shape, checked before any storage read: the one rule for HTTP and RPC. */
+export const ConnectionIdSchema = v.pipe(v.string(), v.regex(CONNECTION_ID));
+
+/**
+ * A management POST/DELETE body: absent, or a JSON object. Nothing in it is used today, but
+ * garbage is refused rather than ignored so a caller's bug surfaces early.
+ */
+export const EmptyBodySchema = v.optional(v.looseObject({}));
+
+/** An opaque paging cursor as we hand it out (base64url JSON, see src/lib/cursor.ts). */
+export const cursorSchema = (max: number) => v.pipe(v.string(), v.minLength(1), v.maxLength(max));
+
+/** A page size: an integer in 1..max. (The HTTP adapter turns an all-digits query value into a number.) */
+export const limitSchema = (max: number) => v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(max));
+
+export const ByIdInput = v.object({
+  path: v.object({ connection_id: ConnectionIdSchema }),
+  body: EmptyBodySchema,
+});
