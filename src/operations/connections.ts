@@ -1,32 +1,24 @@
-import * as v from "valibot";
 import { getConfig } from "../config";
 import * as connections from "../domain/connections";
-import { type ConnectionPage, listConnections as listPage } from "../domain/listing";
+import { listConnections as listPage } from "../domain/listing";
 import { type ProxyCall, proxyToFinch } from "../domain/proxy";
 import { rateBudgetPort } from "../durable/budget-port";
-import type { ConnectionFacts } from "../storage/records";
-import type { Disconnected, Introspected } from "../writer/protocol";
 import { type OperationContext, storeFor, writersFor } from "./context";
-import { ByIdInput, cursorSchema, limitSchema, parseInput } from "./input";
+import { ByIdInput, ListInput, parseInput } from "./input";
+import type {
+  AccessTokenSchema,
+  ConnectionPageSchema,
+  ConnectionSchema,
+  DisconnectedSchema,
+  IntrospectedSchema,
+  Out,
+} from "./outputs";
 
 /**
  * The connection operations, shared by the HTTP API (src/routes/api.ts, proxy.ts) and the
- * RPC entrypoint (src/rpc.ts): each parses its unknown input once with the schema exported
- * beside it, so both surfaces refuse and accept exactly the same things.
+ * RPC entrypoint (src/rpc.ts): each parses its unknown input once with its schema from
+ * ./input.ts, so both surfaces refuse and accept exactly the same things.
  */
-
-/** Printable text: no control characters (they would end up in logs and KV key hashes). */
-const PRINTABLE = /^[\x20-\x7e\u00a0-\uffff]+$/;
-export const LIST_MAX_LIMIT = 100;
-
-export const ListInput = v.object({
-  query: v.object({
-    customer_id: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(255), v.regex(PRINTABLE))),
-    status: v.optional(v.pipe(v.string(), v.regex(/^[a-z][a-z_]{0,63}$/))),
-    limit: v.optional(limitSchema(LIST_MAX_LIMIT)),
-    cursor: v.optional(cursorSchema(2048)),
-  }),
-});
 
 function connectionId(ctx: OperationContext, input: unknown): string {
   const id = parseInput(ByIdInput, input).path.connection_id;
@@ -34,7 +26,10 @@ function connectionId(ctx: OperationContext, input: unknown): string {
   return id;
 }
 
-export async function listConnections(ctx: OperationContext, input: unknown): Promise<ConnectionPage> {
+export async function listConnections(
+  ctx: OperationContext,
+  input: unknown,
+): Promise<Out<typeof ConnectionPageSchema>> {
   const { query } = parseInput(ListInput, input);
   return listPage(storeFor(ctx.env), {
     customerId: query.customer_id,
@@ -44,23 +39,23 @@ export async function listConnections(ctx: OperationContext, input: unknown): Pr
   });
 }
 
-export function getConnection(ctx: OperationContext, input: unknown): Promise<ConnectionFacts> {
+export function getConnection(ctx: OperationContext, input: unknown): Promise<Out<typeof ConnectionSchema>> {
   const id = connectionId(ctx, input);
   return connections.getConnection(storeFor(ctx.env), id);
 }
 
 /** The one operation that hands out a token (HTTP marks its answer no-store). */
-export async function getAccessToken(ctx: OperationContext, input: unknown): Promise<{ access_token: string }> {
+export async function getAccessToken(ctx: OperationContext, input: unknown): Promise<Out<typeof AccessTokenSchema>> {
   const id = connectionId(ctx, input);
   return { access_token: await connections.accessToken(writersFor(ctx.env), id, ctx.trace) };
 }
 
-export function introspectConnection(ctx: OperationContext, input: unknown): Promise<Introspected> {
+export function introspectConnection(ctx: OperationContext, input: unknown): Promise<Out<typeof IntrospectedSchema>> {
   const id = connectionId(ctx, input);
   return connections.introspectConnection(writersFor(ctx.env), id, ctx.trace);
 }
 
-export function disconnectConnection(ctx: OperationContext, input: unknown): Promise<Disconnected> {
+export function disconnectConnection(ctx: OperationContext, input: unknown): Promise<Out<typeof DisconnectedSchema>> {
   const id = connectionId(ctx, input);
   return connections.disconnectConnection(writersFor(ctx.env), id, ctx.trace);
 }

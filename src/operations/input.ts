@@ -1,5 +1,8 @@
 import * as v from "valibot";
+import { ImportSchema } from "../domain/import";
 import { AppError } from "../errors";
+import { REDELIVER_MAX } from "../events/dead-letters";
+import { EVENT_ID } from "../events/model";
 import { CONNECTION_ID } from "../finch/schemas";
 
 /**
@@ -39,4 +42,43 @@ export const limitSchema = (max: number) => v.pipe(v.number(), v.integer(), v.mi
 export const ByIdInput = v.object({
   path: v.object({ connection_id: ConnectionIdSchema }),
   body: EmptyBodySchema,
+});
+
+/** Printable text: no control characters (they would end up in logs and KV key hashes). */
+const PRINTABLE = /^[\x20-\x7e\u00a0-\uffff]+$/;
+export const LIST_MAX_LIMIT = 100;
+
+export const ListInput = v.object({
+  query: v.object({
+    customer_id: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(255), v.regex(PRINTABLE))),
+    status: v.optional(v.pipe(v.string(), v.regex(/^[a-z][a-z_]{0,63}$/))),
+    limit: v.optional(limitSchema(LIST_MAX_LIMIT)),
+    cursor: v.optional(cursorSchema(2048)),
+  }),
+});
+
+export const REENCRYPT_MAX_LIMIT = 100;
+
+export const ReencryptInput = v.object({
+  query: v.object({
+    cursor: v.optional(cursorSchema(2048)),
+    limit: v.optional(limitSchema(REENCRYPT_MAX_LIMIT)),
+  }),
+  body: EmptyBodySchema,
+});
+
+export const ImportInput = v.object({ body: ImportSchema });
+
+export const RedeliverInput = v.object({
+  query: v.object({
+    cursor: v.optional(cursorSchema(256)),
+    limit: v.optional(limitSchema(REDELIVER_MAX)),
+  }),
+  body: v.optional(
+    v.strictObject({
+      event_ids: v.optional(
+        v.pipe(v.array(v.pipe(v.string(), v.regex(EVENT_ID))), v.minLength(1), v.maxLength(REDELIVER_MAX)),
+      ),
+    }),
+  ),
 });

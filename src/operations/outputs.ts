@@ -1,0 +1,82 @@
+import * as v from "valibot";
+import { ERRORS, type ErrorCode } from "../errors";
+import { ConnectionFactsSchema } from "../storage/records";
+
+/**
+ * What each operation answers, as schemas: the operations declare their return types from
+ * them, docs/openapi.json is generated from them (scripts/openapi.ts), and
+ * test/openapi-conformance.test.ts checks real answers against them. The connection object
+ * is the stored facts' schema itself (src/storage/records.ts), so a new stored fact is
+ * documented the moment it is added.
+ */
+const count = v.pipe(v.number(), v.integer(), v.minValue(0));
+const cursor = v.nullable(v.string());
+
+export const ConnectionSchema = ConnectionFactsSchema;
+
+export const ConnectionSummarySchema = v.object({
+  ...v.pick(ConnectionFactsSchema, ["connection_id", "provider_id", "status", "created_at", "updated_at"]).entries,
+  /** Null only for a listing entry whose metadata predates the customer fields. */
+  customer_id: v.nullable(v.string()),
+  customer_name: v.nullable(v.string()),
+});
+
+export const ConnectionPageSchema = v.object({
+  connections: v.array(ConnectionSummarySchema),
+  /** Pass back as `cursor` for the next page; null when this page was the last. */
+  cursor,
+});
+
+export const AccessTokenSchema = v.object({ access_token: v.string() });
+
+export const IntrospectedSchema = v.object({
+  ...ConnectionFactsSchema.entries,
+  /** Finch's status message, as it reported it; not stored. */
+  status_message: v.nullable(v.string()),
+});
+
+export const DisconnectedSchema = v.object({
+  connection_id: v.string(),
+  disconnected: v.literal(true),
+  /** "already_invalid": Finch no longer accepted the token; the record was removed anyway. */
+  finch: v.picklist(["disconnected", "already_invalid"]),
+});
+
+const TallySchema = v.object({
+  scanned: count,
+  rewritten: count,
+  remaining_on_old_keys: count,
+  unreadable: count,
+});
+
+export const ReencryptResultSchema = v.object({
+  ...TallySchema.entries,
+  active_kid: v.string(),
+  cursor,
+  /** Totals since the pass began; complete when `cursor` is null. */
+  pass: TallySchema,
+});
+
+export const ImportResultSchema = v.object({
+  connection_id: v.string(),
+  /** false: the connection was already stored for this customer, and nothing changed. */
+  imported: v.boolean(),
+  connection: ConnectionFactsSchema,
+});
+
+export const RedeliverResultSchema = v.object({
+  redelivered: count,
+  not_found: v.array(v.string()),
+  unreadable: count,
+  next_cursor: cursor,
+});
+
+/** The error body for one HTTP status (any status when omitted): `code` is a table code with that status. */
+export function errorBodySchema(status?: number) {
+  const all = Object.keys(ERRORS) as ErrorCode[];
+  const codes = status === undefined ? all : all.filter((code) => ERRORS[code].status === status);
+  const code = codes.length ? v.picklist(codes as [ErrorCode, ...ErrorCode[]]) : v.string();
+  return v.object({ error: v.object({ code, message: v.string(), request_id: v.string() }) });
+}
+
+export type Out<S extends v.GenericSchema> = v.InferOutput<S>;
