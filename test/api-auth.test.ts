@@ -3,16 +3,17 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { app } from "../src/app";
 import type { Env } from "../src/env";
-import { API_KEY, api, expectApiError, OLD_API_KEY, seedConnection } from "./support/api";
+import { expectError } from "./support/assert";
 import { finch } from "./support/finch";
-import { call } from "./support/http";
+import { seedConnection } from "./support/fixtures";
+import { API_KEY, api, call, OLD_API_KEY } from "./support/http";
 import { WORKER_ORIGIN } from "./support/secrets";
 
 const CHALLENGE = 'Bearer realm="finch-connect-edge"';
 
 /** What a refused caller can observe, minus the per-request id. */
 async function refusal(res: Response) {
-  const body = await expectApiError(res, 401, "unauthorized");
+  const body = await expectError(res, 401, "unauthorized");
   expect(res.headers.get("www-authenticate")).toBe(CHALLENGE);
   expect(res.headers.get("cache-control")).toBe("no-store");
   return { status: res.status, challenge: res.headers.get("www-authenticate"), message: body.error.message };
@@ -52,7 +53,7 @@ describe("API key authentication", () => {
 
   it("guards unknown /api paths too, so a caller without a key cannot probe the routes", async () => {
     await refusal(await call("/api/nothing-here"));
-    await expectApiError(await api("/api/nothing-here"), 404, "not_found");
+    await expectError(await api("/api/nothing-here"), 404, "not_found");
   });
 
   it("accepts the scheme name in any case, as RFC 9110 allows", async () => {
@@ -74,7 +75,7 @@ describe("API key authentication", () => {
       ctx,
     );
     await waitOnExecutionContext(ctx);
-    const body = await expectApiError(res, 500, "config_invalid");
+    const body = await expectError(res, 500, "config_invalid");
     expect(body.error.message).toContain("API_KEYS");
     if (value) expect(body.error.message).not.toContain(value);
   });

@@ -1,8 +1,10 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { api, expectApiError, expectNoToken, rawRecord, seedConnection } from "./support/api";
+import { expectError, expectNoSecrets } from "./support/assert";
 import { finch } from "./support/finch";
+import { rawRecord, seedConnection } from "./support/fixtures";
 import { connectCustomer } from "./support/flow";
+import { api } from "./support/http";
 
 describe("GET /api/connections/:connection_id", () => {
   it("returns the stored facts and status, never the token or its envelope", async () => {
@@ -10,7 +12,7 @@ describe("GET /api/connections/:connection_id", () => {
     const res = await api(`/api/connections/${connectionId}`);
     expect(res.status).toBe(200);
     expect(res.headers.get("cache-control")).toBe("no-store");
-    await expectNoToken(res);
+    await expectNoSecrets(res);
     const body = await res.json<Record<string, unknown>>();
     expect(body).toMatchObject({
       connection_id: connectionId,
@@ -31,25 +33,21 @@ describe("GET /api/connections/:connection_id", () => {
     const id = /data-connection-id="([^"]+)"/.exec(await done.text())?.[1] ?? "";
     const res = await api(`/api/connections/${id}`);
     expect(res.status).toBe(200);
-    await expectNoToken(res);
+    await expectNoSecrets(res);
     expect(await res.json()).toMatchObject({ connection_id: id, customer_id: "flow-customer", status: "connected" });
   });
 
   it("answers 404 connection_not_found for an unknown id and 400 param_invalid for a malformed one", async () => {
-    await expectApiError(
-      await api("/api/connections/00000000-0000-4000-8000-000000000000"),
-      404,
-      "connection_not_found",
-    );
+    await expectError(await api("/api/connections/00000000-0000-4000-8000-000000000000"), 404, "connection_not_found");
     for (const bad of ["-starts-with-dash", "has%20space", "a".repeat(129), "semi%3Bcolon", "dot.dot"]) {
-      await expectApiError(await api(`/api/connections/${bad}`), 400, "param_invalid");
+      await expectError(await api(`/api/connections/${bad}`), 400, "param_invalid");
     }
   });
 
   it("answers 405 with Allow for a method the path does not support", async () => {
     const { connectionId } = await seedConnection();
     const res = await api(`/api/connections/${connectionId}`, { method: "PUT", body: "{}" });
-    await expectApiError(res, 405, "method_not_allowed");
+    await expectError(res, 405, "method_not_allowed");
     expect(res.headers.get("allow")).toBe("GET, DELETE");
     expect(await rawRecord(connectionId)).not.toBeNull();
   });
@@ -71,8 +69,8 @@ describe("POST /api/connections/:connection_id/token", () => {
     expect((await api(path, { method: "POST", headers: json, body: "{}" })).status).toBe(200);
     for (const body of ["{", "[1,2]", "null", '"text"']) {
       const res = await api(path, { method: "POST", headers: json, body });
-      await expectApiError(res, 400, "body_invalid");
-      await expectNoToken(res);
+      await expectError(res, 400, "body_invalid");
+      await expectNoSecrets(res);
     }
   });
 
@@ -81,8 +79,8 @@ describe("POST /api/connections/:connection_id/token", () => {
     const path = `/api/connections/${connectionId}/token`;
     const big = `{"pad":"${"x".repeat(17 * 1024)}"}`;
     const declared = await api(path, { method: "POST", body: big });
-    await expectApiError(declared, 413, "body_too_large");
-    await expectNoToken(declared);
+    await expectError(declared, 413, "body_too_large");
+    await expectNoSecrets(declared);
     const chunks = (text: string) => {
       const bytes = new TextEncoder().encode(text);
       return new ReadableStream<Uint8Array>({
@@ -93,22 +91,22 @@ describe("POST /api/connections/:connection_id/token", () => {
       });
     };
     const chunked = await api(path, { method: "POST", body: chunks(big) });
-    await expectApiError(chunked, 413, "body_too_large");
+    await expectError(chunked, 413, "body_too_large");
     // A chunked body under the limit is counted, then still reaches the route whole.
     const small = `[${"1,".repeat(5000)}1]`;
-    await expectApiError(await api(path, { method: "POST", body: chunks(small) }), 400, "body_invalid");
+    await expectError(await api(path, { method: "POST", body: chunks(small) }), 400, "body_invalid");
   });
 
   it("answers 404 for an unknown connection and 405 for GET", async () => {
-    await expectApiError(
+    await expectError(
       await api("/api/connections/11111111-1111-4111-8111-111111111111/token", { method: "POST" }),
       404,
       "connection_not_found",
     );
     const { connectionId } = await seedConnection();
     const res = await api(`/api/connections/${connectionId}/token`);
-    await expectApiError(res, 405, "method_not_allowed");
-    await expectNoToken(res);
+    await expectError(res, 405, "method_not_allowed");
+    await expectNoSecrets(res);
   });
 
   it("reports an undecryptable record as record_unreadable without echoing it", async () => {
@@ -116,7 +114,7 @@ describe("POST /api/connections/:connection_id/token", () => {
     const tampered = { ...record, token: { ...record.token, ct: `${record.token.ct.slice(0, -4)}AAAA` } };
     await env.CONNECTIONS.put(`conn:${connectionId}`, JSON.stringify(tampered));
     const res = await api(`/api/connections/${connectionId}/token`, { method: "POST" });
-    const body = await expectApiError(res, 500, "record_unreadable");
+    const body = await expectError(res, 500, "record_unreadable");
     expect(JSON.stringify(body)).not.toContain(record.token.ct);
   });
 });
@@ -124,7 +122,7 @@ describe("POST /api/connections/:connection_id/token", () => {
 describe("unknown API routes", () => {
   it("answers 404 not_found as JSON", async () => {
     for (const path of ["/api", "/api/", "/api/connection", "/api/connections/x/y/z", "/api/admin"]) {
-      await expectApiError(await api(path), 404, "not_found");
+      await expectError(await api(path), 404, "not_found");
     }
   });
 
@@ -140,9 +138,9 @@ describe("unknown API routes", () => {
       ["GET", "/api/connections/"],
       ["POST", "/api/admin/reencrypt/"],
     ] as const) {
-      await expectApiError(await api(path, { method }), 404, "not_found");
+      await expectError(await api(path, { method }), 404, "not_found");
     }
-    await expectApiError(
+    await expectError(
       await api(`/api/connections/${connectionId}/finchX/.%2e/`, { method: "DELETE" }),
       404,
       "not_found",

@@ -4,8 +4,10 @@ import { describe, expect, it } from "vitest";
 import { app } from "../src/app";
 import type { Env } from "../src/env";
 import { customerIndexKey } from "../src/storage/keys";
-import { API_KEY, api, expectApiError, expectNoToken, rawRecord, seedConnection } from "./support/api";
+import { expectError, expectNoSecrets } from "./support/assert";
 import { finch } from "./support/finch";
+import { rawRecord, seedConnection } from "./support/fixtures";
+import { API_KEY, api } from "./support/http";
 import { TEST_VARS, WORKER_ORIGIN } from "./support/secrets";
 
 const json = (status: number, body: unknown) =>
@@ -17,7 +19,7 @@ describe("POST /api/connections/:connection_id/introspect", () => {
     finch().mock.setConnectionStatus(connectionId, "error_permissions");
     const res = await api(`/api/connections/${connectionId}/introspect`, { method: "POST" });
     expect(res.status, await res.clone().text()).toBe(200);
-    await expectNoToken(res);
+    await expectNoSecrets(res);
     const body = await res.json<Record<string, unknown>>();
     expect(body).toMatchObject({ connection_id: connectionId, status: "error_permissions", customer_id: "acme" });
     expect(body.status_message).toContain("permissions");
@@ -43,7 +45,7 @@ describe("POST /api/connections/:connection_id/introspect", () => {
       { status: 401, name: "authentication_error", finch_code: "reauthenticate_user" },
     );
     const res = await api(`/api/connections/${connectionId}/introspect`, { method: "POST" });
-    await expectApiError(res, 409, "finch_reauthenticate");
+    await expectError(res, 409, "finch_reauthenticate");
     expect((await rawRecord(connectionId))?.status).toBe("reauth");
   });
 
@@ -51,14 +53,14 @@ describe("POST /api/connections/:connection_id/introspect", () => {
     const { connectionId, record } = await seedConnection();
     finch().override("GET /introspect", () => json(500, { code: 500, name: "server_error", message: "boom" }));
     const res = await api(`/api/connections/${connectionId}/introspect`, { method: "POST" });
-    await expectApiError(res, 502, "finch_unavailable");
-    await expectNoToken(res);
+    await expectError(res, 502, "finch_unavailable");
+    await expectNoSecrets(res);
     expect(await rawRecord(connectionId)).toEqual(record);
   });
 
   it("answers 404 without calling Finch for an unknown connection", async () => {
     const res = await api("/api/connections/22222222-2222-4222-8222-222222222222/introspect", { method: "POST" });
-    await expectApiError(res, 404, "connection_not_found");
+    await expectError(res, 404, "connection_not_found");
     expect(finch().sent).toEqual([]);
   });
 });
@@ -73,7 +75,7 @@ describe("DELETE /api/connections/:connection_id", () => {
     const { connectionId, accessToken } = seeded;
     const res = await api(`/api/connections/${connectionId}`, { method: "DELETE" });
     expect(res.status, await res.clone().text()).toBe(200);
-    await expectNoToken(res);
+    await expectNoSecrets(res);
     expect(await res.json()).toEqual({ connection_id: connectionId, disconnected: true, finch: "disconnected" });
     const [sent] = finch().calls("POST /disconnect");
     expect(sent?.headers.get("authorization")).toBe(`Bearer ${accessToken}`);
@@ -83,7 +85,7 @@ describe("DELETE /api/connections/:connection_id", () => {
 
     // Idempotent from the caller's view: the same stable 404 every time, no Finch call.
     for (let i = 0; i < 2; i++) {
-      await expectApiError(
+      await expectError(
         await api(`/api/connections/${connectionId}`, { method: "DELETE" }),
         404,
         "connection_not_found",
@@ -109,8 +111,8 @@ describe("DELETE /api/connections/:connection_id", () => {
     const seeded = await seedConnection();
     finch().override("POST /disconnect", () => json(503, { code: 503, name: "server_error", message: "down" }));
     const res = await api(`/api/connections/${seeded.connectionId}`, { method: "DELETE" });
-    await expectApiError(res, 502, "finch_unavailable");
-    await expectNoToken(res);
+    await expectError(res, 502, "finch_unavailable");
+    await expectNoSecrets(res);
     expect(await rawRecord(seeded.connectionId)).toEqual(seeded.record);
     expect(await env.CONNECTIONS.get(await indexKey(seeded))).toBe(seeded.connectionId);
     // Retried once (503 is safe to repeat for /disconnect) before giving up.
@@ -123,7 +125,7 @@ describe("DELETE /api/connections/:connection_id", () => {
       throw new TypeError("connection refused");
     });
     const res = await api(`/api/connections/${seeded.connectionId}`, { method: "DELETE" });
-    await expectApiError(res, 502, "finch_unavailable");
+    await expectError(res, 502, "finch_unavailable");
     expect(await rawRecord(seeded.connectionId)).toEqual(seeded.record);
   });
 
@@ -144,13 +146,13 @@ describe("DELETE /api/connections/:connection_id", () => {
       ctx,
     );
     await waitOnExecutionContext(ctx);
-    await expectApiError(res, 504, "finch_timeout");
+    await expectError(res, 504, "finch_timeout");
     expect(await rawRecord(seeded.connectionId)).toEqual(seeded.record);
     expect(TEST_VARS.FINCH_TIMEOUT_MS).not.toBe("100");
   });
 
   it("refuses a malformed id before any storage or Finch access", async () => {
-    await expectApiError(await api("/api/connections/bad%2Fid", { method: "DELETE" }), 400, "param_invalid");
+    await expectError(await api("/api/connections/bad%2Fid", { method: "DELETE" }), 400, "param_invalid");
     expect(finch().sent).toEqual([]);
   });
 });

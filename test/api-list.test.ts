@@ -2,9 +2,11 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { ConnectionPage } from "../src/domain/listing";
 import { customerIndexKey } from "../src/storage/keys";
-import { api, clearStore, expectApiError, expectNoToken, rawRecord, seedConnection } from "./support/api";
+import { expectError, expectNoSecrets } from "./support/assert";
+import { clearKv, rawRecord, seedConnection } from "./support/fixtures";
+import { api } from "./support/http";
 
-beforeEach(clearStore);
+beforeEach(clearKv);
 
 /** Follows cursors to the end; every page is checked for tokens on the way. */
 async function allPages(query: string) {
@@ -14,7 +16,7 @@ async function allPages(query: string) {
     const sep = query ? "&" : "";
     const res = await api(`/api/connections?${query}${cursor ? `${sep}cursor=${encodeURIComponent(cursor)}` : ""}`);
     expect(res.status, await res.clone().text()).toBe(200);
-    await expectNoToken(res);
+    await expectNoSecrets(res);
     const page = await res.json<ConnectionPage>();
     pages.push(page);
     cursor = page.cursor;
@@ -108,7 +110,7 @@ describe("GET /api/connections (all customers)", () => {
     // One key per KV page: every match is still found once, in order.
     const sparse = ids(await allPages("status=reauth&limit=1"));
     expect(sparse.flat()).toEqual(["c02", "c03", "c05", "c08"]);
-    await clearStore();
+    await clearKv();
     for (let i = 1; i <= 5; i++)
       await seedConnection({ connectionId: `d0${i}`, status: i === 5 ? "reauth" : "connected" });
     // Three KV pages scanned, nothing found yet: an empty page that still has a cursor.
@@ -138,9 +140,9 @@ describe("listing parameters", () => {
       "cursor=%%%",
       "cursor=e30",
     ]) {
-      await expectApiError(await api(`/api/connections?${q}`), 400, "param_invalid");
+      await expectError(await api(`/api/connections?${q}`), 400, "param_invalid");
     }
-    await expectApiError(await api(`/api/connections?customer_id=${"x".repeat(256)}`), 400, "param_invalid");
+    await expectError(await api(`/api/connections?customer_id=${"x".repeat(256)}`), 400, "param_invalid");
     expect(await rawRecord(s.connectionId)).toEqual(s.record);
   });
 
@@ -149,8 +151,8 @@ describe("listing parameters", () => {
     const first = await (await api("/api/connections?customer_id=acme&limit=1")).json<ConnectionPage>();
     expect(first.cursor).not.toBeNull();
     const cursor = encodeURIComponent(first.cursor ?? "");
-    await expectApiError(await api(`/api/connections?customer_id=other&cursor=${cursor}`), 400, "param_invalid");
-    await expectApiError(await api(`/api/connections?cursor=${cursor}`), 400, "param_invalid");
+    await expectError(await api(`/api/connections?customer_id=other&cursor=${cursor}`), 400, "param_invalid");
+    await expectError(await api(`/api/connections?cursor=${cursor}`), 400, "param_invalid");
     expect((await api(`/api/connections?customer_id=acme&limit=1&cursor=${cursor}`)).status).toBe(200);
   });
 });

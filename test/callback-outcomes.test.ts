@@ -1,9 +1,9 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { expectError, expectNoSecrets, expectSecurityHeaders, expectStored, JSON_ACCEPT } from "./support/assert";
 import { finch } from "./support/finch";
+import { clearKv, kvEntries } from "./support/fixtures";
 import { callbackPath, connectCustomer, startFlow } from "./support/flow";
 import { call, Jar } from "./support/http";
-import { clearKv, kvEntries } from "./support/kv";
 import { workerWith } from "./support/worker";
 
 /**

@@ -4,9 +4,9 @@ import { cookieKey } from "../src/crypto/cookie-key";
 import { PENDING_TTL_S, type PendingFlow, sealFlow } from "../src/domain/flow-state";
 import { expectError, expectNoSecrets, expectSecurityHeaders, expectStored, JSON_ACCEPT } from "./support/assert";
 import { finch } from "./support/finch";
+import { clearKv } from "./support/fixtures";
 import { callbackPath, connectCustomer, startFlow } from "./support/flow";
 import { call, Jar } from "./support/http";
-import { clearKv } from "./support/kv";
 import { TEST_SECRETS, TEST_VARS } from "./support/secrets";
 
 /** GET /callback: the exchange request, and every refusal before it. */

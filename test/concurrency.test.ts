@@ -2,11 +2,10 @@ import { env } from "cloudflare:workers";
 import { beforeEach, expect, it } from "vitest";
 import { parseRecord } from "../src/storage/connections";
 import { customerPrefix } from "../src/storage/keys";
-import { API_KEY } from "./support/api";
 import { finch } from "./support/finch";
+import { clearKv, fullRing, kvNames } from "./support/fixtures";
 import { callbackPath, connectCustomer, startFlow } from "./support/flow";
-import { clearKv, kvNames } from "./support/kv";
-import { fullRing } from "./support/records";
+import { API_KEY } from "./support/http";
 import { accountUpdated, deliver, eventId, nowS, signed } from "./support/webhooks";
 import { workerWith } from "./support/worker";
 

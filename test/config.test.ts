@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { expectError, expectStored, JSON_ACCEPT } from "./support/assert";
 import { finch } from "./support/finch";
+import { clearKv } from "./support/fixtures";
 import { callbackPath, startFlow } from "./support/flow";
 import { Jar, mintTicket } from "./support/http";
-import { clearKv } from "./support/kv";
 import { TEST_SECRETS } from "./support/secrets";
 import { type Caller, workerWith } from "./support/worker";
 

@@ -2,9 +2,9 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { FINCH_API_VERSION } from "../src/config";
 import { expectError, expectNoSecrets, expectSecurityHeaders, expectStored, JSON_ACCEPT } from "./support/assert";
 import { finch } from "./support/finch";
+import { clearKv } from "./support/fixtures";
 import { startFlow } from "./support/flow";
 import { call, mintTicket } from "./support/http";
-import { clearKv } from "./support/kv";
 import { CONNECT_ORIGIN, TEST_SECRETS, TEST_VARS } from "./support/secrets";
 
 /** GET /connect: what is sent to Finch, where the browser goes, and the state cookie. */

@@ -1,12 +1,11 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { MAX_COOKIE_HEADER } from "../src/http/cookie-limit";
-import { API_KEY, seedConnection } from "./support/api";
 import { expectError, JSON_ACCEPT } from "./support/assert";
 import { watchKvWrites } from "./support/faults";
 import { finch } from "./support/finch";
+import { clearKv, kvEntries, seedConnection } from "./support/fixtures";
 import { callbackPath, startFlow } from "./support/flow";
-import { call, mintTicket } from "./support/http";
-import { clearKv, kvEntries } from "./support/kv";
+import { API_KEY, call, mintTicket } from "./support/http";
 
 /**
  * Issue 9, finding 3: a 32 KiB Cookie header of spaces cost the old hand-written parser close

@@ -1,9 +1,9 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { expectError, expectNoSecrets, expectSecurityHeaders, expectStored, JSON_ACCEPT } from "./support/assert";
 import { finch } from "./support/finch";
+import { clearKv, kvNames } from "./support/fixtures";
 import { callbackPath } from "./support/flow";
 import { call, Jar, mintTicket } from "./support/http";
-import { clearKv, kvNames } from "./support/kv";
 import { TEST_SECRETS, TEST_VARS } from "./support/secrets";
 
 /**

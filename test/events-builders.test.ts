@@ -8,7 +8,8 @@ import {
 } from "../src/events/builders";
 import { parseAppEvent } from "../src/events/model";
 import { finch } from "./support/finch";
-import { clearKv, connected, record } from "./support/webhooks";
+import { clearKv, storedRecord as record } from "./support/fixtures";
+import { connected } from "./support/webhooks";
 
 /**
  * The builders the connection's writer calls: each change gives exactly its event, built from

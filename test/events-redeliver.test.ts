@@ -5,9 +5,9 @@ import type { Env } from "../src/env";
 import { deliverWebhookBatch } from "../src/events/consumer";
 import type { AppEvent } from "../src/events/model";
 import { APP_WEBHOOK_DLQ_NAME, APP_WEBHOOK_QUEUE_NAME, handleQueue } from "../src/events/queue";
-import { API_KEY } from "./support/api";
 import { APP_SECRET, batchOf, deliveryDeps, RECEIVER, statusChanged, watchQueue, webhookEnv } from "./support/events";
 import { finch } from "./support/finch";
+import { API_KEY } from "./support/http";
 import { workerWith } from "./support/worker";
 
 /**

@@ -1,9 +1,9 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { expectError, expectNoSecrets, expectStored, JSON_ACCEPT } from "./support/assert";
 import { finch, type Override } from "./support/finch";
+import { clearKv } from "./support/fixtures";
 import { callbackPath, startFlow } from "./support/flow";
 import { call } from "./support/http";
-import { clearKv } from "./support/kv";
 
 /**
  * Finch's answers to POST /auth/token that are not a usable token. Each maps to its own

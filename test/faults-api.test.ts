@@ -1,8 +1,8 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { API_KEY, rawRecord, seedConnection } from "./support/api";
 import { expectFaultHandled, FAULTS, type FaultedOp, fastWorker } from "./support/faults";
 import { finch } from "./support/finch";
-import { clearKv } from "./support/kv";
+import { clearKv, rawRecord, seedConnection } from "./support/fixtures";
+import { API_KEY } from "./support/http";
 
 /**
  * Faults on the API's own Finch calls: GET /introspect (POST .../introspect) and

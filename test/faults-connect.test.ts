@@ -1,9 +1,8 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { seedConnection } from "./support/api";
 import { expectFaultHandled, FAULTS, type FaultedOp, fastWorker, recordDelays } from "./support/faults";
 import { finch } from "./support/finch";
+import { clearKv, seedConnection } from "./support/fixtures";
 import { mintTicket } from "./support/http";
-import { clearKv } from "./support/kv";
 
 /**
  * Faults on Connect session creation (POST /connect/sessions and .../reauthenticate). Both

@@ -1,10 +1,9 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { seedConnection } from "./support/api";
 import { JSON_ACCEPT } from "./support/assert";
 import { expectFaultHandled, FAULTS, type FaultedOp, fastWorker } from "./support/faults";
 import { finch } from "./support/finch";
+import { clearKv, seedConnection } from "./support/fixtures";
 import { callbackPath, connectCustomer, startFlow } from "./support/flow";
-import { clearKv } from "./support/kv";
 
 /**
  * Faults on the code exchange (POST /auth/token). The code is single-use: once Finch may have

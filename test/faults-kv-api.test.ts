@@ -1,10 +1,10 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { api, expectApiError, expectNoToken, rawRecord, seedConnection } from "./support/api";
+import { expectError, expectNoSecrets } from "./support/assert";
 import { failKv, watchKvWrites } from "./support/faults";
 import { finch } from "./support/finch";
-import { clearKv, kvEntries } from "./support/kv";
-import { retiredRing } from "./support/records";
+import { clearKv, kvEntries, rawRecord, retiredRing, seedConnection } from "./support/fixtures";
+import { api } from "./support/http";
 import { accountUpdated, deliver, nowS, signed } from "./support/webhooks";
 
 /**
@@ -44,8 +44,8 @@ describe("KV unavailable", () => {
     const writes = watchKvWrites();
     const get = failKv("get");
     const res = await send(connectionId);
-    await expectApiError(res, 503, "storage_unavailable");
-    await expectNoToken(res);
+    await expectError(res, 503, "storage_unavailable");
+    await expectNoSecrets(res);
     expect(finch().sent).toEqual([]);
     expect(writes).toEqual([]);
     get.mockRestore();
@@ -60,7 +60,7 @@ describe("KV unavailable", () => {
   ])("%s, list fails: 503 storage_unavailable", async (_, path) => {
     const list = failKv("list");
     const res = await api(path, path.includes("reencrypt") ? post : {});
-    await expectApiError(res, 503, "storage_unavailable");
+    await expectError(res, 503, "storage_unavailable");
     list.mockRestore();
     await expectServes();
   });
@@ -77,7 +77,7 @@ describe("KV unavailable", () => {
         ? // Newer than the seeded status_at, so the event would be applied.
           await deliver(await signed(accountUpdated(connectionId, "reauth"), { timestamp: nowS() + 60 }))
         : await api(`/api/connections/${connectionId}${suffix}`, { method });
-    await expectApiError(res, 503, "storage_unavailable");
+    await expectError(res, 503, "storage_unavailable");
     if (route) expect(finch().calls(route)).toHaveLength(1);
     put.mockRestore();
     expect(await kvEntries()).toEqual(before);
@@ -87,11 +87,7 @@ describe("KV unavailable", () => {
   it("disconnect, delete fails after Finch disconnected: 503; a retry still forgets it", async () => {
     const { connectionId } = await seedConnection();
     const del = failKv("delete");
-    await expectApiError(
-      await api(`/api/connections/${connectionId}`, { method: "DELETE" }),
-      503,
-      "storage_unavailable",
-    );
+    await expectError(await api(`/api/connections/${connectionId}`, { method: "DELETE" }), 503, "storage_unavailable");
     expect(await rawRecord(connectionId)).not.toBeNull();
     del.mockRestore();
     const retry = await api(`/api/connections/${connectionId}`, { method: "DELETE" });
@@ -130,8 +126,8 @@ describe("a stored record that cannot be read", () => {
       await spoil(connectionId);
       const before = await kvEntries();
       const res = await api(`/api/connections/${connectionId}${suffix}`, { method });
-      await expectApiError(res, 500, "record_unreadable");
-      await expectNoToken(res);
+      await expectError(res, 500, "record_unreadable");
+      await expectNoSecrets(res);
       expect(finch().sent).toEqual([]);
       expect(await kvEntries()).toEqual(before);
       await expectServes();
@@ -142,7 +138,7 @@ describe("a stored record that cannot be read", () => {
     const { connectionId } = await seedConnection();
     await env.CONNECTIONS.put(`conn:${connectionId}`, "{");
     const res = await deliver(await signed(accountUpdated(connectionId, "reauth")));
-    await expectApiError(res, 500, "record_unreadable");
+    await expectError(res, 500, "record_unreadable");
     expect(await env.CONNECTIONS.get(`conn:${connectionId}`)).toBe("{");
     await expectServes();
   });

@@ -1,13 +1,11 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { rawRecord, seedConnection } from "./support/api";
 import { expectError, expectNoSecrets, JSON_ACCEPT } from "./support/assert";
 import { failKv, watchKvWrites } from "./support/faults";
 import { finch } from "./support/finch";
+import { clearKv, kvEntries, rawRecord, retiredRing, seedConnection } from "./support/fixtures";
 import { callbackPath, connectCustomer, startFlow } from "./support/flow";
 import { call, mintTicket } from "./support/http";
-import { clearKv, kvEntries } from "./support/kv";
-import { retiredRing } from "./support/records";
 
 /**
  * KV failures in the Connect flow. KV unavailable is storage_unavailable (503, try again);

@@ -1,9 +1,9 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { API_KEY, expectNoToken, seedConnection } from "./support/api";
 import { expectNoSecrets } from "./support/assert";
 import { FAULTS, fastWorker, recordDelays, UPSTREAM_MARKER } from "./support/faults";
 import { finch } from "./support/finch";
-import { clearKv, kvEntries } from "./support/kv";
+import { clearKv, kvEntries, seedConnection } from "./support/fixtures";
+import { API_KEY } from "./support/http";
 import { ownBudget } from "./support/worker";
 
 /**
@@ -66,6 +66,6 @@ describe("proxy faults", () => {
     expect(delays).toEqual([]);
     expect(await kvEntries()).toEqual(before);
     await expectNoSecrets(res, secrets);
-    await expectNoToken(res);
+    await expectNoSecrets(res);
   });
 });

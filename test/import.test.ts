@@ -1,7 +1,8 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { api, expectApiError, expectNoToken, rawRecord, rememberToken, seedConnection, testStore } from "./support/api";
+import { expectError, expectNoSecrets } from "./support/assert";
 import { finch } from "./support/finch";
-import { clearKv, kvEntries, kvNames } from "./support/kv";
+import { clearKv, kvEntries, kvNames, rawRecord, rememberToken, seedConnection, testStore } from "./support/fixtures";
+import { api } from "./support/http";
 import { jsonLogLinesSince, logLines } from "./support/logs";
 
 /**
@@ -30,7 +31,7 @@ describe("POST /api/connections/import", () => {
     const { accessToken, connectionId } = atFinch();
     const res = await importToken({ access_token: accessToken, customer_id: "acme", customer_name: "Acme Inc" });
     expect(res.status, await res.clone().text()).toBe(201);
-    await expectNoToken(res);
+    await expectNoSecrets(res);
     const body = (await res.json()) as { connection_id: string; imported: boolean; connection: { status: string } };
     expect(body).toMatchObject({ connection_id: connectionId, imported: true, connection: { status: "connected" } });
     expect(finch().calls("GET /introspect")).toHaveLength(1);
@@ -66,7 +67,7 @@ describe("POST /api/connections/import", () => {
 
   it("refuses a token Finch does not accept: 422 token_rejected, nothing stored", async () => {
     const res = await importToken({ access_token: "not-a-finch-token", customer_id: "acme", customer_name: "Acme" });
-    await expectApiError(res, 422, "token_rejected");
+    await expectError(res, 422, "token_rejected");
     expect(await kvNames()).toEqual([]);
   });
 
@@ -74,7 +75,7 @@ describe("POST /api/connections/import", () => {
     const { accessToken } = atFinch("globex", "Globex");
     const mark = logLines().length;
     const res = await importToken({ access_token: accessToken, customer_id: "acme", customer_name: "Acme" });
-    await expectApiError(res, 403, "customer_mismatch");
+    await expectError(res, 403, "customer_mismatch");
     expect(await kvNames()).toEqual([]);
     const line = jsonLogLinesSince(mark).find((l) => l.msg === "request");
     expect(line?.security_event).toBe("customer_mismatch");
@@ -89,7 +90,7 @@ describe("POST /api/connections/import", () => {
     });
     const before = await kvEntries();
     const res = await importToken({ access_token: accessToken, customer_id: "acme", customer_name: "Acme" });
-    await expectApiError(res, 403, "customer_mismatch");
+    await expectError(res, 403, "customer_mismatch");
     expect(await kvEntries()).toEqual(before);
     expect((await rawRecord(connectionId))?.customer_id).toBe("globex");
   });
@@ -104,7 +105,7 @@ describe("POST /api/connections/import", () => {
     finch().override("POST /disconnect", () => Response.json({ status: "success" }));
     expect((await api(`/api/connections/${id}`, { method: "DELETE" })).status).toBe(200);
     const res = await importToken({ access_token: accessToken, customer_id: "acme", customer_name: "Acme Inc" });
-    await expectApiError(res, 409, "connection_disconnected");
+    await expectError(res, 409, "connection_disconnected");
     expect(await rawRecord(id)).toBeNull();
   });
 
@@ -115,7 +116,7 @@ describe("POST /api/connections/import", () => {
     [{ access_token: 42, customer_id: "a", customer_name: "A" }, "access_token"],
   ])("refuses a malformed body %o: 400 body_invalid naming %s, no Finch call", async (body, field) => {
     const res = await importToken(body);
-    const error = await expectApiError(res, 400, "body_invalid");
+    const error = await expectError(res, 400, "body_invalid");
     expect(error.error.message).toContain(field);
     expect(finch().sent).toEqual([]);
   });
@@ -127,8 +128,8 @@ describe("POST /api/connections/import", () => {
       { method: "POST", body: JSON.stringify({ access_token: accessToken }) },
       "Bearer wrong_key_0123456789abcdefghij",
     );
-    await expectApiError(res, 401, "unauthorized");
-    await expectApiError(await api("/api/connections/import"), 405, "method_not_allowed");
+    await expectError(res, 401, "unauthorized");
+    await expectError(await api("/api/connections/import"), 405, "method_not_allowed");
     expect(finch().sent).toEqual([]);
   });
 });

@@ -1,8 +1,8 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { finch } from "./support/finch";
+import { clearKv, countingKv, kvNames } from "./support/fixtures";
 import { connectCustomer, startFlow } from "./support/flow";
 import { call, Jar } from "./support/http";
-import { clearKv, countingKv, kvNames } from "./support/kv";
 
 /**
  * What a connect costs in KV operations (docs/storage-schema.md quotes these numbers), counted

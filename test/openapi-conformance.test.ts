@@ -2,9 +2,10 @@ import * as v from "valibot";
 import { describe, expect, it } from "vitest";
 import { ROUTES } from "../scripts/openapi";
 import { errorBodySchema } from "../src/operations/outputs";
-import { API_KEY, api, rememberToken, seedConnection } from "./support/api";
 import { webhookEnv } from "./support/events";
 import { finch } from "./support/finch";
+import { rememberToken, seedConnection } from "./support/fixtures";
+import { API_KEY, api } from "./support/http";
 import { workerWith } from "./support/worker";
 
 /**

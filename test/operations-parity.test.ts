@@ -1,8 +1,9 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { FinchRpcError } from "../src/rpc-error";
-import { api, seedConnection } from "./support/api";
 import { finch } from "./support/finch";
+import { seedConnection } from "./support/fixtures";
+import { api } from "./support/http";
 
 /**
  * HTTP and RPC are two adapters over the same operations (src/operations/): the same input

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { beforeEach, expect, it } from "vitest";
-import { API_KEY, OLD_API_KEY, seedConnection } from "./support/api";
-import { clearKv } from "./support/kv";
+import { clearKv, seedConnection } from "./support/fixtures";
+import { API_KEY, OLD_API_KEY } from "./support/http";
 import {
   anyText,
   caseWatch,

@@ -1,9 +1,8 @@
 import fc from "fast-check";
 import { beforeEach, expect, it } from "vitest";
-import { seedConnection } from "./support/api";
 import { finch } from "./support/finch";
+import { clearKv, seedConnection } from "./support/fixtures";
 import { startFlow } from "./support/flow";
-import { clearKv } from "./support/kv";
 import {
   anyText,
   caseWatch,

@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { beforeEach, expect, it } from "vitest";
 import { fromBase64Url, toBase64Url } from "../src/lib/encoding";
+import { clearKv } from "./support/fixtures";
 import { connectCustomer, startFlow } from "./support/flow";
-import { clearKv } from "./support/kv";
 import { caseWatch, errorCode, expectRefusedSafely, propertyTimeout, runProperty } from "./support/property";
 import { workerWith } from "./support/worker";
 

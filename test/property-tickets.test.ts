@@ -1,9 +1,8 @@
 import fc from "fast-check";
 import { beforeEach, expect, it } from "vitest";
 import { fromBase64Url, toBase64Url, utf8 } from "../src/lib/encoding";
-import { seedConnection } from "./support/api";
+import { clearKv, seedConnection } from "./support/fixtures";
 import { mintTicket } from "./support/http";
-import { clearKv } from "./support/kv";
 import {
   anyText,
   caseWatch,

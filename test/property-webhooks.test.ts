@@ -1,9 +1,8 @@
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { beforeEach, expect, it, vi } from "vitest";
-import { seedConnection } from "./support/api";
 import { finch } from "./support/finch";
-import { clearKv } from "./support/kv";
+import { clearKv, seedConnection } from "./support/fixtures";
 import {
   anyText,
   caseWatch,

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { finchUrl } from "../src/domain/proxy-path";
-import { api, expectApiError, expectNoToken, rawRecord, seedConnection } from "./support/api";
+import { expectError, expectNoSecrets } from "./support/assert";
 import { finch } from "./support/finch";
-import { call } from "./support/http";
+import { rawRecord, seedConnection } from "./support/fixtures";
+import { api, call } from "./support/http";
 
 /** What the proxy refuses before any upstream call: where the token may go, and who may send it. */
 const base = (id: string) => `/api/connections/${id}/finch`;
@@ -26,8 +27,8 @@ describe("proxy: refusals", () => {
   it.each(tricks)("refuses the path %j with param_invalid and no upstream call", async (path) => {
     const { connectionId } = await seedConnection();
     const res = await api(`${base(connectionId)}${path}`);
-    await expectApiError(res, 400, "param_invalid");
-    await expectNoToken(res);
+    await expectError(res, 400, "param_invalid");
+    await expectNoSecrets(res);
     expect(finch().sent).toEqual([]);
   });
 
@@ -35,7 +36,7 @@ describe("proxy: refusals", () => {
     const { connectionId, record } = await seedConnection();
     for (const path of ["/disconnect", "/disconnect/", "/DISCONNECT", "/auth/token", "/connect/sessions"]) {
       const res = await api(`${base(connectionId)}${path}`, { method: "POST", body: "{}" });
-      await expectApiError(res, 400, "proxy_path_reserved");
+      await expectError(res, 400, "proxy_path_reserved");
     }
     expect(finch().sent).toEqual([]);
     expect(await rawRecord(connectionId)).toEqual(record);
@@ -56,15 +57,15 @@ describe("proxy: refusals", () => {
 
   it("refuses without a key, for an unknown or malformed connection, and for odd methods", async () => {
     const { connectionId } = await seedConnection();
-    await expectApiError(await call(`${base(connectionId)}/employer/company`), 401, "unauthorized");
-    await expectApiError(
+    await expectError(await call(`${base(connectionId)}/employer/company`), 401, "unauthorized");
+    await expectError(
       await api(`${base("33333333-3333-4333-8333-333333333333")}/employer/company`),
       404,
       "connection_not_found",
     );
-    await expectApiError(await api(`${base("bad$id")}/employer/company`), 400, "param_invalid");
+    await expectError(await api(`${base("bad$id")}/employer/company`), 400, "param_invalid");
     const options = await api(`${base(connectionId)}/employer/company`, { method: "OPTIONS" });
-    await expectApiError(options, 405, "method_not_allowed");
+    await expectError(options, 405, "method_not_allowed");
     expect(options.headers.get("allow")).toContain("GET");
     expect(finch().sent).toEqual([]);
   });
@@ -75,8 +76,8 @@ describe("proxy: refusals", () => {
       throw new TypeError("connection refused");
     });
     const res = await api(`${base(connectionId)}/employer/company`);
-    await expectApiError(res, 502, "finch_unavailable");
-    await expectNoToken(res);
+    await expectError(res, 502, "finch_unavailable");
+    await expectNoSecrets(res);
     expect(finch().sent).toHaveLength(1);
   });
 });

@@ -1,8 +1,9 @@
 import { exports } from "cloudflare:workers";
 import Finch from "@tryfinch/finch-api";
 import { describe, expect, it } from "vitest";
-import { API_KEY, seedConnection } from "./support/api";
 import { finch } from "./support/finch";
+import { seedConnection } from "./support/fixtures";
+import { API_KEY } from "./support/http";
 import { WORKER_ORIGIN } from "./support/secrets";
 
 /**

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { API_KEY, api, expectApiError, expectNoToken, rawRecord, seedConnection } from "./support/api";
+import { expectError, expectNoSecrets } from "./support/assert";
 import { finch } from "./support/finch";
+import { rawRecord, seedConnection } from "./support/fixtures";
+import { API_KEY, api } from "./support/http";
 import { ownBudget, workerWith } from "./support/worker";
 
 const base = (id: string) => `/api/connections/${id}/finch`;
@@ -18,7 +20,7 @@ describe("proxy: what goes to Finch", () => {
       },
     });
     expect(res.status, await res.clone().text()).toBe(200);
-    await expectNoToken(res);
+    await expectNoSecrets(res);
     const company = await res.json<{ legal_name: string; id: string }>();
     expect(company.legal_name).toBe("Acme Inc");
     expect(company.id).toBe(finch().mock.connections.get(connectionId)?.companyId);
@@ -98,7 +100,7 @@ describe("proxy: what goes to Finch", () => {
     const { connectionId } = await seedConnection();
     const big = new Uint8Array(1024 * 1024 + 1);
     const declared = await api(`${base(connectionId)}/employer/individual`, { method: "POST", body: big });
-    await expectApiError(declared, 413, "body_too_large");
+    await expectError(declared, 413, "body_too_large");
     expect(finch().sent).toEqual([]);
   });
 
@@ -111,7 +113,7 @@ describe("proxy: what goes to Finch", () => {
       },
     });
     const chunked = await api(`${base(connectionId)}/employer/individual`, { method: "POST", body: stream });
-    await expectApiError(chunked, 413, "body_too_large");
+    await expectError(chunked, 413, "body_too_large");
   });
 });
 

@@ -3,9 +3,9 @@ import Finch from "@tryfinch/finch-api";
 import { beforeEach, describe, expect, it } from "vitest";
 import { SlidingWindow } from "../src/domain/rate-budget";
 import type { Env } from "../src/env";
-import { API_KEY, seedConnection } from "./support/api";
 import { finch } from "./support/finch";
-import { clearKv } from "./support/kv";
+import { clearKv, seedConnection } from "./support/fixtures";
+import { API_KEY } from "./support/http";
 import { WORKER_ORIGIN } from "./support/secrets";
 import { ownBudget, workerWith } from "./support/worker";
 

@@ -2,10 +2,9 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { expectError, expectStored, JSON_ACCEPT } from "./support/assert";
 import { finch, type Override } from "./support/finch";
+import { clearKv, fullRing, kvEntries, kvNames, ringOf, seedConnection, storedRecord } from "./support/fixtures";
 import { callbackPath, connectCustomer, startFlow } from "./support/flow";
 import { call, mintTicket, type TicketClaims } from "./support/http";
-import { clearKv, kvEntries, kvNames, storedRecord } from "./support/kv";
-import { fullRing, ringOf, seedRecord } from "./support/records";
 import { TEST_SECRETS, TEST_VARS } from "./support/secrets";
 
 /**
@@ -62,12 +61,13 @@ describe("re-authentication", () => {
   it("keeps created_at, re-seals under the active key, and refreshes updated_at", async () => {
     const seeded = finch().mock.seedConnection({ customerId: "acme", customerName: "Acme Inc" });
     const id = seeded.connectionId;
-    await seedRecord({ connectionId: id, token: seeded.accessToken, ring: ringOf("k1") });
+    const createdAt = "2025-01-02T03:04:05.000Z";
+    await seedConnection({ connectionId: id, token: seeded.accessToken, ring: ringOf("k1"), createdAt });
 
     const res = await walk({ connection_id: id });
     expect(res.status, await res.clone().text()).toBe(200);
     const after = await storedRecord(id);
-    expect(after.created_at).toBe("2025-01-02T03:04:05.000Z");
+    expect(after.created_at).toBe(createdAt);
     expect(after.updated_at).not.toBe(after.created_at);
     expect(after.token.kid).toBe("k2");
     expect(await fullRing().open(after.token, `conn:${id}`)).toBe(currentToken(id));
@@ -76,7 +76,7 @@ describe("re-authentication", () => {
 
   it("of another customer's connection is refused before any upstream call", async () => {
     const seeded = finch().mock.seedConnection({ customerId: "globex", customerName: "Globex" });
-    await seedRecord({ connectionId: seeded.connectionId, token: seeded.accessToken, customerId: "globex" });
+    await seedConnection({ connectionId: seeded.connectionId, token: seeded.accessToken, customerId: "globex" });
     const stored = await kvEntries();
 
     const ticket = await mintTicket({ sub: "acme", connection_id: seeded.connectionId });
@@ -87,7 +87,7 @@ describe("re-authentication", () => {
 
   it("answered with another connection than requested is refused: connection_mismatch", async () => {
     const seeded = finch().mock.seedConnection({ customerId: "acme", customerName: "Acme Inc" });
-    await seedRecord({ connectionId: seeded.connectionId, token: seeded.accessToken });
+    await seedConnection({ connectionId: seeded.connectionId, token: seeded.accessToken });
     const stored = await kvEntries();
     const res = await walk({ connection_id: seeded.connectionId }, async (req) => {
       const body = (await (await finch().mock.fetch(req)).json()) as Record<string, unknown>;
@@ -111,7 +111,7 @@ describe("customer checks on the callback", () => {
 
   it("a connection already stored for another customer is refused and left untouched", async () => {
     const takenId = "7e7e7e7e-1111-4222-8333-444455556666";
-    await seedRecord({ connectionId: takenId, token: "globex-token-0123456789", customerId: "globex" });
+    await seedConnection({ connectionId: takenId, token: "globex-token-0123456789", customerId: "globex" });
     const stored = await kvEntries();
     const res = await walk({ sub: "acme" }, async (req) => {
       const body = (await (await finch().mock.fetch(req)).json()) as Record<string, unknown>;

@@ -1,23 +1,15 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { ReencryptResult } from "../src/domain/reencrypt";
-import {
-  api,
-  clearStore,
-  expectApiError,
-  expectNoToken,
-  rawRecord,
-  type Seeded,
-  seedConnection,
-  testStore,
-} from "./support/api";
-import { call } from "./support/http";
+import { expectError, expectNoSecrets } from "./support/assert";
+import { clearKv, rawRecord, type Seeded, seedConnection, testStore } from "./support/fixtures";
+import { api, call } from "./support/http";
 import { TEST_SECRETS } from "./support/secrets";
 
 /** The ring as it was before k2 was prepended: only the old k1 entry. */
 const OLD_RING = TEST_SECRETS.ENCRYPTION_KEYS.split(",").find((entry) => entry.startsWith("k1:")) as string;
 
-beforeEach(clearStore);
+beforeEach(clearKv);
 
 async function runPass(limit: number): Promise<ReencryptResult[]> {
   const answers: ReencryptResult[] = [];
@@ -26,7 +18,7 @@ async function runPass(limit: number): Promise<ReencryptResult[]> {
     const query = new URLSearchParams({ limit: String(limit), ...(cursor ? { cursor } : {}) });
     const res = await api(`/api/admin/reencrypt?${query}`, { method: "POST" });
     expect(res.status, await res.clone().text()).toBe(200);
-    await expectNoToken(res);
+    await expectNoSecrets(res);
     const answer = await res.json<ReencryptResult>();
     answers.push(answer);
     cursor = answer.cursor;
@@ -96,10 +88,10 @@ describe("POST /api/admin/reencrypt", () => {
 
   it("requires an API key, POST, and a valid cursor and limit", async () => {
     const s = await seedConnection({ store: testStore(OLD_RING) });
-    await expectApiError(await call("/api/admin/reencrypt", { method: "POST" }), 401, "unauthorized");
-    await expectApiError(await api("/api/admin/reencrypt"), 405, "method_not_allowed");
+    await expectError(await call("/api/admin/reencrypt", { method: "POST" }), 401, "unauthorized");
+    await expectError(await api("/api/admin/reencrypt"), 405, "method_not_allowed");
     for (const q of ["cursor=abc", "limit=0", "limit=101", `cursor=${btoa('{"c":"x"}')}`]) {
-      await expectApiError(await api(`/api/admin/reencrypt?${q}`, { method: "POST" }), 400, "param_invalid");
+      await expectError(await api(`/api/admin/reencrypt?${q}`, { method: "POST" }), 400, "param_invalid");
     }
     expect(await rawRecord(s.connectionId)).toEqual(s.record);
   });

@@ -2,8 +2,8 @@ import { exports, WorkerEntrypoint } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import apiDoc from "../docs/api.md?raw";
 import { FinchConnections } from "../src/rpc";
-import { seedConnection } from "./support/api";
 import { finch } from "./support/finch";
+import { seedConnection } from "./support/fixtures";
 
 /**
  * What a caller holding the service binding can invoke. Workers RPC exposes every method on

@@ -3,8 +3,9 @@ import { describe, expect, it } from "vitest";
 import { ERRORS, type ErrorCode } from "../src/errors";
 import { FinchRpcError } from "../src/rpc-error";
 import { customerIndexKey } from "../src/storage/keys";
-import { expectNoToken, rawRecord, seedConnection } from "./support/api";
+import { expectNoSecrets } from "./support/assert";
 import { finch } from "./support/finch";
+import { rawRecord, seedConnection } from "./support/fixtures";
 
 /**
  * The named entrypoint, reached the way a service binding reaches it (the pool's loopback
@@ -80,7 +81,7 @@ describe("FinchConnections (Workers RPC)", () => {
     );
     expect(res.status).toBe(200);
     expect(res.headers.get("cache-control")).toBe("no-store");
-    await expectNoToken(res);
+    await expectNoSecrets(res);
     expect(((await res.json()) as { individuals: unknown[] }).individuals).toHaveLength(3);
     const sent = finch().sent[0]!;
     expect(sent.url.href).toBe("https://api.tryfinch.com/employer/directory?limit=3");

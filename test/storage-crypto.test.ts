@@ -5,9 +5,17 @@ import { AppError } from "../src/errors";
 import { sha256Hex } from "../src/lib/encoding";
 import { customerPrefix } from "../src/storage/keys";
 import { finch } from "./support/finch";
+import {
+  clearKv,
+  fullRing,
+  kvEntries,
+  retiredRing,
+  ringOf,
+  seedConnection,
+  storedRecord,
+  testStore,
+} from "./support/fixtures";
 import { connectCustomer } from "./support/flow";
-import { clearKv, kvEntries, storedRecord } from "./support/kv";
-import { fullRing, retiredRing, ringOf, seedRecord, storeWith } from "./support/records";
 
 /**
  * What a successful connect leaves in KV: the token sealed with AES-256-GCM under the
@@ -51,7 +59,7 @@ describe("a stored connection", () => {
     expect(record.token.kid).toBe("k2");
     expect(record.token.iv).toMatch(/^[A-Za-z0-9_-]{16}$/);
     expect(await fullRing().open(record.token, `conn:${id}`)).toBe(token);
-    expect(await storeWith().token(await storeWith().require(id))).toBe(token);
+    expect(await testStore().token(await testStore().require(id))).toBe(token);
   });
 
   it("is bound to its KV key: the sealed token fails to open under another key", async () => {
@@ -62,7 +70,7 @@ describe("a stored connection", () => {
     // The whole value copied under another connection's key is unreadable there.
     const otherId = "0b0b0b0b-1111-4222-8333-444455556666";
     await env.CONNECTIONS.put(`conn:${otherId}`, JSON.stringify({ ...record, connection_id: otherId }));
-    await expectUnreadable(storeWith().token(await storeWith().require(otherId)));
+    await expectUnreadable(testStore().token(await testStore().require(otherId)));
   });
 
   it("keeps the non-secret facts", async () => {
@@ -112,10 +120,22 @@ describe("a stored connection", () => {
   });
 
   it("lists a customer's connections newest first through the index", async () => {
-    await seedRecord({ connectionId: "aaaa-old", token: "t-old-0123456789", createdAt: "2025-01-01T00:00:00.000Z" });
-    await seedRecord({ connectionId: "bbbb-new", token: "t-new-0123456789", createdAt: "2025-06-01T00:00:00.000Z" });
-    await seedRecord({ connectionId: "cccc-mid", token: "t-mid-0123456789", createdAt: "2025-03-01T00:00:00.000Z" });
-    await seedRecord({ connectionId: "dddd-other", token: "t-oth-0123456789", customerId: "globex" });
+    await seedConnection({
+      connectionId: "aaaa-old",
+      token: "t-old-0123456789",
+      createdAt: "2025-01-01T00:00:00.000Z",
+    });
+    await seedConnection({
+      connectionId: "bbbb-new",
+      token: "t-new-0123456789",
+      createdAt: "2025-06-01T00:00:00.000Z",
+    });
+    await seedConnection({
+      connectionId: "cccc-mid",
+      token: "t-mid-0123456789",
+      createdAt: "2025-03-01T00:00:00.000Z",
+    });
+    await seedConnection({ connectionId: "dddd-other", token: "t-oth-0123456789", customerId: "globex" });
     const { keys } = await env.CONNECTIONS.list({ prefix: await customerPrefix("acme") });
     expect(keys.map((k) => k.name.split(":").at(-1))).toEqual(["bbbb-new", "cccc-mid", "aaaa-old"]);
   });
@@ -123,9 +143,10 @@ describe("a stored connection", () => {
 
 describe("key rotation", () => {
   it("reads a record written under the older key k1", async () => {
-    const record = await seedRecord({ connectionId: "k1-conn", token: "token-under-k1-0123", ring: ringOf("k1") });
+    const record = (await seedConnection({ connectionId: "k1-conn", token: "token-under-k1-0123", ring: ringOf("k1") }))
+      .record;
     expect(record.token.kid).toBe("k1");
-    expect(await storeWith().token(await storeWith().require("k1-conn"))).toBe("token-under-k1-0123");
+    expect(await testStore().token(await testStore().require("k1-conn"))).toBe("token-under-k1-0123");
   });
 
   it("writes new records under the active key only", async () => {
@@ -136,7 +157,7 @@ describe("key rotation", () => {
   });
 
   it("reports a record under a key no longer configured as record_unreadable", async () => {
-    await seedRecord({ connectionId: "retired", token: "token-under-k0-0123", ring: retiredRing() });
-    await expectUnreadable(storeWith().token(await storeWith().require("retired")));
+    await seedConnection({ connectionId: "retired", token: "token-under-k0-0123", ring: retiredRing() });
+    await expectUnreadable(testStore().token(await testStore().require("retired")));
   });
 });

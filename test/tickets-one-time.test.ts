@@ -1,9 +1,9 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { expectError, expectStored, JSON_ACCEPT } from "./support/assert";
 import { finch } from "./support/finch";
+import { clearKv } from "./support/fixtures";
 import { callbackPath, startFlow } from "./support/flow";
 import { call, Jar, mintTicket } from "./support/http";
-import { clearKv } from "./support/kv";
 import { jsonLogLinesSince, logLines } from "./support/logs";
 
 /**

@@ -2,8 +2,8 @@ import { sign } from "hono/jwt";
 import { beforeEach, describe, expect, it } from "vitest";
 import { expectError, expectNoSecrets, expectSecurityHeaders, expectStored, JSON_ACCEPT } from "./support/assert";
 import { finch } from "./support/finch";
+import { clearKv } from "./support/fixtures";
 import { call, mintTicket, type TicketClaims } from "./support/http";
-import { clearKv } from "./support/kv";
 import { TEST_SECRETS } from "./support/secrets";
 
 /**

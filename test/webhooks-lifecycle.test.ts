@@ -4,10 +4,11 @@ import { createMockFinch } from "../mock-finch/src/mock";
 import { getConfig } from "../src/config";
 import { ConnectionStore } from "../src/storage/connections";
 import { finch } from "./support/finch";
+import { clearKv, kvNames, storedRecord as record } from "./support/fixtures";
 import { connectCustomer } from "./support/flow";
 import { call } from "./support/http";
 import { CONNECT_ORIGIN, TEST_SECRETS, WORKER_ORIGIN } from "./support/secrets";
-import { accountUpdated, clearKv, deliver, kvKeys, nowS, outcome, record, signed } from "./support/webhooks";
+import { accountUpdated, deliver, nowS, outcome, signed } from "./support/webhooks";
 
 /**
  * The connection lifecycle around webhooks, end to end through the Worker and the mock
@@ -46,7 +47,7 @@ describe("re-authentication driven by webhooks", () => {
     at(0);
     const first = await connectCustomer({ sub: "acme" });
     expect(first.res.status).toBe(200);
-    const [key] = (await kvKeys()).filter((k) => k.startsWith("conn:"));
+    const [key] = (await kvNames()).filter((k) => k.startsWith("conn:"));
     const id = (key as string).slice("conn:".length);
     const oldToken = await storedToken(id);
 
@@ -72,7 +73,7 @@ describe("re-authentication driven by webhooks", () => {
     const newToken = await storedToken(id);
     expect(newToken).not.toBe(oldToken);
     expect(newToken).toBe(finch().mock.connections.get(id)?.accessToken);
-    expect((await kvKeys()).filter((k) => k.startsWith("cust:"))).toHaveLength(1);
+    expect((await kvNames()).filter((k) => k.startsWith("cust:"))).toHaveLength(1);
     expect(await listed("status=reauth")).toEqual([]);
     expect(await listed("customer_id=acme&status=connected")).toEqual([id]);
 
@@ -137,6 +138,6 @@ describe("the mock Finch's webhook sender (what `npm start` uses)", () => {
     const seeded = forged.seedConnection({ customerId: "acme", customerName: "Acme Inc" });
     const refused = await exports.default.fetch(await forged.webhookRequest({ connection_id: seeded.connectionId }));
     expect(refused.status).toBe(401);
-    expect(await kvKeys()).toEqual([]);
+    expect(await kvNames()).toEqual([]);
   });
 });

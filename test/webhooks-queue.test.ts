@@ -1,14 +1,13 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { finch } from "./support/finch";
+import { clearKv, storedRecord as record } from "./support/fixtures";
 import {
   accountUpdated,
-  clearKv,
   connected,
   deliver,
   nowS,
   outcome,
-  record,
   signed,
   watchBindings,
   withoutQueue,

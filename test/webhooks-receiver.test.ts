@@ -1,18 +1,16 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it, vi } from "vitest";
+import { expectError } from "./support/assert";
 import { finch } from "./support/finch";
+import { clearKv, kvNames, storedRecord as record } from "./support/fixtures";
 import { markSecret } from "./support/logs";
 import {
   accountUpdated,
-  clearKv,
   connected,
   deliver,
-  expectRefused,
-  kvKeys,
   nowS,
   OTHER_WEBHOOK_SECRET,
   outcome,
-  record,
   signed,
   WEBHOOK_SECRET,
   watchBindings,
@@ -133,7 +131,7 @@ describe("acknowledged events", () => {
     const res = await deliver(d);
     expect(res.status).toBe(200);
     expect((await res.json<any>()).outcome).toBe("unknown_connection");
-    expect(await kvKeys()).toEqual([]);
+    expect(await kvNames()).toEqual([]);
     const line = JSON.parse(lines.find((l) => l.includes('"msg":"request"')) as string);
     expect(line.connection_id).toBe("4f1c8a7e-0000-4000-8000-00000000dead");
     expect(line.notes).toEqual([`webhook ${d.eventId} account.updated: unknown_connection`]);
@@ -162,7 +160,7 @@ describe("acknowledged events", () => {
     // Once the old secret is removed, what it signs is refused.
     const newOnly = workerWith({ WEBHOOK_SECRETS: OTHER_WEBHOOK_SECRET });
     const late = await signed(accountUpdated(id, "reauth"), { secret: WEBHOOK_SECRET, timestamp: t + 3 });
-    await expectRefused(await deliver(late, newOnly), 401, "webhook_signature_invalid");
+    await expectError(await deliver(late, newOnly), 401, "webhook_signature_invalid");
     expect((await record(id)).status).toBe("connected");
   });
 
@@ -171,7 +169,7 @@ describe("acknowledged events", () => {
     finch().mock.setConnectionStatus(id, "reauth");
     const d = await signed(accountUpdated(id, "reauth"), { timestamp: nowS() + 5 });
     vi.spyOn(env.CONNECTIONS, "put").mockRejectedValueOnce(new Error("KV unavailable"));
-    await expectRefused(await deliver(d), 503, "storage_unavailable");
+    await expectError(await deliver(d), 503, "storage_unavailable");
     expect((await record(id)).status).toBe("connected");
     const retry = await deliver(d);
     expect((await retry.json<any>()).outcome).toBe("applied");

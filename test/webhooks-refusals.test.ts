@@ -1,16 +1,15 @@
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { MAX_WEBHOOK_BODY } from "../src/routes/webhooks";
+import { expectError } from "./support/assert";
+import { clearKv, storedRecord as record } from "./support/fixtures";
 import { call } from "./support/http";
 import {
   accountUpdated,
-  clearKv,
   connected,
   deliver,
   eventId,
-  expectRefused,
   nowS,
   OTHER_WEBHOOK_SECRET,
-  record,
   signed,
   watchBindings,
 } from "./support/webhooks";
@@ -27,7 +26,7 @@ describe("refusals leave storage and the queue untouched", () => {
   });
 
   async function refused(res: Response, status: number, code: string, watch: ReturnType<typeof watchBindings>) {
-    await expectRefused(res, status, code);
+    await expectError(res, status, code);
     expect(watch.get).not.toHaveBeenCalled();
     expect(watch.put).not.toHaveBeenCalled();
     expect(watch.send).not.toHaveBeenCalled();

@@ -1,12 +1,11 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { api, expectApiError, rememberToken } from "./support/api";
+import { expectError } from "./support/assert";
 import { finch } from "./support/finch";
+import { clearKv, fullRing, kvNames, rememberToken, storedRecord } from "./support/fixtures";
 import { callbackPath, connectCustomer, startFlow } from "./support/flow";
-import { call } from "./support/http";
-import { clearKv, kvNames, storedRecord } from "./support/kv";
+import { api, call } from "./support/http";
 import { markSecret } from "./support/logs";
-import { fullRing } from "./support/records";
 import { accountUpdated, deliver, outcome, signed } from "./support/webhooks";
 
 /**
@@ -193,7 +192,7 @@ describe("stale KV reads heal", () => {
     expect(await env.CONNECTIONS.get(`conn:${id}`)).toBeNull();
     await env.CONNECTIONS.put(`conn:${id}`, stale.value ?? "", { metadata: stale.metadata });
     // A connection nobody has is still 404.
-    await expectApiError(
+    await expectError(
       await api("/api/connections/4f1c8a7e-0000-4000-8000-00000000beef/finch/employer/company"),
       404,
       "connection_not_found",
@@ -217,12 +216,8 @@ describe("tombstones", () => {
     expect(await kvNames()).toEqual([]);
 
     expect(await outcome(deliver(await signed(accountUpdated(id, "connected"))))).toBe("unknown_connection");
-    await expectApiError(
-      await api(`/api/connections/${id}/introspect`, { method: "POST" }),
-      404,
-      "connection_not_found",
-    );
-    await expectApiError(await api(`/api/connections/${id}/token`, { method: "POST" }), 404, "connection_not_found");
+    await expectError(await api(`/api/connections/${id}/introspect`, { method: "POST" }), 404, "connection_not_found");
+    await expectError(await api(`/api/connections/${id}/token`, { method: "POST" }), 404, "connection_not_found");
     // Another location's cache still serves the record: Finch refuses its token, the writer
     // has nothing newer, and nothing is written back.
     await env.CONNECTIONS.put(`conn:${id}`, stale.value ?? "", { metadata: stale.metadata });

@@ -1,6 +1,5 @@
 import { expect } from "vitest";
-import { finch } from "./finch";
-import { kvNames } from "./kv";
+import { knownTokens, kvNames } from "./fixtures";
 import { TEST_SECRETS } from "./secrets";
 
 /** Ask for the JSON error variant, as an app's front end would. */
@@ -39,20 +38,36 @@ const decodeB64Url = (s: string): string => {
   }
 };
 
-/**
- * Nothing secret leaves in a response: not the client secret, the ticket secret, any
- * access token the mock Finch ever issued, nor the extra values given (e.g. the code).
- * Cookie values are also checked after base64url-decoding their payload.
- */
-export async function expectNoSecrets(res: Response, extra: string[] = []): Promise<void> {
-  const cookies = res.headers.getSetCookie();
-  const decoded = cookies.map((line) => decodeB64Url((line.split(";")[0] ?? "").split("=")[1]?.split(".")[0] ?? ""));
-  const surfaces = [await res.clone().text(), res.headers.get("location") ?? "", ...cookies, ...decoded].join("\n");
-  const secrets = [
+/** Every configured secret: none may ever leave in a response (tokens are added at check time). */
+export function knownSecrets(): string[] {
+  return [
     TEST_SECRETS.FINCH_CLIENT_SECRET,
     TEST_SECRETS.TICKET_SECRET,
-    ...finch().mock.tokens.keys(),
-    ...extra.filter(Boolean),
+    btoa(`${TEST_SECRETS.FINCH_CLIENT_ID}:${TEST_SECRETS.FINCH_CLIENT_SECRET}`),
+    ...TEST_SECRETS.API_KEYS.split(","),
+    ...TEST_SECRETS.WEBHOOK_SECRETS.split(","),
+    ...TEST_SECRETS.ENCRYPTION_KEYS.split(",").map((entry) => entry.slice(entry.indexOf(":") + 1)),
   ];
-  for (const secret of secrets) expect(surfaces.includes(secret), `response leaks a secret`).toBe(false);
+}
+
+/**
+ * The one secret scanner for responses. Nothing secret leaves (body, any header, cookies):
+ * no configured secret, no access token seeded here or issued by the mock Finch, none of
+ * `extra` (e.g. the code), unless `allowed` (the token endpoint's own token). Cookie values
+ * are also checked after base64url-decoding their payload. Failures never print the secret.
+ */
+export async function expectNoSecrets(
+  res: Response,
+  extra: readonly (string | undefined)[] = [],
+  allowed: readonly string[] = [],
+): Promise<void> {
+  const cookies = res.headers.getSetCookie();
+  const decoded = cookies.map((line) => decodeB64Url((line.split(";")[0] ?? "").split("=")[1]?.split(".")[0] ?? ""));
+  const headers = [...res.headers].map(([name, value]) => `${name}: ${value}`);
+  const surfaces = [await res.clone().text(), ...headers, ...decoded].join("\n");
+  for (const secret of [...knownSecrets(), ...knownTokens(), ...extra]) {
+    if (secret && !allowed.includes(secret) && surfaces.includes(secret)) {
+      expect.fail(`response leaks a secret (${secret.length} chars)`);
+    }
+  }
 }

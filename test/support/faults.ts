@@ -3,10 +3,9 @@ import { expect, vi } from "vitest";
 import type { Env } from "../../src/env";
 import { ERRORS, type ErrorCode } from "../../src/errors";
 import { MAX_FINCH_BODY } from "../../src/finch/http";
-import { expectNoToken } from "./api";
 import { expectNoSecrets } from "./assert";
 import { finch, type Override } from "./finch";
-import { kvEntries } from "./kv";
+import { kvEntries } from "./fixtures";
 import { workerWith } from "./worker";
 
 /**
@@ -207,7 +206,6 @@ export async function expectFaultHandled(op: FaultedOp, fault: Fault): Promise<R
 
   expect(await kvEntries()).toEqual(before);
   await expectNoSecrets(res, secrets);
-  await expectNoToken(res);
   return res;
 }
 

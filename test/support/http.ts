@@ -8,6 +8,15 @@ export function call(path: string, init: RequestInit = {}): Promise<Response> {
   return exports.default.fetch(new Request(new URL(path, WORKER_ORIGIN), { redirect: "manual", ...init }));
 }
 
+export const [API_KEY, OLD_API_KEY] = TEST_SECRETS.API_KEYS.split(",") as [string, string];
+
+/** Calls /api with the current API key (or the given Authorization value). */
+export function api(path: string, init: RequestInit = {}, authorization = `Bearer ${API_KEY}`): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (!headers.has("authorization")) headers.set("authorization", authorization);
+  return call(path, { ...init, headers });
+}
+
 /** A minimal cookie jar: enough to carry the flow cookies between requests. */
 export class Jar {
   private readonly cookies = new Map<string, string>();

@@ -1,8 +1,9 @@
 import fc from "fast-check";
 import { expect, inject } from "vitest";
+import { expectNoSecrets } from "./assert";
 import { watchKvWrites } from "./faults";
 import { finch } from "./finch";
-import { TEST_SECRETS, TEST_VARS } from "./secrets";
+import { TEST_VARS } from "./secrets";
 
 /**
  * Property-based hostile-input tests. Each property runs DEFAULT_RUNS cases unless FC_RUNS
@@ -38,33 +39,6 @@ export async function runProperty<Ts>(name: string, property: fc.IAsyncPropertyW
   console.log(JSON.stringify({ property: name, runs: numRuns, seed, ms, ms_per_case: +(ms / numRuns).toFixed(2) }));
 }
 
-/** Every value that must never leave in a response (the mock's tokens are added at check time). */
-export function knownSecrets(): string[] {
-  const list: string[] = [
-    TEST_SECRETS.FINCH_CLIENT_SECRET,
-    TEST_SECRETS.TICKET_SECRET,
-    btoa(`${TEST_SECRETS.FINCH_CLIENT_ID}:${TEST_SECRETS.FINCH_CLIENT_SECRET}`),
-    ...TEST_SECRETS.API_KEYS.split(","),
-    ...TEST_SECRETS.WEBHOOK_SECRETS.split(","),
-    ...TEST_SECRETS.ENCRYPTION_KEYS.split(",").map((entry) => entry.slice(entry.indexOf(":") + 1)),
-  ];
-  return list;
-}
-
-/** The response's headers and body hold none of `secrets`, nor any token the mock issued. */
-export async function expectNothingSecret(
-  res: Response,
-  extra: readonly string[] = [],
-  allowed: readonly string[] = [],
-): Promise<void> {
-  const text = [await res.clone().text(), ...[...res.headers].map(([k, v]) => `${k}: ${v}`)].join("\n");
-  for (const secret of [...knownSecrets(), ...finch().mock.tokens.keys(), ...extra]) {
-    if (secret && !allowed.includes(secret) && text.includes(secret)) {
-      expect.fail(`response leaks a secret (${secret.length} chars)`);
-    }
-  }
-}
-
 /**
  * Watches one property's cases: KV writes and upstream calls per case, reset by `next()`.
  * Install once per test (spies are restored after each test by setup.ts).
@@ -98,7 +72,7 @@ export async function expectRefusedSafely(
   if (!opts.upstream) expect(watch.upstream().map((r) => `${r.method} ${r.url.href}`)).toEqual([]);
   for (const sent of watch.upstream()) expect(sent.url.href.startsWith(`${TEST_VARS.FINCH_API_BASE_URL}/`)).toBe(true);
   expect(finch().unhandled).toEqual([]);
-  await expectNothingSecret(res, opts.extraSecrets, opts.allowedSecrets);
+  await expectNoSecrets(res, opts.extraSecrets, opts.allowedSecrets);
 }
 
 /** The stable error code of a JSON error answer, or undefined for anything else. */

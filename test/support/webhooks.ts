@@ -2,9 +2,9 @@ import { env } from "cloudflare:workers";
 import { expect, vi } from "vitest";
 import { readEnvelope, type VerifiedWebhook, verifySignature, type WebhookSecret } from "../../src/webhooks/verify";
 import { finch } from "./finch";
+import { kvNames } from "./fixtures";
 import { connectCustomer } from "./flow";
 import { call } from "./http";
-import { clearKv, kvNames, storedRecord } from "./kv";
 import { TEST_SECRETS } from "./secrets";
 import { type Caller, workerWith } from "./worker";
 
@@ -81,11 +81,6 @@ export function deliver(d: Pick<Delivery, "body" | "headers">, via: Caller = cal
   return via("/webhooks/finch", { method: "POST", headers: d.headers, body: d.body });
 }
 
-/** Every key in the Worker's KV namespace, sorted. */
-export const kvKeys = async (): Promise<string[]> => (await kvNames()).sort();
-
-export { clearKv, storedRecord as record };
-
 /** Spies (pass-through) on KV reads/writes and queue sends made by the Worker. */
 export function watchBindings() {
   const queue = env.EVENTS as Queue<unknown>;
@@ -102,13 +97,6 @@ export function watchBindings() {
 export async function connected(): Promise<string> {
   const { res } = await connectCustomer();
   expect(res.status).toBe(200);
-  const [name] = (await kvKeys()).filter((k) => k.startsWith("conn:"));
+  const [name] = (await kvNames()).filter((k) => k.startsWith("conn:"));
   return (name as string).slice("conn:".length);
-}
-
-/** A JSON refusal with this status and stable code. */
-export async function expectRefused(res: Response, status: number, code: string): Promise<void> {
-  const text = await res.text();
-  expect(res.status, text).toBe(status);
-  expect(JSON.parse(text).error.code).toBe(code);
 }
