@@ -3,7 +3,7 @@ import { expect, it } from "vitest";
 import { parseRecord } from "../src/storage/connections";
 import { propertyRuns, propertyTimeout, runProperty } from "./support/property";
 import { unsealSim } from "./support/sim-finch";
-import { CONNECTIONS, GHOST, LOCATIONS, type Tally, World } from "./support/sim-world";
+import { CONNECTIONS, emptyTally, GHOST, LOCATIONS, type Tally, World } from "./support/sim-world";
 
 /**
  * The single writer under eventually consistent KV (docs/consistency.md quotes this test as its
@@ -132,15 +132,7 @@ async function checkInvariants(world: World): Promise<void> {
 it(
   "a single writer per connection keeps tokens, statuses and tombstones right under stale KV and racing Finch replies",
   async () => {
-    const total: Tally = {
-      proxied: 0,
-      healed: 0,
-      staleFailures: 0,
-      notYetVisible: 0,
-      introspects: 0,
-      deliveries: 0,
-      byStatus: {},
-    };
+    const total = emptyTally();
     await runProperty(
       "consistency",
       fc.asyncProperty(

@@ -5,6 +5,7 @@ import { introspect } from "../finch/api";
 import type { Trace } from "../lib/trace";
 import type { ConnectionFacts } from "../storage/records";
 import type { Writers } from "../writer/protocol";
+import { connectInput } from "./connections";
 
 /**
  * Bringing in a Finch access token the app already holds (`POST /api/connections/import`):
@@ -58,19 +59,15 @@ export async function importConnection(
   try {
     stored = await deps.writers(connectionId).importConnection(
       {
-        connect: {
-          accessToken: input.access_token,
-          customerId: input.customer_id,
-          customerName: input.customer_name,
-          finchCustomerName: facts.customer_name ?? null,
-          customerEmail: input.customer_email ?? facts.customer_email ?? null,
-          provider_id: facts.provider_id ?? null,
-          products: facts.products ?? null,
-          client_type: facts.client_type ?? null,
-          connection_type: facts.connection_type ?? null,
-          company_id: facts.company_id ?? null,
-          account_id: facts.account_id ?? null,
-        },
+        connect: connectInput(
+          input.access_token,
+          {
+            id: input.customer_id,
+            name: input.customer_name,
+            email: input.customer_email ?? facts.customer_email ?? null,
+          },
+          facts,
+        ),
         facts,
       },
       trace,

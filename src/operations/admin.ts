@@ -11,19 +11,22 @@ import type { ImportResultSchema, Out, RedeliverResultSchema, ReencryptResultSch
  * The operator and migration operations (HTTP only today; see src/operations/connections.ts
  * for the ones RPC shares). Each parses its unknown input once with its schema from ./input.ts.
  */
-export function reencrypt(ctx: OperationContext, input: unknown): Promise<Out<typeof ReencryptResultSchema>> {
+export async function reencrypt(ctx: OperationContext, input: unknown): Promise<Out<typeof ReencryptResultSchema>> {
   const { query } = parseInput(ReencryptInput, input);
   const ring = getConfig(ctx.env).keyRing();
   return reencryptBatch({ store: storeFor(ctx.env), ring, writers: writersFor(ctx.env) }, query, ctx.trace);
 }
 
-export function importConnection(ctx: OperationContext, input: unknown): Promise<Out<typeof ImportResultSchema>> {
+export async function importConnection(ctx: OperationContext, input: unknown): Promise<Out<typeof ImportResultSchema>> {
   const { body } = parseInput(ImportInput, input);
   const deps = { finch: getConfig(ctx.env).finch(), writers: writersFor(ctx.env) };
   return importToken(deps, body, ctx.trace);
 }
 
-export function redeliverEvents(ctx: OperationContext, input: unknown): Promise<Out<typeof RedeliverResultSchema>> {
+export async function redeliverEvents(
+  ctx: OperationContext,
+  input: unknown,
+): Promise<Out<typeof RedeliverResultSchema>> {
   const { query, body } = parseInput(RedeliverInput, input);
   const eventIds = body?.event_ids && [...new Set(body.event_ids)];
   // Named events are found wherever they are; a cursor pages through everything instead.

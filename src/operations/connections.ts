@@ -39,33 +39,35 @@ export async function listConnections(
   });
 }
 
-export function getConnection(ctx: OperationContext, input: unknown): Promise<Out<typeof ConnectionSchema>> {
-  const id = connectionId(ctx, input);
-  return connections.getConnection(storeFor(ctx.env), id);
-}
+/** An operation on one connection: the id parsed (and traced) first, then `run`. */
+const onConnection =
+  <T>(run: (ctx: OperationContext, id: string) => Promise<T>) =>
+  async (ctx: OperationContext, input: unknown): Promise<T> =>
+    run(ctx, connectionId(ctx, input));
+
+export const getConnection = onConnection<Out<typeof ConnectionSchema>>((ctx, id) =>
+  connections.getConnection(storeFor(ctx.env), id),
+);
 
 /** The one operation that hands out a token (HTTP marks its answer no-store). */
-export async function getAccessToken(ctx: OperationContext, input: unknown): Promise<Out<typeof AccessTokenSchema>> {
-  const id = connectionId(ctx, input);
-  return { access_token: await connections.accessToken(writersFor(ctx.env), id, ctx.trace) };
-}
+export const getAccessToken = onConnection<Out<typeof AccessTokenSchema>>(async (ctx, id) => ({
+  access_token: await connections.accessToken(writersFor(ctx.env), id, ctx.trace),
+}));
 
-export function introspectConnection(ctx: OperationContext, input: unknown): Promise<Out<typeof IntrospectedSchema>> {
-  const id = connectionId(ctx, input);
-  return connections.introspectConnection(writersFor(ctx.env), id, ctx.trace);
-}
+export const introspectConnection = onConnection<Out<typeof IntrospectedSchema>>((ctx, id) =>
+  connections.introspectConnection(writersFor(ctx.env), id, ctx.trace),
+);
 
-export function disconnectConnection(ctx: OperationContext, input: unknown): Promise<Out<typeof DisconnectedSchema>> {
-  const id = connectionId(ctx, input);
-  return connections.disconnectConnection(writersFor(ctx.env), id, ctx.trace);
-}
+export const disconnectConnection = onConnection<Out<typeof DisconnectedSchema>>((ctx, id) =>
+  connections.disconnectConnection(writersFor(ctx.env), id, ctx.trace),
+);
 
 /**
  * Finch's API with the connection's token. The call itself (method, path, headers, body
  * stream) is built by the adapter from its own form (a request, or RPC's Request/FinchCall);
  * the path and query rules are the proxy's (src/domain/proxy-path.ts).
  */
-export function proxyFinch(
+export async function proxyFinch(
   ctx: OperationContext,
   input: unknown,
   call: Omit<ProxyCall, "connectionId">,

@@ -21,7 +21,7 @@ export function parseInput<S extends v.GenericSchema>(schema: S, input: unknown)
   const field = rest.join(".") || "(root)";
   if (where === "body")
     throw new AppError("body_invalid", `body field ${field} invalid`, { expose: `Field: ${field}.` });
-  throw new AppError("param_invalid", `${where ? `${where}.` : ""}${field} invalid`);
+  throw new AppError("param_invalid", `${[where || "input", ...rest].join(".")} invalid`);
 }
 
 /** Finch's connection id shape, checked before any storage read: the one rule for HTTP and RPC. */

@@ -67,6 +67,16 @@ export interface Tally {
   byStatus: Record<string, number>;
 }
 
+export const emptyTally = (): Tally => ({
+  proxied: 0,
+  healed: 0,
+  staleFailures: 0,
+  notYetVisible: 0,
+  introspects: 0,
+  deliveries: 0,
+  byStatus: {},
+});
+
 const OK_CODES = new Set(["connection_not_found", "finch_rejected", "finch_reauthenticate"]);
 
 export class World {
@@ -79,15 +89,7 @@ export class World {
   readonly problems: string[] = [];
   private readonly settings = getConfig(env).finch();
 
-  readonly tally: Tally = {
-    proxied: 0,
-    healed: 0,
-    staleFailures: 0,
-    notYetVisible: 0,
-    introspects: 0,
-    deliveries: 0,
-    byStatus: {},
-  };
+  readonly tally: Tally = emptyTally();
 
   constructor(scheduler: fc.Scheduler, ttlMs: number) {
     this.kv = new SimKv(LOCATIONS, ttlMs, () => this.clock);
