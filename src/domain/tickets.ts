@@ -3,7 +3,7 @@ import { type ConnectSettings, PRODUCT } from "../config";
 import { hmacKey } from "../crypto/hmac";
 import { verifyHs256 } from "../crypto/jws";
 import { AppError } from "../errors";
-import { CONNECTION_ID } from "../finch/schemas";
+import { ConnectionIdSchema } from "../finch/schemas";
 
 /**
  * Tickets: short-lived HS256 JWTs minted by the app's back end, so that who the customer
@@ -26,7 +26,7 @@ const Claims = v.object({
   email: v.optional(v.pipe(v.string(), v.maxLength(320), v.email())),
   products: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(PRODUCT))), v.minLength(1), v.maxLength(32))),
   return_to: v.optional(v.pipe(v.string(), v.maxLength(1024))),
-  connection_id: v.optional(v.pipe(v.string(), v.regex(CONNECTION_ID))),
+  connection_id: v.optional(ConnectionIdSchema),
   jti: v.pipe(v.string(), v.regex(JTI)),
 });
 

@@ -1,6 +1,6 @@
 import * as v from "valibot";
 import { AppError } from "../errors";
-import { CONNECTION_ID } from "../finch/schemas";
+import { ConnectionIdSchema } from "../finch/schemas";
 import { toBase64Url } from "../lib/encoding";
 import { CONNECTION_STATUS } from "../webhooks/event";
 
@@ -17,7 +17,7 @@ const name = (max: number) => v.pipe(v.string(), v.minLength(1), v.maxLength(max
 
 const envelope = {
   id: v.pipe(v.string(), v.regex(EVENT_ID)),
-  connection_id: v.pipe(v.string(), v.regex(CONNECTION_ID)),
+  connection_id: ConnectionIdSchema,
   customer_id: name(255),
   /** The connection's generation after the change: receivers drop events older than the last seen. */
   generation: v.pipe(v.number(), v.integer(), v.minValue(0)),

@@ -7,7 +7,8 @@ import * as v from "valibot";
 const text = (max: number) => v.pipe(v.string(), v.minLength(1), v.maxLength(max));
 const optionalText = (max: number) => v.nullish(v.pipe(v.string(), v.maxLength(max)));
 export const CONNECTION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
-const connectionId = v.pipe(v.string(), v.regex(CONNECTION_ID));
+/** Finch's connection id shape: the one rule wherever an id comes in (API, RPC, tickets, webhooks, events). */
+export const ConnectionIdSchema = v.pipe(v.string(), v.regex(CONNECTION_ID));
 const products = v.pipe(v.array(v.pipe(v.string(), v.maxLength(64))), v.maxLength(64));
 
 /** What both the token answer and introspect say of a connection. */
@@ -29,7 +30,7 @@ export const SessionSchema = v.object({
 
 export const TokenSchema = v.object({
   access_token: text(4096),
-  connection_id: connectionId,
+  connection_id: ConnectionIdSchema,
   token_type: v.optional(v.string()),
   ...connectionFacts,
   entity_ids: v.nullish(v.array(v.string())),
@@ -53,7 +54,7 @@ const EntitySchema = v.object({
 });
 
 export const IntrospectSchema = v.object({
-  connection_id: v.nullish(connectionId),
+  connection_id: v.nullish(ConnectionIdSchema),
   connection_status: v.nullish(statusObject),
   authentication_methods: v.nullish(v.pipe(v.array(AuthenticationMethodSchema), v.maxLength(1000))),
   entities: v.nullish(v.pipe(v.array(EntitySchema), v.maxLength(10_000))),

@@ -3,7 +3,7 @@ import { ImportSchema } from "../domain/import";
 import { AppError } from "../errors";
 import { REDELIVER_MAX } from "../events/dead-letters";
 import { EVENT_ID } from "../events/model";
-import { CONNECTION_ID } from "../finch/schemas";
+import { ConnectionIdSchema } from "../finch/schemas";
 
 /**
  * How every operation reads its input: one valibot schema over `{ path?, query?, body? }`,
@@ -23,9 +23,6 @@ export function parseInput<S extends v.GenericSchema>(schema: S, input: unknown)
     throw new AppError("body_invalid", `body field ${field} invalid`, { expose: `Field: ${field}.` });
   throw new AppError("param_invalid", `${[where || "input", ...rest].join(".")} invalid`);
 }
-
-/** Finch's connection id shape, checked before any storage read: the one rule for HTTP and RPC. */
-export const ConnectionIdSchema = v.pipe(v.string(), v.regex(CONNECTION_ID));
 
 /**
  * A management POST/DELETE body: absent, or a JSON object. Nothing in it is used today, but

@@ -1,6 +1,6 @@
 import * as v from "valibot";
 import { AppError } from "../errors";
-import { CONNECTION_ID } from "../finch/schemas";
+import { ConnectionIdSchema } from "../finch/schemas";
 
 /**
  * The shape of a verified Finch webhook body, parsed from unknown. Only what this service
@@ -16,7 +16,7 @@ export const CONNECTION_STATUS = /^[a-z][a-z_]{0,39}$/;
 
 const WebhookBodySchema = v.object({
   event_type: v.pipe(v.string(), v.regex(EVENT_TYPE)),
-  connection_id: v.nullish(v.pipe(v.string(), v.regex(CONNECTION_ID))),
+  connection_id: v.nullish(ConnectionIdSchema),
   company_id: id,
   account_id: id,
   entity_id: id,
