@@ -4,7 +4,7 @@ import { AppError } from "../errors";
 import { exchangeCode } from "../finch/api";
 import type { Trace } from "../lib/trace";
 import type { ConnectionFacts } from "../storage/records";
-import type { Writers } from "../writer/protocol";
+import { connectInput, type Writers } from "../writer/protocol";
 import type { DoneFlow, PendingFlow } from "./flow-state";
 
 /**
@@ -60,22 +60,13 @@ export async function completeConnect(
     );
   }
   try {
-    return await deps.writers(token.connection_id).connect(
-      {
-        accessToken: token.access_token,
-        customerId: ctx.customer_id,
-        customerName: ctx.customer_name,
-        finchCustomerName: token.customer_name ?? null,
-        customerEmail: ctx.email ?? null,
-        provider_id: token.provider_id ?? null,
-        products: token.products ?? null,
-        client_type: token.client_type ?? null,
-        connection_type: token.connection_type ?? null,
-        company_id: token.company_id ?? null,
-        account_id: token.account_id ?? null,
-      },
-      trace,
-    );
+    const app = {
+      accessToken: token.access_token,
+      customerId: ctx.customer_id,
+      customerName: ctx.customer_name,
+      customerEmail: ctx.email ?? null,
+    };
+    return await deps.writers(token.connection_id).connect(connectInput(app, token), trace);
   } catch (e) {
     // The writer refuses an id stored under another customer: the same attack signal.
     if (e instanceof AppError && e.code === "customer_mismatch") trace.security = "customer_mismatch";

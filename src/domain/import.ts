@@ -4,7 +4,7 @@ import { AppError } from "../errors";
 import { introspect } from "../finch/api";
 import type { Trace } from "../lib/trace";
 import type { ConnectionFacts } from "../storage/records";
-import type { Writers } from "../writer/protocol";
+import { connectInput, type Writers } from "../writer/protocol";
 
 /**
  * Bringing in a Finch access token the app already holds (`POST /api/connections/import`):
@@ -69,19 +69,15 @@ export async function importConnection(
   try {
     stored = await deps.writers(connectionId).importConnection(
       {
-        connect: {
-          accessToken: input.access_token,
-          customerId: input.customer_id,
-          customerName: input.customer_name,
-          finchCustomerName: facts.customer_name ?? null,
-          customerEmail: input.customer_email ?? facts.customer_email ?? null,
-          provider_id: facts.provider_id ?? null,
-          products: facts.products ?? null,
-          client_type: facts.client_type ?? null,
-          connection_type: facts.connection_type ?? null,
-          company_id: facts.company_id ?? null,
-          account_id: facts.account_id ?? null,
-        },
+        connect: connectInput(
+          {
+            accessToken: input.access_token,
+            customerId: input.customer_id,
+            customerName: input.customer_name,
+            customerEmail: input.customer_email ?? facts.customer_email ?? null,
+          },
+          facts,
+        ),
         facts,
       },
       trace,
