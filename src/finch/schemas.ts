@@ -15,10 +15,8 @@ export const SessionSchema = v.object({
   connect_url: v.pipe(v.string(), v.maxLength(2048), v.url()),
 });
 
-export const TokenSchema = v.object({
-  access_token: text(4096),
-  connection_id: connectionId,
-  token_type: v.optional(v.string()),
+/** What Finch says of a connection in its token answer and its introspect answer alike. */
+const connectionFacts = {
   client_type: optionalText(64),
   connection_type: optionalText(64),
   products: v.nullish(products),
@@ -27,6 +25,13 @@ export const TokenSchema = v.object({
   account_id: optionalText(128),
   customer_id: optionalText(255),
   customer_name: optionalText(255),
+};
+
+export const TokenSchema = v.object({
+  access_token: text(4096),
+  connection_id: connectionId,
+  token_type: v.optional(v.string()),
+  ...connectionFacts,
   entity_ids: v.nullish(v.array(v.string())),
 });
 export type TokenResponse = v.InferOutput<typeof TokenSchema>;
@@ -52,14 +57,7 @@ export const IntrospectSchema = v.object({
   connection_status: v.nullish(statusObject),
   authentication_methods: v.nullish(v.pipe(v.array(AuthenticationMethodSchema), v.maxLength(1000))),
   entities: v.nullish(v.pipe(v.array(EntitySchema), v.maxLength(10_000))),
-  client_type: optionalText(64),
-  connection_type: optionalText(64),
-  products: v.nullish(products),
-  provider_id: optionalText(128),
-  company_id: optionalText(128),
-  account_id: optionalText(128),
-  customer_id: optionalText(255),
-  customer_name: optionalText(255),
+  ...connectionFacts,
   customer_email: optionalText(320),
 });
 export type Introspection = v.InferOutput<typeof IntrospectSchema>;
