@@ -66,6 +66,8 @@ export interface Config {
   kv(): KVNamespace;
   /** The ticket ledger's Durable Object namespace (one-time tickets). */
   tickets(): DurableObjectNamespace<TicketLedger>;
+  /** The CONNECTION_WRITER binding is present (for /healthz). */
+  connectionWriter(): true;
   rateBudget(): RateBudgetSettings;
   apiKeys(): readonly string[];
   /** Decoded webhook HMAC keys, with the configured text as a stable cache id. */
@@ -192,6 +194,15 @@ function parseKv(env: Env): KVNamespace {
   return kv;
 }
 
+/** Checked here only so /healthz names it; writer/client.ts checks it again where it is used. */
+function parseWriterBinding(env: Env): true {
+  const ns = env.CONNECTION_WRITER;
+  if (!ns || typeof ns.idFromName !== "function") {
+    throw new ConfigError("CONNECTION_WRITER", "Durable Object binding is missing");
+  }
+  return true;
+}
+
 function parseTickets(env: Env): DurableObjectNamespace<TicketLedger> {
   const ns = env.TICKETS;
   if (!ns || typeof ns.idFromName !== "function") {
@@ -314,6 +325,7 @@ export function getConfig(env: Env): Config {
     keyRing: once(() => createKeyRing(env.ENCRYPTION_KEYS)),
     kv: once(() => parseKv(env)),
     tickets: once(() => parseTickets(env)),
+    connectionWriter: once(() => parseWriterBinding(env)),
     rateBudget: once(() => parseRateBudget(env)),
     apiKeys: once(() => parseApiKeys(env)),
     webhookSecrets: once(() => parseWebhookSecrets(env)),

@@ -108,4 +108,15 @@ describe("GET /healthz", () => {
       },
     });
   });
+
+  it.each([
+    ["CONNECTION_WRITER", { CONNECTION_WRITER: undefined }],
+    ["TICKETS", { TICKETS: undefined }],
+    ["RATE_BUDGET", { RATE_BUDGET: undefined }],
+  ] as const)("names an unbound Durable Object namespace: %s", async (setting, vars) => {
+    const res = await healthzWith(vars);
+    expect(res.status).toBe(503);
+    const body = (await res.json()) as { checks: { config: { problems: { setting: string }[] } } };
+    expect(body.checks.config.problems.map((p) => p.setting)).toEqual([setting]);
+  });
 });

@@ -4,8 +4,7 @@ import { AppError } from "../errors";
 import { exchangeCode } from "../finch/api";
 import type { Trace } from "../lib/trace";
 import type { ConnectionFacts } from "../storage/records";
-import type { Writers } from "../writer/protocol";
-import { connectInput } from "./connections";
+import { connectInput, type Writers } from "../writer/protocol";
 import type { DoneFlow, PendingFlow } from "./flow-state";
 
 /**
@@ -61,16 +60,13 @@ export async function completeConnect(
     );
   }
   try {
-    return await deps
-      .writers(token.connection_id)
-      .connect(
-        connectInput(
-          token.access_token,
-          { id: ctx.customer_id, name: ctx.customer_name, email: ctx.email ?? null },
-          token,
-        ),
-        trace,
-      );
+    const app = {
+      accessToken: token.access_token,
+      customerId: ctx.customer_id,
+      customerName: ctx.customer_name,
+      customerEmail: ctx.email ?? null,
+    };
+    return await deps.writers(token.connection_id).connect(connectInput(app, token), trace);
   } catch (e) {
     // The writer refuses an id stored under another customer: the same attack signal.
     if (e instanceof AppError && e.code === "customer_mismatch") trace.security = "customer_mismatch";

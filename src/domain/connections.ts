@@ -2,7 +2,7 @@ import type { FinchSettings } from "../config";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
 import { type ConnectionFacts, publicFacts } from "../storage/records";
-import type { ConnectInput, Disconnected, Introspected, Writers } from "../writer/protocol";
+import type { Disconnected, Introspected, Writers } from "../writer/protocol";
 
 /**
  * What the app's back end can do with a stored connection. Shared by the HTTP API and the
@@ -45,39 +45,4 @@ export function introspectConnection(writers: Writers, connectionId: string, tra
  */
 export function disconnectConnection(writers: Writers, connectionId: string, trace: Trace): Promise<Disconnected> {
   return writers(connectionId).disconnect(trace);
-}
-
-/** What Finch says of a connection (its token answer or introspect), as far as we store it. */
-export interface FinchConnectionFacts {
-  customer_name?: string | null | undefined;
-  provider_id?: string | null | undefined;
-  products?: string[] | null | undefined;
-  client_type?: string | null | undefined;
-  connection_type?: string | null | undefined;
-  company_id?: string | null | undefined;
-  account_id?: string | null | undefined;
-}
-
-/**
- * The writer's input for storing a connection (a Connect callback or an import): the app's
- * word on the customer, Finch's on everything else (its customer_name wins when it sends one).
- */
-export function connectInput(
-  accessToken: string,
-  customer: { id: string; name: string; email: string | null },
-  finch: FinchConnectionFacts,
-): ConnectInput {
-  return {
-    accessToken,
-    customerId: customer.id,
-    customerName: customer.name,
-    finchCustomerName: finch.customer_name ?? null,
-    customerEmail: customer.email,
-    provider_id: finch.provider_id ?? null,
-    products: finch.products ?? null,
-    client_type: finch.client_type ?? null,
-    connection_type: finch.connection_type ?? null,
-    company_id: finch.company_id ?? null,
-    account_id: finch.account_id ?? null,
-  };
 }

@@ -4,8 +4,7 @@ import { AppError } from "../errors";
 import { introspect } from "../finch/api";
 import type { Trace } from "../lib/trace";
 import type { ConnectionFacts } from "../storage/records";
-import type { Writers } from "../writer/protocol";
-import { connectInput } from "./connections";
+import { connectInput, type Writers } from "../writer/protocol";
 
 /**
  * Bringing in a Finch access token the app already holds (`POST /api/connections/import`):
@@ -60,11 +59,11 @@ export async function importConnection(
     stored = await deps.writers(connectionId).importConnection(
       {
         connect: connectInput(
-          input.access_token,
           {
-            id: input.customer_id,
-            name: input.customer_name,
-            email: input.customer_email ?? facts.customer_email ?? null,
+            accessToken: input.access_token,
+            customerId: input.customer_id,
+            customerName: input.customer_name,
+            customerEmail: input.customer_email ?? facts.customer_email ?? null,
           },
           facts,
         ),

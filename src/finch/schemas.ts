@@ -11,7 +11,12 @@ export const CONNECTION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 export const ConnectionIdSchema = v.pipe(v.string(), v.regex(CONNECTION_ID));
 const products = v.pipe(v.array(v.pipe(v.string(), v.maxLength(64))), v.maxLength(64));
 
-/** What both the token answer and introspect say of a connection. */
+export const SessionSchema = v.object({
+  session_id: text(256),
+  connect_url: v.pipe(v.string(), v.maxLength(2048), v.url()),
+});
+
+/** What Finch says of a connection in its token answer and its introspect answer alike. */
 const connectionFacts = {
   client_type: optionalText(64),
   connection_type: optionalText(64),
@@ -22,11 +27,6 @@ const connectionFacts = {
   customer_id: optionalText(255),
   customer_name: optionalText(255),
 };
-
-export const SessionSchema = v.object({
-  session_id: text(256),
-  connect_url: v.pipe(v.string(), v.maxLength(2048), v.url()),
-});
 
 export const TokenSchema = v.object({
   access_token: text(4096),

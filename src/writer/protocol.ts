@@ -71,6 +71,34 @@ export interface ConnectInput {
   account_id: string | null;
 }
 
+/** What Finch says of a connection, in its token answer or its introspect answer alike. */
+export interface FinchConnectionFacts {
+  customer_name?: string | null | undefined;
+  provider_id?: string | null | undefined;
+  products?: string[] | null | undefined;
+  client_type?: string | null | undefined;
+  connection_type?: string | null | undefined;
+  company_id?: string | null | undefined;
+  account_id?: string | null | undefined;
+}
+
+/** A writer's connect input: the app's customer and token, with what Finch said of the connection. */
+export function connectInput(
+  app: { accessToken: string; customerId: string; customerName: string; customerEmail: string | null },
+  finch: FinchConnectionFacts,
+): ConnectInput {
+  return {
+    ...app,
+    finchCustomerName: finch.customer_name ?? null,
+    provider_id: finch.provider_id ?? null,
+    products: finch.products ?? null,
+    client_type: finch.client_type ?? null,
+    connection_type: finch.connection_type ?? null,
+    company_id: finch.company_id ?? null,
+    account_id: finch.account_id ?? null,
+  };
+}
+
 /** An access token the app already held, with what Finch's introspect said of it at the edge. */
 export interface ImportInput {
   connect: ConnectInput;
