@@ -1,3 +1,4 @@
+import * as v from "valibot";
 import type { ProxyCall } from "./domain/proxy";
 import { AppError } from "./errors";
 
@@ -9,56 +10,43 @@ import { AppError } from "./errors";
  *   a URL ("/employer/directory") and a non-string body is sent as JSON.
  */
 export interface FinchCall {
-  method?: string;
+  method?: string | undefined;
   path: string;
-  query?: string | Record<string, string | number | boolean | (string | number | boolean)[]>;
+  query?: string | Record<string, Scalar | Scalar[]> | undefined;
   body?: unknown;
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
 }
 
-const isObject = (x: unknown): x is Record<string, unknown> => !!x && typeof x === "object";
 type Scalar = string | number | boolean;
-const isScalar = (x: unknown): x is Scalar =>
-  typeof x === "string" || typeof x === "boolean" || (typeof x === "number" && !Number.isNaN(x));
-const invalid = (field: string) => new AppError("param_invalid", `finch call ${field} invalid`);
+const scalar = v.union([
+  v.string(),
+  v.boolean(),
+  v.pipe(
+    v.number(),
+    v.check((n) => !Number.isNaN(n)),
+  ),
+]);
 
 /**
- * A checked copy of a map, as a schema's record would make it: own keys only, never
- * `__proto__`, `prototype` or `constructor`; throws naming the field (and key) that fails.
+ * The plain-object form. valibot's records copy own keys only and never `__proto__`,
+ * `prototype` or `constructor`; an array's holes are not scalars, so a sparse array fails.
  */
-function record<T>(map: Record<string, unknown>, ok: (x: unknown) => x is T, field: (key: string) => string) {
-  const out: Record<string, T> = {};
-  for (const key of Object.keys(map)) {
-    if (key === "__proto__" || key === "prototype" || key === "constructor") continue;
-    const value = map[key];
-    if (!ok(value)) throw invalid(field(key));
-    out[key] = value;
-  }
-  return out;
-}
+const FinchCallSchema = v.object({
+  method: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z]{1,16}$/))),
+  path: v.pipe(v.string(), v.minLength(1), v.maxLength(2048)),
+  query: v.optional(v.union([v.string(), v.record(v.string(), v.union([scalar, v.array(scalar)]))])),
+  body: v.optional(v.unknown()),
+  headers: v.optional(v.record(v.string(), v.string())),
+});
 
-/** The plain-object form, checked field by field (first failing field named in the log detail). */
+const invalid = (field: string) => new AppError("param_invalid", `finch call ${field} invalid`);
+
+/** Checked field by field; the first failing field is named in the log detail. */
 function parseCall(input: unknown): FinchCall {
-  if (!isObject(input)) throw invalid("(root)");
-  const { method, path, query, body, headers } = input;
-  if (method !== undefined && (typeof method !== "string" || !/^[A-Za-z]{1,16}$/.test(method))) throw invalid("method");
-  if (typeof path !== "string" || path.length < 1 || path.length > 2048) throw invalid("path");
-  let search: FinchCall["query"];
-  if (isObject(query)) {
-    // A scalar or an array of scalars; a sparse array's holes are not scalars.
-    const item = (x: unknown): x is Scalar | Scalar[] => isScalar(x) || (Array.isArray(x) && [...x].every(isScalar));
-    search = record(query, item, () => "query");
-  } else if (query === undefined || typeof query === "string") search = query;
-  else throw invalid("query");
-  if (headers !== undefined && !isObject(headers)) throw invalid("headers");
-  const isString = (x: unknown): x is string => typeof x === "string";
-  return {
-    method,
-    path,
-    query: search,
-    body,
-    headers: headers && record(headers, isString, (key) => `headers.${key}`),
-  };
+  const parsed = v.safeParse(FinchCallSchema, input);
+  if (parsed.success) return parsed.output;
+  const issue = parsed.issues[0];
+  throw invalid((issue && v.getDotPath(issue)) || "(root)");
 }
 
 function search(query: FinchCall["query"]): string {
