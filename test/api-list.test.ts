@@ -2,28 +2,19 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { ConnectionPage } from "../src/domain/listing";
 import { customerIndexKey } from "../src/storage/keys";
-import { expectError, expectNoSecrets } from "./support/assert";
+import { allPagesOf, expectError } from "./support/assert";
 import { clearKv, rawRecord, seedConnection } from "./support/fixtures";
 import { api } from "./support/http";
 
 beforeEach(clearKv);
 
 /** Follows cursors to the end; every page is checked for tokens on the way. */
-async function allPages(query: string) {
-  const pages: ConnectionPage[] = [];
-  let cursor: string | null = null;
-  do {
-    const sep = query ? "&" : "";
-    const res = await api(`/api/connections?${query}${cursor ? `${sep}cursor=${encodeURIComponent(cursor)}` : ""}`);
-    expect(res.status, await res.clone().text()).toBe(200);
-    await expectNoSecrets(res);
-    const page = await res.json<ConnectionPage>();
-    pages.push(page);
-    cursor = page.cursor;
-    expect(pages.length).toBeLessThan(20);
-  } while (cursor);
-  return pages;
-}
+const allPages = (query: string) =>
+  allPagesOf<ConnectionPage>(
+    (cursor) =>
+      api(`/api/connections?${[query, cursor && `cursor=${encodeURIComponent(cursor)}`].filter(Boolean).join("&")}`),
+    (page) => page.cursor,
+  );
 
 const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
 

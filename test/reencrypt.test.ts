@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { ReencryptResult } from "../src/domain/reencrypt";
-import { expectError, expectNoSecrets } from "./support/assert";
+import { allPagesOf, expectError } from "./support/assert";
 import { clearKv, rawRecord, type Seeded, seedConnection, testStore } from "./support/fixtures";
 import { api, call } from "./support/http";
 import { TEST_SECRETS } from "./support/secrets";
@@ -11,21 +11,14 @@ const OLD_RING = TEST_SECRETS.ENCRYPTION_KEYS.split(",").find((entry) => entry.s
 
 beforeEach(clearKv);
 
-async function runPass(limit: number): Promise<ReencryptResult[]> {
-  const answers: ReencryptResult[] = [];
-  let cursor: string | null = null;
-  do {
-    const query = new URLSearchParams({ limit: String(limit), ...(cursor ? { cursor } : {}) });
-    const res = await api(`/api/admin/reencrypt?${query}`, { method: "POST" });
-    expect(res.status, await res.clone().text()).toBe(200);
-    await expectNoSecrets(res);
-    const answer = await res.json<ReencryptResult>();
-    answers.push(answer);
-    cursor = answer.cursor;
-    expect(answers.length).toBeLessThan(20);
-  } while (cursor);
-  return answers;
-}
+const runPass = (limit: number) =>
+  allPagesOf<ReencryptResult>(
+    (cursor) => {
+      const query = new URLSearchParams({ limit: String(limit), ...(cursor ? { cursor } : {}) });
+      return api(`/api/admin/reencrypt?${query}`, { method: "POST" });
+    },
+    (answer) => answer.cursor,
+  );
 
 describe("POST /api/admin/reencrypt", () => {
   it("moves every record from the old key to the active one, in pages, keeping tokens and facts", async () => {

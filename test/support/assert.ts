@@ -71,3 +71,26 @@ export async function expectNoSecrets(
     }
   }
 }
+
+/**
+ * Follows a cursor-paged /api answer to its end: `request(cursor)` asks for a page (no cursor
+ * first), `cursorOf` reads the next one. Every page must be a 200 without secrets; a
+ * runaway pager fails after 20 pages. Returns the parsed pages in order.
+ */
+export async function allPagesOf<T>(
+  request: (cursor: string | undefined) => Promise<Response>,
+  cursorOf: (page: T) => string | null,
+): Promise<T[]> {
+  const pages: T[] = [];
+  let cursor: string | null = null;
+  do {
+    const res = await request(cursor ?? undefined);
+    expect(res.status, await res.clone().text()).toBe(200);
+    await expectNoSecrets(res);
+    const page = await res.json<T>();
+    pages.push(page);
+    cursor = cursorOf(page);
+    expect(pages.length).toBeLessThan(20);
+  } while (cursor);
+  return pages;
+}
