@@ -1,31 +1,33 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { EventOutbox } from "../src/events/outbox-table";
 import { sqlWriterStorage } from "../src/writer/sql-storage";
 import { EVENT_ID_TTL_MS, MAX_EVENT_IDS, type WriterState } from "../src/writer/state";
 
 /** The writer's SQLite storage, inside a real (local) Durable Object of the Worker's own class. */
-const inObject = <T>(name: string, work: (sql: SqlStorage) => Promise<T>) => {
+const inObject = <T>(name: string, work: (sql: SqlStorage, storage: DurableObjectStorage) => Promise<T>) => {
   const ns = env.CONNECTION_WRITER as DurableObjectNamespace;
-  return runInDurableObject(ns.get(ns.idFromName(name)), (_instance, state) => work(state.storage.sql));
+  return runInDurableObject(ns.get(ns.idFromName(name)), (_instance, state) => work(state.storage.sql, state.storage));
 };
+const writerStorage = (storage: DurableObjectStorage) => sqlWriterStorage(storage, new EventOutbox(storage.sql));
 
 describe("writer storage (SQLite)", () => {
   it("keeps the state it is given, checked against the record schema on the way back", async () => {
-    await inObject("storage-state", async (sql) => {
-      const storage = sqlWriterStorage(sql);
+    await inObject("storage-state", async (sql, durable) => {
+      const storage = writerStorage(durable);
       expect(await storage.load()).toBeUndefined();
       const state: WriterState = { kind: "gone", gen: 3, at: "2026-11-29T00:00:00.000Z" };
       await storage.save(state);
-      expect(await sqlWriterStorage(sql).load()).toEqual(state);
+      expect(await writerStorage(durable).load()).toEqual(state);
       sql.exec("UPDATE writer_state SET v = ? WHERE k = 'state'", JSON.stringify({ kind: "live", record: { v: 1 } }));
       await expect(storage.load()).rejects.toThrow();
     });
   });
 
   it("remembers event ids for three days, and at most MAX_EVENT_IDS of them", async () => {
-    await inObject("storage-events", async (sql) => {
-      const storage = sqlWriterStorage(sql);
+    await inObject("storage-events", async (sql, durable) => {
+      const storage = writerStorage(durable);
       const t0 = Date.parse("2026-11-29T00:00:00Z");
       await storage.remember("msg_first", t0);
       expect(await storage.seen("msg_first", t0 + 1000)).toBe(true);

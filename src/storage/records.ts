@@ -49,6 +49,13 @@ export const ConnectionFactsSchema = v.object({
   authentication_methods: v.optional(v.pipe(v.array(AuthMethodSchema), v.maxLength(MAX_AUTH_METHODS))),
   entities: v.optional(v.pipe(v.array(EntitySchema), v.maxLength(MAX_ENTITIES))),
   /**
+   * When Finch's initial sync last completed (its `job.initial_data_sync_*` webhook, as received):
+   * data endpoints answer from then on. Absent or null until one was received.
+   */
+  last_initial_sync_at: v.optional(nullableStr),
+  /** When Finch's last `job.data_sync_all` completed, as received. */
+  last_data_sync_all_at: v.optional(nullableStr),
+  /**
    * The connection's writer generation: +1 on every change. Absent on records written before
    * the single writer existed; the writer adopts them as generation 0.
    */

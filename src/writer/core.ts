@@ -8,7 +8,8 @@ import { type ConnectionFacts, publicFacts, type StoredConnection } from "../sto
 import { fanOut } from "../webhooks/fan-out";
 import { Coalescer } from "./coalesce";
 import { checkToken, connectedRecord, resealed } from "./connect";
-import { applyIntrospection, markedReauth } from "./introspection";
+import { type Cause, changeEvents, disconnectEvents, type StatusReason, type SyncJob } from "./emit";
+import { applyIntrospection, markedReauth, recordedSync } from "./introspection";
 import type {
   ConnectInput,
   CurrentToken,
@@ -17,6 +18,7 @@ import type {
   ImportInput,
   Introspected,
   PromptOutcome,
+  ReconcileOutcome,
   ResealOutcome,
 } from "./protocol";
 import { generation, type WriterState, type WriterStorage } from "./state";
@@ -40,10 +42,16 @@ export interface WriterDeps {
   now: () => Date;
 }
 
+/** Who asked for an introspect, and so why a status it finds changed. */
+interface Asked {
+  trace: Trace;
+  reason: StatusReason;
+}
+
 export class WriterCore {
   #state: WriterState | undefined;
   #chain: Promise<unknown> = Promise.resolve();
-  readonly #introspects = new Coalescer<Trace, Introspected>((trace) => this.introspectOnce(trace));
+  readonly #introspects = new Coalescer<Asked, Introspected>((asked) => this.introspectOnce(asked));
 
   constructor(private readonly deps: WriterDeps) {}
 
@@ -77,12 +85,21 @@ export class WriterCore {
     return run;
   }
 
-  /** Writes a changed record: KV first (so a failure leaves both as they were), then the state. */
-  private async commit(record: StoredConnection, isNew: boolean): Promise<StoredConnection> {
+  /**
+   * Writes a changed record: KV first (so a failure leaves both as they were), then the state
+   * with the change's lifecycle event (emit.ts) in one transaction. The event is built before
+   * anything is written, so a change is never stored without it. `checked`: the change is
+   * Finch's introspect answer (the reconciliation's clock restarts).
+   */
+  private async commit(record: StoredConnection, isNew: boolean, cause: Cause, checked = false) {
+    const before = this.#state;
+    const at = this.deps.now().toISOString();
+    const events = changeEvents(before, record, cause, at);
     if (isNew) await this.deps.store.create(record);
     else await this.deps.store.replace(record);
-    const state: WriterState = { kind: "live", record };
-    await this.deps.storage.save(state);
+    const checkedAt = checked ? at : before?.kind === "live" ? before.checked_at : undefined;
+    const state: WriterState = { kind: "live", record, ...(checkedAt ? { checked_at: checkedAt } : {}) };
+    await this.deps.storage.save(state, events);
     this.#state = state;
     return record;
   }
@@ -119,7 +136,7 @@ export class WriterCore {
       const token = await this.deps.store.seal(id, input.accessToken);
       const record = connectedRecord(input, existing, { id, gen: generation(state) + 1, at, token });
       const checked = typeof check === "object" ? applyIntrospection(record, check, this.deps.now()) : undefined;
-      return publicFacts(await this.commit(checked ?? record, !existing));
+      return publicFacts(await this.commit(checked ?? record, !existing, { op: "connect" }, checked !== undefined));
     });
   }
 
@@ -144,7 +161,7 @@ export class WriterCore {
       const token = await this.deps.store.seal(id, input.connect.accessToken);
       const record = connectedRecord(input.connect, undefined, { id, gen: generation(state) + 1, at, token });
       const checked = applyIntrospection(record, input.facts, this.deps.now()) ?? record;
-      return { connection: publicFacts(await this.commit(checked, true)), created: true };
+      return { connection: publicFacts(await this.commit(checked, true, { op: "import" }, true)), created: true };
     });
   }
 
@@ -174,15 +191,17 @@ export class WriterCore {
     }
     if (reauth) {
       trace.notes.push("finch says reauthenticate_user");
-      await this.refresh(trace).catch(() => trace.notes.push("introspect after reauthenticate_user failed"));
+      await this.refresh(trace, "proxy_401").catch(() =>
+        trace.notes.push("introspect after reauthenticate_user failed"),
+      );
     }
     return undefined;
   }
 
   /** Finch asked for re-authentication with the current token (caller holds the lock). */
-  private async markReauth(record: StoredConnection): Promise<StoredConnection> {
+  private async markReauth(record: StoredConnection, reason: StatusReason): Promise<StoredConnection> {
     const next = markedReauth(record, this.deps.now());
-    return next ? this.commit({ ...next, gen: (record.gen ?? 0) + 1 }, false) : record;
+    return next ? this.commit({ ...next, gen: (record.gen ?? 0) + 1 }, false, { op: "status", reason }, true) : record;
   }
 
   /** The committed state, as this writer holds it now (for diagnostics and the simulation's checks). */
@@ -190,16 +209,19 @@ export class WriterCore {
     return this.#state;
   }
 
-  /** Introspects with Finch; prompts that arrive while one is in flight share the next one. */
-  refresh(trace: Trace): Promise<Introspected> {
-    return this.#introspects.run(trace, () => trace.notes.push("introspect coalesced"));
+  /**
+   * Introspects with Finch; prompts that arrive while one is in flight share the next one
+   * (whose status change, if any, is told with the reason of the call that started it).
+   */
+  refresh(trace: Trace, reason: StatusReason = "introspect"): Promise<Introspected> {
+    return this.#introspects.run({ trace, reason }, () => trace.notes.push("introspect coalesced"));
   }
 
   /**
    * One introspect. An answer obtained with a token that was replaced while Finch answered
    * describes the old token: it is dropped and Finch is asked again with the new one.
    */
-  private async introspectOnce(trace: Trace): Promise<Introspected> {
+  private async introspectOnce({ trace, reason }: Asked): Promise<Introspected> {
     for (let attempt = 1; ; attempt++) {
       const used = await this.live(trace);
       const tokenGen = used.token_gen ?? 0;
@@ -215,20 +237,69 @@ export class WriterCore {
         if ((record.token_gen ?? 0) !== tokenGen) return undefined;
         if (failure !== undefined || !facts) {
           // Finch's "reauthenticate" is an answer about the current token: record it.
-          if (failure instanceof AppError && failure.code === "finch_reauthenticate") await this.markReauth(record);
+          if (failure instanceof AppError && failure.code === "finch_reauthenticate")
+            await this.markReauth(record, reason);
           throw failure;
         }
         if (facts.connection_id && facts.connection_id !== this.deps.connectionId) {
           throw new AppError("finch_bad_response", "introspect names another connection");
         }
         const next = applyIntrospection(record, facts, this.deps.now());
-        if (next) record = await this.commit({ ...next, gen: (record.gen ?? 0) + 1 }, false);
+        if (next)
+          record = await this.commit({ ...next, gen: (record.gen ?? 0) + 1 }, false, { op: "status", reason }, true);
+        else await this.markChecked(record);
         return { ...publicFacts(record), status_message: facts.connection_status?.message ?? null };
       });
       if (answer) return answer;
       trace.notes.push("introspect answer superseded by a newer token");
       if (attempt >= 3) return { ...publicFacts(await this.live(trace)), status_message: null };
     }
+  }
+
+  /** Finch answered, nothing changed: only the writer's own clock for the reconciliation moves (no KV write). */
+  private async markChecked(record: StoredConnection): Promise<void> {
+    const state: WriterState = { kind: "live", record, checked_at: this.deps.now().toISOString() };
+    await this.deps.storage.save(state);
+    this.#state = state;
+  }
+
+  /**
+   * The periodic re-check (src/domain/reconcile.ts): introspects, with reason "reconcile",
+   * unless Finch answered for this record (or its status was set) within `maxAgeMs`.
+   */
+  async reconcile(maxAgeMs: number, trace: Trace): Promise<ReconcileOutcome> {
+    const state = await this.load(trace);
+    if (state?.kind !== "live") return "gone";
+    const last = Math.max(Date.parse(state.checked_at ?? "") || 0, Date.parse(state.record.status_at) || 0);
+    if (this.deps.now().getTime() - last < maxAgeMs) return "fresh";
+    try {
+      await this.refresh(trace, "reconcile");
+    } catch (e) {
+      // Finch's "reauthenticate" is an answer, and refresh recorded it.
+      if (!(e instanceof AppError && e.code === "finch_reauthenticate")) throw e;
+    }
+    return "checked";
+  }
+
+  /**
+   * A Finch job webhook saying a sync finished: recorded in the record (data readiness) with
+   * its `connection.data_synced` event. Deduped on the event id like prompts; `message` is
+   * fanned out after, and the id remembered only once that succeeded.
+   */
+  async jobCompleted(eventId: string, job: SyncJob, message: unknown, trace: Trace): Promise<PromptOutcome> {
+    const nowMs = this.deps.now().getTime();
+    if (await this.deps.storage.seen(eventId, nowMs)) return "duplicate";
+    const outcome = await this.exclusive(async (): Promise<PromptOutcome> => {
+      const state = await this.load(trace);
+      if (state?.kind === "gone") return "unchanged";
+      if (state?.kind !== "live") return "unknown_connection";
+      const next = recordedSync(state.record, job, this.deps.now());
+      await this.commit({ ...next, gen: (state.record.gen ?? 0) + 1 }, false, { op: "job", job });
+      return "applied";
+    });
+    await fanOut(this.deps.events(), message);
+    if (outcome !== "unknown_connection") await this.deps.storage.remember(eventId, nowMs);
+    return outcome;
   }
 
   /** A webhook's prompt. Errors reaching Finch propagate: the route answers 5xx and Finch redelivers. */
@@ -248,7 +319,7 @@ export class WriterCore {
     if (state?.kind === "live") {
       const before = generation(state);
       try {
-        await this.refresh(trace);
+        await this.refresh(trace, "webhook");
       } catch (e) {
         if (e instanceof AppError && e.code === "connection_not_found") {
           // Disconnected while Finch was asked. A connect already on its way may bring it
@@ -281,8 +352,9 @@ export class WriterCore {
       // The tombstone first: from here on nothing but a fresh connect can bring it back.
       const gen = generation(state) + 1;
       const at = this.deps.now().toISOString();
+      const events = disconnectEvents(record, gen, at);
       this.#state = { kind: "gone", gen, at, cleanup: record };
-      await this.deps.storage.save(this.#state);
+      await this.deps.storage.save(this.#state, events);
       await this.removeFromKv(record, gen, at);
       return { connection_id: id, disconnected: true, finch };
     });
@@ -301,7 +373,7 @@ export class WriterCore {
       const record = state.record;
       const sealed = await resealed(this.deps.store, record, trace);
       if (typeof sealed === "string") return sealed;
-      await this.commit({ ...record, token: sealed, gen: (record.gen ?? 0) + 1 }, false);
+      await this.commit({ ...record, token: sealed, gen: (record.gen ?? 0) + 1 }, false, { op: "reseal" });
       return "rewritten";
     });
   }
