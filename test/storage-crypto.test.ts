@@ -98,6 +98,7 @@ describe("a stored connection", () => {
       st: "connected",
       ca: record.created_at,
       ua: record.updated_at,
+      rd: { ls: null, li: null, ld: null, am: null, en: null },
     });
     expect(new TextEncoder().encode(JSON.stringify(metadata)).byteLength).toBeLessThanOrEqual(1024);
   });
