@@ -96,6 +96,7 @@ describe("a stored connection", () => {
       cn: "Acme Inc",
       pid: "gusto",
       st: "connected",
+      sa: record.status_at,
       ca: record.created_at,
       ua: record.updated_at,
       rd: { ls: null, li: null, ld: null, am: null, en: null },

@@ -25,6 +25,8 @@ export interface ListingMetadata {
   cn?: string;
   pid: string | null;
   st: string;
+  /** status_at: the periodic re-introspection picks connections by it without reading records. */
+  sa?: string;
   ca: string;
   ua: string;
   /**
@@ -53,6 +55,7 @@ export function listingMetadata(f: ConnectionFacts): ListingMetadata {
     cn: f.customer_name,
     pid: f.provider_id,
     st: f.status,
+    sa: f.status_at,
     ca: f.created_at,
     ua: f.updated_at,
     rd: {
