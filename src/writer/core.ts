@@ -1,14 +1,13 @@
-import type { FinchSettings } from "../config";
 import { AppError } from "../errors";
 import { disconnect as finchDisconnect, introspect as finchIntrospect } from "../finch/api";
 import type { Introspection } from "../finch/schemas";
 import type { Trace } from "../lib/trace";
-import type { ConnectionStore } from "../storage/connections";
 import { type ConnectionFacts, publicFacts, type StoredConnection } from "../storage/records";
 import { fanOut } from "../webhooks/fan-out";
+import { WriterBase } from "./base";
 import { Coalescer } from "./coalesce";
 import { checkToken, connectedRecord, resealed } from "./connect";
-import { type Cause, changeEvents, disconnectEvents, type StatusReason, type SyncJob } from "./emit";
+import { disconnectEvents, type StatusReason, type SyncJob } from "./emit";
 import { applyIntrospection, markedReauth, recordedSync } from "./introspection";
 import type {
   ConnectInput,
@@ -21,26 +20,7 @@ import type {
   ReconcileOutcome,
   ResealOutcome,
 } from "./protocol";
-import { generation, type WriterState, type WriterStorage } from "./state";
-
-/**
- * The logic of one connection's single writer, free of the Durable Object so it can be driven
- * directly (test/consistency.test.ts). Every change is a named operation run one at a time
- * (`exclusive`), gets the next generation, goes to KV first and to the writer's own storage
- * second. Introspects call Finch outside the lock (an answer obtained with a token that has
- * since been replaced is not stored: it describes the old token); a connect's token check and
- * a disconnect hold it, as nothing may change between their Finch call and their write.
- */
-export interface WriterDeps {
-  connectionId: string;
-  storage: WriterStorage;
-  /** KV as seen from where the writer runs. */
-  store: ConnectionStore;
-  finch: () => FinchSettings;
-  /** The webhook fan-out queue, when bound. */
-  events: () => Queue<unknown> | undefined;
-  now: () => Date;
-}
+import { generation } from "./state";
 
 /** Who asked for an introspect, and so why a status it finds changed. */
 interface Asked {
@@ -48,67 +28,17 @@ interface Asked {
   reason: StatusReason;
 }
 
-export class WriterCore {
-  #state: WriterState | undefined;
-  #chain: Promise<unknown> = Promise.resolve();
+/**
+ * The logic of one connection's single writer, free of the Durable Object so it can be driven
+ * directly (test/consistency.test.ts). Every change is a named operation run one at a time
+ * (`exclusive`), gets the next generation, goes to KV first and to the writer's own storage
+ * second, with its lifecycle event (base.ts `commit`). Introspects call Finch outside the
+ * lock (an answer obtained with a token that has since been replaced is not stored: it
+ * describes the old token); a connect's token check and a disconnect hold it, as nothing may
+ * change between their Finch call and their write.
+ */
+export class WriterCore extends WriterBase {
   readonly #introspects = new Coalescer<Asked, Introspected>((asked) => this.introspectOnce(asked));
-
-  constructor(private readonly deps: WriterDeps) {}
-
-  /**
-   * The state, from memory, else the writer's storage, else (once) adopted from KV. Whatever
-   * a change committed while this was reading wins over what it read.
-   */
-  private async load(trace: Trace): Promise<WriterState | undefined> {
-    if (this.#state) return this.#state;
-    const saved = await this.deps.storage.load();
-    if (this.#state) return this.#state;
-    if (saved) {
-      this.#state = saved;
-      return saved;
-    }
-    const found = await this.deps.store.get(this.deps.connectionId);
-    if (this.#state) return this.#state;
-    // Never connected: nothing is stored, here or in KV.
-    if (!found) return undefined;
-    const gen = found.gen ?? 0;
-    const adopted: WriterState = { kind: "live", record: { ...found, gen, token_gen: found.token_gen ?? gen } };
-    this.#state = adopted;
-    await this.deps.storage.save(adopted);
-    trace.notes.push(`writer adopted the KV record at generation ${gen}`);
-    return adopted;
-  }
-
-  private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.#chain.then(work, work);
-    this.#chain = run.catch(() => undefined);
-    return run;
-  }
-
-  /**
-   * Writes a changed record: KV first (so a failure leaves both as they were), then the state
-   * with the change's lifecycle event (emit.ts) in one transaction. The event is built before
-   * anything is written, so a change is never stored without it. `checked`: the change is
-   * Finch's introspect answer (the reconciliation's clock restarts).
-   */
-  private async commit(record: StoredConnection, isNew: boolean, cause: Cause, checked = false) {
-    const before = this.#state;
-    const at = this.deps.now().toISOString();
-    const events = changeEvents(before, record, cause, at);
-    if (isNew) await this.deps.store.create(record);
-    else await this.deps.store.replace(record);
-    const checkedAt = checked ? at : before?.kind === "live" ? before.checked_at : undefined;
-    const state: WriterState = { kind: "live", record, ...(checkedAt ? { checked_at: checkedAt } : {}) };
-    await this.deps.storage.save(state, events);
-    this.#state = state;
-    return record;
-  }
-
-  private async live(trace: Trace): Promise<StoredConnection> {
-    const state = await this.load(trace);
-    if (state?.kind !== "live") throw new AppError("connection_not_found", `connection ${this.deps.connectionId}`);
-    return state.record;
-  }
 
   connect(input: ConnectInput, trace: Trace): Promise<ConnectionFacts> {
     return this.exclusive(async () => {
@@ -204,11 +134,6 @@ export class WriterCore {
     return next ? this.commit({ ...next, gen: (record.gen ?? 0) + 1 }, false, { op: "status", reason }, true) : record;
   }
 
-  /** The committed state, as this writer holds it now (for diagnostics and the simulation's checks). */
-  get committed(): WriterState | undefined {
-    return this.#state;
-  }
-
   /**
    * Introspects with Finch; prompts that arrive while one is in flight share the next one
    * (whose status change, if any, is told with the reason of the call that started it).
@@ -254,13 +179,6 @@ export class WriterCore {
       trace.notes.push("introspect answer superseded by a newer token");
       if (attempt >= 3) return { ...publicFacts(await this.live(trace)), status_message: null };
     }
-  }
-
-  /** Finch answered, nothing changed: only the writer's own clock for the reconciliation moves (no KV write). */
-  private async markChecked(record: StoredConnection): Promise<void> {
-    const state: WriterState = { kind: "live", record, checked_at: this.deps.now().toISOString() };
-    await this.deps.storage.save(state);
-    this.#state = state;
   }
 
   /**
@@ -312,8 +230,7 @@ export class WriterCore {
       // Under the lock: a first connect committing meanwhile must not be overwritten.
       await this.exclusive(async () => {
         if ((await this.load(trace)) !== undefined) return;
-        this.#state = { kind: "prompted", at: this.deps.now().toISOString() };
-        await this.deps.storage.save(this.#state);
+        await this.keep({ kind: "prompted", at: this.deps.now().toISOString() });
       });
     }
     if (state?.kind === "live") {
@@ -329,7 +246,7 @@ export class WriterCore {
         // Finch's "reauthenticate" is an answer: refresh recorded it.
         if (!(e instanceof AppError && e.code === "finch_reauthenticate")) throw e;
       }
-      outcome = generation(this.#state) > before ? "applied" : "unchanged";
+      outcome = generation(this.committed) > before ? "applied" : "unchanged";
     }
     await fanOut(this.deps.events(), message);
     // No event ids are kept for a connection this Worker never had.
@@ -353,8 +270,7 @@ export class WriterCore {
       const gen = generation(state) + 1;
       const at = this.deps.now().toISOString();
       const events = disconnectEvents(record, gen, at);
-      this.#state = { kind: "gone", gen, at, cleanup: record };
-      await this.deps.storage.save(this.#state, events);
+      await this.keep({ kind: "gone", gen, at, cleanup: record }, events);
       await this.removeFromKv(record, gen, at);
       return { connection_id: id, disconnected: true, finch };
     });
@@ -362,8 +278,7 @@ export class WriterCore {
 
   private async removeFromKv(record: StoredConnection, gen: number, at: string): Promise<void> {
     await this.deps.store.remove(record);
-    this.#state = { kind: "gone", gen, at };
-    await this.deps.storage.save(this.#state);
+    await this.keep({ kind: "gone", gen, at });
   }
 
   reseal(trace: Trace): Promise<ResealOutcome> {
