@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { getConfig } from "../config";
 import type { Env } from "../env";
 import { AppError } from "../errors";
-import { eventSinks } from "../events/outbox";
+import { type EventSinks, eventSinks } from "../events/outbox";
 import { EventOutbox } from "../events/outbox-table";
 import { newTrace, type Trace } from "../lib/trace";
 import { ConnectionStore } from "../storage/connections";
@@ -61,18 +61,34 @@ export class ConnectionWriter extends DurableObject<Env> {
   /**
    * Hands pending events to the app's queues. The alarm is set first, so events stored by a
    * writer that is evicted (or crashes) before the hand-off finishes are still sent later.
+   * With no queue configured there is nobody to tell: the rows are cleared, no alarm needed.
    */
   private async publish(notes: string[] = []): Promise<void> {
     if (this.#outbox.pending() === 0) return;
-    await this.ctx.storage.setAlarm(Date.now() + OUTBOX_RETRY_MS);
-    try {
-      const { sent, remaining } = await this.#outbox.flush(eventSinks(this.env));
-      if (sent > 0) notes.push(`app events handed over: ${sent}`);
-      if (remaining === 0) await this.ctx.storage.deleteAlarm();
-    } catch (e) {
+    const kept = (e: unknown) => {
       const code = e instanceof AppError ? e.code : "internal_error";
       notes.push(`app events kept in the outbox (${code}): retried by the alarm`);
       console.log(JSON.stringify({ level: "warn", msg: "event_outbox_flush_failed", code }));
+    };
+    let sinks: EventSinks;
+    try {
+      sinks = eventSinks(this.env);
+    } catch (e) {
+      kept(e);
+      await this.ctx.storage.setAlarm(Date.now() + OUTBOX_RETRY_MS);
+      return;
+    }
+    if (!sinks.appQueue && !sinks.webhookQueue) {
+      await this.#outbox.flush(sinks);
+      return;
+    }
+    await this.ctx.storage.setAlarm(Date.now() + OUTBOX_RETRY_MS);
+    try {
+      const { sent, remaining } = await this.#outbox.flush(sinks);
+      if (sent > 0) notes.push(`app events handed over: ${sent}`);
+      if (remaining === 0) await this.ctx.storage.deleteAlarm();
+    } catch (e) {
+      kept(e);
     }
   }
 
