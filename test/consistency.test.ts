@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { expect, it } from "vitest";
-import type { AppEvent } from "../src/events/model";
+import { APP_EVENT_TYPES, type AppEvent } from "../src/events/model";
 import { parseRecord } from "../src/storage/connections";
 import { generation, type WriterState } from "../src/writer/state";
 import { propertyRuns, propertyTimeout, runProperty } from "./support/property";
@@ -77,6 +77,7 @@ function addTally(total: Tally, run: Tally): void {
     total[key] += run[key];
   }
   for (const [k, n] of Object.entries(run.byStatus)) total.byStatus[k] = (total.byStatus[k] ?? 0) + n;
+  for (const [k, n] of Object.entries(run.events)) total.events[k] = (total.events[k] ?? 0) + n;
 }
 
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
@@ -188,6 +189,7 @@ function checkEvents(world: World): void {
       lastGen = event.generation;
       expect(ids.has(event.id), `${at}: event id reused`).toBe(false);
       ids.add(event.id);
+      world.tally.events[event.type] = (world.tally.events[event.type] ?? 0) + 1;
     }
     // The last stored change is the newest event: nothing was told that the storage lacks.
     expect(lastGen, `${cid}: an event beyond the stored generation`).toBeLessThanOrEqual(generation(w.storage.state));
@@ -206,6 +208,7 @@ it(
       introspects: 0,
       deliveries: 0,
       byStatus: {},
+      events: {},
     };
     await runProperty(
       "consistency",
@@ -247,7 +250,11 @@ it(
     );
     console.log(JSON.stringify({ property: "consistency", ...total }));
     // A simulation in which no stale token was ever healed would prove nothing about healing.
-    if (propertyRuns() >= 200) expect(total.healed, "no proxied call ever met a stale token").toBeGreaterThan(0);
+    if (propertyRuns() >= 200) {
+      expect(total.healed, "no proxied call ever met a stale token").toBeGreaterThan(0);
+      // Every kind of event was stored (and checked) somewhere in the schedules.
+      expect(Object.keys(total.events).sort()).toEqual([...APP_EVENT_TYPES].sort());
+    }
   },
   propertyTimeout(40),
 );

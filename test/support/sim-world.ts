@@ -84,6 +84,8 @@ export interface Tally {
   deliveries: number;
   /** Proxied calls by connection and outcome. */
   byStatus: Record<string, number>;
+  /** Lifecycle events stored, by type (the event check must not pass for want of events). */
+  events: Record<string, number>;
 }
 
 const OK_CODES = new Set(["connection_not_found", "finch_rejected", "finch_reauthenticate"]);
@@ -106,6 +108,7 @@ export class World {
     introspects: 0,
     deliveries: 0,
     byStatus: {},
+    events: {},
   };
 
   constructor(scheduler: fc.Scheduler, ttlMs: number) {
