@@ -23,7 +23,8 @@ import { CONNECTIONS, GHOST, LOCATIONS, type Tally, World } from "./support/sim-
  *  3. the stored status is Finch's status (every change was announced and is asked of Finch);
  *  4. a disconnected connection stays gone; nothing is ever stored for one never connected.
  *  5. every stored change carries exactly its one lifecycle event (in the same save), and no
- *     event describes a change that was not stored (Finch's job webhooks are delivered too).
+ *     event describes a change that was not stored (Finch's job webhooks and the Cron Trigger's
+ *     re-checks are among the steps too).
  *
  *   FC_RUNS=20000 npx vitest run test/consistency.test.ts
  */
@@ -40,6 +41,10 @@ const step = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant("deliver" as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("ghost" as const) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("introspect" as const), id }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant("reconcile" as const), id, maxAgeMs: fc.constantFrom(0, 5_000, 60_000) }),
+  },
   {
     weight: 5,
     arbitrary: fc.record({
@@ -99,6 +104,8 @@ function run(world: World, s: Step, at: number): Promise<void> {
       return world.deliver({ eventId: `msg_ghost_${world.clock}`, connectionId: GHOST, status: "reauth" });
     case "introspect":
       return world.introspect(s.id);
+    case "reconcile":
+      return world.reconcile(s.id, s.maxAgeMs);
     case "proxy":
       return world.proxy(s.id, at);
     case "disconnect":

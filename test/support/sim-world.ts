@@ -222,6 +222,14 @@ export class World {
     await introspectConnection(this.allWriters, id, newTrace("sim")).catch((e) => this.expected(e, "introspect"));
   }
 
+  /** The Cron Trigger's re-check of one connection (`maxAgeMs` 0: always asks Finch). */
+  async reconcile(id: string, maxAgeMs: number): Promise<void> {
+    this.tally.introspects++;
+    await this.allWriters(id)
+      .reconcile(maxAgeMs, newTrace("sim"))
+      .catch((e) => this.expected(e, "reconcile"));
+  }
+
   async disconnect(id: string): Promise<void> {
     await disconnectConnection(this.allWriters, id, newTrace("sim")).catch((e) => this.expected(e, "disconnect"));
   }
