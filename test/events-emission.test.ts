@@ -7,7 +7,7 @@ import { api, rememberToken } from "./support/api";
 import { JSON_ACCEPT } from "./support/assert";
 import { finch } from "./support/finch";
 import { connectCustomer } from "./support/flow";
-import { accountUpdated, clearKv, connected, deliver, outcome, record, signed } from "./support/webhooks";
+import { accountUpdated, clearKv, connected, deliver, kvKeys, outcome, record, signed } from "./support/webhooks";
 
 /**
  * Each lifecycle change, through the real Worker and its ConnectionWriter, emits exactly its
@@ -143,6 +143,19 @@ describe("lifecycle events from the writer", () => {
     });
     for (const field of ["authentication_methods", "entities", "last_successful_sync"])
       expect(shown).toHaveProperty(field);
+  });
+
+  it("a sync-job webhook for a connection not held (never, or disconnected) stores nothing and tells nothing", async () => {
+    const q = appQueue();
+    const ghost = "4f1c8a7e-0000-4000-8000-00000000dead";
+    expect(await outcome(deliver(await jobDone(ghost, "data_sync_all")))).toBe("unknown_connection");
+    expect(await kvKeys()).toEqual([]);
+    const id = await connected();
+    expect((await api(`/api/connections/${id}`, { method: "DELETE" })).status).toBe(200);
+    const before = q.events().length;
+    expect(await outcome(deliver(await jobDone(id, "initial_data_sync_org")))).toBe("unknown_connection");
+    expect(q.events()).toHaveLength(before);
+    expect(await kvKeys()).toEqual([]);
   });
 
   it("keeps events in the outbox when the queue refuses them, and sends them with the same ids later", async () => {

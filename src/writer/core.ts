@@ -207,16 +207,19 @@ export class WriterCore extends WriterBase {
   async jobCompleted(eventId: string, job: SyncJob, message: unknown, trace: Trace): Promise<PromptOutcome> {
     const nowMs = this.deps.now().getTime();
     if (await this.deps.storage.seen(eventId, nowMs)) return "duplicate";
+    let held = false;
     const outcome = await this.exclusive(async (): Promise<PromptOutcome> => {
       const state = await this.load(trace);
-      if (state?.kind === "gone") return "unchanged";
+      held = state?.kind === "live" || state?.kind === "gone";
+      // Disconnected (a tombstone) or never held here: nothing to record, as for a prompt.
       if (state?.kind !== "live") return "unknown_connection";
       const next = recordedSync(state.record, job, this.deps.now());
       await this.commit({ ...next, gen: (state.record.gen ?? 0) + 1 }, false, { op: "job", job });
       return "applied";
     });
     await fanOut(this.deps.events(), message);
-    if (outcome !== "unknown_connection") await this.deps.storage.remember(eventId, nowMs);
+    // As for prompts: no event ids are kept for a connection this Worker never had.
+    if (held) await this.deps.storage.remember(eventId, nowMs);
     return outcome;
   }
 
