@@ -25,10 +25,12 @@ describe("with the EVENTS queue bound", () => {
   it("sends each verified event with its ids, data and both times, before answering", async () => {
     vi.useFakeTimers({ toFake: ["Date"] });
     try {
-      vi.setSystemTime(new Date("2026-03-01T11:00:00Z"));
+      // A future time: Durable Object alarms run on the real clock, and the ticket ledger's alarm
+      // for a faked past expiry would fire at once, mid-flow.
+      vi.setSystemTime(new Date("2036-03-01T11:00:00Z"));
       const id = await connected();
       const watch = watchBindings();
-      vi.setSystemTime(new Date("2026-03-01T12:00:00.250Z"));
+      vi.setSystemTime(new Date("2036-03-01T12:00:00.250Z"));
       const d = await signed(accountUpdated(id, "reauth"), { timestamp: nowS() - 2 });
       const res = await deliver(d);
       expect((await res.json<any>()).outcome).toBe("applied");
@@ -41,8 +43,8 @@ describe("with the EVENTS queue bound", () => {
         company_id: "c0a8e1f2-0000-4000-8000-000000000001",
         account_id: "a0a8e1f2-0000-4000-8000-000000000002",
         data: { status: "reauth", authentication_method: { type: "credential" } },
-        received_at: "2026-03-01T12:00:00.250Z",
-        timestamp: "2026-03-01T11:59:58.000Z",
+        received_at: "2036-03-01T12:00:00.250Z",
+        timestamp: "2036-03-01T11:59:58.000Z",
       });
     } finally {
       vi.useRealTimers();
