@@ -58,6 +58,14 @@ export interface AppEventSettings {
     | undefined;
 }
 
+/** The periodic re-introspection (src/domain/reconcile.ts). */
+export interface ReconcileSettings {
+  /** A connection whose status is older than this is introspected again. */
+  afterMs: number;
+  /** Writer calls (each at most one introspect at Finch) per Cron run; 0 turns it off. */
+  maxPerRun: number;
+}
+
 export interface Config {
   finch(): FinchSettings;
   connect(): ConnectSettings;
@@ -74,6 +82,7 @@ export interface Config {
   webhookSecrets(): readonly { id: string; key: Uint8Array }[];
   events(): Queue<unknown> | undefined;
   appEvents(): AppEventSettings;
+  reconcile(): ReconcileSettings;
   /** Where dead-lettered app events wait for redelivery. */
   deadLetters(): DurableObjectNamespace<EventDeadLetters>;
   /** Every problem across all sections, for /healthz. Names only. */
@@ -243,6 +252,28 @@ function parseDeadLetters(env: Env): DurableObjectNamespace<EventDeadLetters> {
   return ns;
 }
 
+/**
+ * Introspect is not in Finch's per-product rate table, but every call counts against the
+ * per-IP limit (1,000 per 5 minutes) that the Worker shares with proxied calls. The default,
+ * 20 a run on the every-10-minutes trigger, is about 1% of that.
+ */
+export const RECONCILE_DEFAULTS = { afterHours: 24, maxPerRun: 20 } as const;
+
+function intSetting(env: Env, name: keyof Env, fallback: number, min: number, max: number): number {
+  const text = optional(env, name);
+  const value = text === undefined ? fallback : Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(name, `must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function parseReconcile(env: Env): ReconcileSettings {
+  const hours = intSetting(env, "RECONCILE_AFTER_HOURS", RECONCILE_DEFAULTS.afterHours, 1, 24 * 30);
+  const maxPerRun = intSetting(env, "RECONCILE_MAX_PER_RUN", RECONCILE_DEFAULTS.maxPerRun, 0, 500);
+  return { afterMs: hours * 3_600_000, maxPerRun };
+}
+
 /** Slots are held a little longer than Finch's window: a call counts at Finch when it arrives. */
 const RATE_MARGIN_MS = 1_000;
 
@@ -330,6 +361,7 @@ export function getConfig(env: Env): Config {
     apiKeys: once(() => parseApiKeys(env)),
     webhookSecrets: once(() => parseWebhookSecrets(env)),
     appEvents: once(() => parseAppEvents(env)),
+    reconcile: once(() => parseReconcile(env)),
     deadLetters: once(() => parseDeadLetters(env)),
   };
   config = {

@@ -31,6 +31,9 @@ export interface Env {
   /** Signed lifecycle webhooks to the app (docs/events.md); both optional. */
   APP_WEBHOOK_URL?: string;
   APP_WEBHOOK_SECRET?: string;
+  /** The Cron Trigger's re-introspection (src/domain/reconcile.ts); both optional. */
+  RECONCILE_AFTER_HOURS?: string;
+  RECONCILE_MAX_PER_RUN?: string;
   // Bindings
   CONNECTIONS?: KVNamespace;
   EVENTS?: Queue<unknown>;

@@ -31,7 +31,20 @@ describe("GET /api/connections?customer_id=...", () => {
     expect(listed.map((c) => c.connection_id)).toEqual([...ids].reverse());
     expect(listed.every((c) => c.customer_id === "acme")).toBe(true);
     expect(Object.keys(listed[0] ?? {}).sort()).toEqual(
-      ["connection_id", "created_at", "customer_id", "customer_name", "provider_id", "status", "updated_at"].sort(),
+      [
+        "connection_id",
+        "created_at",
+        "customer_id",
+        "customer_name",
+        "provider_id",
+        "status",
+        "updated_at",
+        "authentication_methods",
+        "entities",
+        "last_successful_sync",
+        "last_initial_sync_at",
+        "last_data_sync_all_at",
+      ].sort(),
     );
   });
 

@@ -1,6 +1,8 @@
 import fc from "fast-check";
 import { expect, it } from "vitest";
+import { APP_EVENT_TYPES, type AppEvent } from "../src/events/model";
 import { parseRecord } from "../src/storage/connections";
+import { generation, type WriterState } from "../src/writer/state";
 import { propertyRuns, propertyTimeout, runProperty } from "./support/property";
 import { unsealSim } from "./support/sim-finch";
 import { CONNECTIONS, emptyTally, GHOST, LOCATIONS, type Tally, World } from "./support/sim-world";
@@ -20,6 +22,9 @@ import { CONNECTIONS, emptyTally, GHOST, LOCATIONS, type Tally, World } from "./
  *  2. no proxied call was left failing on a stale token while the writer held a valid one;
  *  3. the stored status is Finch's status (every change was announced and is asked of Finch);
  *  4. a disconnected connection stays gone; nothing is ever stored for one never connected.
+ *  5. every stored change carries exactly its one lifecycle event (in the same save), and no
+ *     event describes a change that was not stored (Finch's job webhooks and the Cron Trigger's
+ *     re-checks are among the steps too).
  *
  *   FC_RUNS=20000 npx vitest run test/consistency.test.ts
  */
@@ -37,6 +42,10 @@ const step = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("ghost" as const) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("introspect" as const), id }) },
   {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant("reconcile" as const), id, maxAgeMs: fc.constantFrom(0, 5_000, 60_000) }),
+  },
+  {
     weight: 5,
     arbitrary: fc.record({
       kind: fc.constant("proxy" as const),
@@ -46,6 +55,16 @@ const step = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("disconnect" as const), id }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("reencrypt" as const) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("evict" as const), id }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("job" as const),
+      id,
+      // Few ids, so some deliveries are redeliveries of an earlier one.
+      eventId: fc.nat(4),
+      jobType: fc.constantFrom("initial_data_sync_org", "initial_data_sync_payroll", "data_sync_all"),
+    }),
+  },
 );
 type Step = typeof step extends fc.Arbitrary<infer T> ? T : never;
 
@@ -63,6 +82,7 @@ function addTally(total: Tally, run: Tally): void {
     total[key] += run[key];
   }
   for (const [k, n] of Object.entries(run.byStatus)) total.byStatus[k] = (total.byStatus[k] ?? 0) + n;
+  for (const [k, n] of Object.entries(run.events)) total.events[k] = (total.events[k] ?? 0) + n;
 }
 
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
@@ -84,6 +104,8 @@ function run(world: World, s: Step, at: number): Promise<void> {
       return world.deliver({ eventId: `msg_ghost_${world.clock}`, connectionId: GHOST, status: "reauth" });
     case "introspect":
       return world.introspect(s.id);
+    case "reconcile":
+      return world.reconcile(s.id, s.maxAgeMs);
     case "proxy":
       return world.proxy(s.id, at);
     case "disconnect":
@@ -93,6 +115,8 @@ function run(world: World, s: Step, at: number): Promise<void> {
     case "evict":
       world.evict(s.id);
       return Promise.resolve();
+    case "job":
+      return world.deliverJob(s.id, `msg_job_${s.id}_${s.eventId}`, s.jobType);
   }
 }
 
@@ -127,6 +151,57 @@ async function checkInvariants(world: World): Promise<void> {
   const ghost = world.writers.get(GHOST)?.storage;
   expect(ghost?.state === undefined || ghost.state.kind === "prompted").toBe(true);
   expect(ghost?.ids.size ?? 0).toBe(0);
+  checkEvents(world);
+}
+
+/**
+ * 5. Every stored change has exactly its one event, and no event describes a change that was
+ * not stored. Derived here from the states alone (not from the writer's own rule): a save that
+ * moved the generation is a change; what changed says which event it must carry.
+ */
+function expectedEvent(before: WriterState | undefined, after: WriterState): Partial<AppEvent> | undefined {
+  if (generation(after) === generation(before)) return undefined;
+  if (after.kind === "gone") {
+    expect(before?.kind).toBe("live");
+    return { type: "connection.disconnected" };
+  }
+  if (after.kind !== "live") return undefined;
+  if (before?.kind !== "live") return { type: "connection.created" };
+  const [a, b] = [after.record, before.record];
+  if (a.token_gen !== b.token_gen) return { type: "connection.reauthenticated" };
+  if (a.status !== b.status) {
+    return {
+      type: "connection.status_changed",
+      data: { old_status: b.status, new_status: a.status },
+    } as Partial<AppEvent>;
+  }
+  if (a.last_initial_sync_at !== b.last_initial_sync_at || a.last_data_sync_all_at !== b.last_data_sync_all_at) {
+    return { type: "connection.data_synced" };
+  }
+  return undefined;
+}
+
+function checkEvents(world: World): void {
+  const ids = new Set<string>();
+  for (const [cid, w] of world.writers) {
+    let lastGen = 0;
+    for (const saved of w.storage.history) {
+      const expected = expectedEvent(saved.before, saved.after);
+      const at = `${cid} save to generation ${generation(saved.after)}`;
+      expect(saved.events.length, `${at}: events`).toBe(expected ? 1 : 0);
+      const [event] = saved.events;
+      if (!expected || !event) continue;
+      expect(event, at).toMatchObject({ ...expected, connection_id: cid, generation: generation(saved.after) });
+      expect(event.generation, `${at}: generations only grow`).toBeGreaterThan(lastGen);
+      lastGen = event.generation;
+      expect(ids.has(event.id), `${at}: event id reused`).toBe(false);
+      ids.add(event.id);
+      world.tally.events[event.type] = (world.tally.events[event.type] ?? 0) + 1;
+    }
+    // The last stored change is the newest event: nothing was told that the storage lacks.
+    expect(lastGen, `${cid}: an event beyond the stored generation`).toBeLessThanOrEqual(generation(w.storage.state));
+  }
+  expect(world.writers.get(GHOST)?.storage.outbox ?? []).toEqual([]);
 }
 
 it(
@@ -173,7 +248,11 @@ it(
     );
     console.log(JSON.stringify({ property: "consistency", ...total }));
     // A simulation in which no stale token was ever healed would prove nothing about healing.
-    if (propertyRuns() >= 200) expect(total.healed, "no proxied call ever met a stale token").toBeGreaterThan(0);
+    if (propertyRuns() >= 200) {
+      expect(total.healed, "no proxied call ever met a stale token").toBeGreaterThan(0);
+      // Every kind of event was stored (and checked) somewhere in the schedules.
+      expect(Object.keys(total.events).sort()).toEqual([...APP_EVENT_TYPES].sort());
+    }
   },
   propertyTimeout(40),
 );

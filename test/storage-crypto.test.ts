@@ -104,8 +104,10 @@ describe("a stored connection", () => {
       cn: "Acme Inc",
       pid: "gusto",
       st: "connected",
+      sa: record.status_at,
       ca: record.created_at,
       ua: record.updated_at,
+      rd: { ls: null, li: null, ld: null, am: null, en: null },
     });
     expect(new TextEncoder().encode(JSON.stringify(metadata)).byteLength).toBeLessThanOrEqual(1024);
   });

@@ -16,7 +16,9 @@ import { accountUpdated, deliver, nowS, outcome, signed } from "./support/webhoo
  * naming the connection -> connected with a new token, and late or replayed events from
  * before the re-authentication change nothing.
  */
-const T0 = Date.parse("2026-06-01T09:00:00Z");
+// In the future on purpose: Durable Object alarms run on the real clock, and one set for a faked
+// past time (the ticket ledger forgets a ticket after its expiry) would fire at once, mid-flow.
+const T0 = Date.parse("2036-06-01T09:00:00Z");
 const at = (seconds: number) => vi.setSystemTime(T0 + seconds * 1000);
 
 /** The app's view: `GET /api/connections?...`, the ids listed. */

@@ -28,7 +28,7 @@ describe("with the EVENTS queue bound", () => {
     vi.useFakeTimers({ toFake: ["Date"] });
     try {
       const watch = watchBindings();
-      vi.setSystemTime(new Date("2026-03-01T12:00:00.250Z"));
+      vi.setSystemTime(new Date("2036-03-01T12:00:00.250Z"));
       const d = await signed(accountUpdated(id, "reauth"), { timestamp: nowS() - 2 });
       const res = await deliver(d);
       expect((await res.json<any>()).outcome).toBe("applied");
@@ -41,8 +41,8 @@ describe("with the EVENTS queue bound", () => {
         company_id: "c0a8e1f2-0000-4000-8000-000000000001",
         account_id: "a0a8e1f2-0000-4000-8000-000000000002",
         data: { status: "reauth", authentication_method: { type: "credential" } },
-        received_at: "2026-03-01T12:00:00.250Z",
-        timestamp: "2026-03-01T11:59:58.000Z",
+        received_at: "2036-03-01T12:00:00.250Z",
+        timestamp: "2036-03-01T11:59:58.000Z",
       });
     } finally {
       vi.useRealTimers();

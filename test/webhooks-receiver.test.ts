@@ -113,9 +113,10 @@ describe("acknowledged events", () => {
     const id = await connected();
     const before = JSON.stringify(await record(id));
     const watch = watchBindings();
+    // A job, but not a sync: sync completions are recorded (test/events-emission.test.ts).
     const d = await signed({
       ...accountUpdated(id, "x"),
-      event_type: "job.data_sync_all.completed",
+      event_type: "job.benefit_enroll.completed",
       data: { job_id: "j1" },
     });
     const res = await deliver(d);

@@ -3,7 +3,7 @@ import { AppError } from "../errors";
 import { decodeCursor, encodeCursor } from "../lib/cursor";
 import { sha256Hex } from "../lib/encoding";
 import type { ConnectionStore, KeyPage, ListedKey } from "../storage/connections";
-import type { StoredConnection } from "../storage/records";
+import { AuthMethodSchema, EntitySchema, type StoredConnection } from "../storage/records";
 
 /**
  * Listing connections, a page at a time, from the two KV layouts in storage/connections.ts:
@@ -22,6 +22,12 @@ export interface ConnectionSummary {
   status: string;
   created_at: string;
   updated_at: string;
+  /** Data readiness, as introspect and Finch's job webhooks reported it (docs/api.md). */
+  authentication_methods: { type: string; status: string | null }[] | null;
+  entities: { id: string; status: string | null }[] | null;
+  last_successful_sync: string | null;
+  last_initial_sync_at: string | null;
+  last_data_sync_all_at: string | null;
 }
 
 /** A checked query (src/operations/connections.ts parses it from outside input). */
@@ -49,6 +55,15 @@ const MetadataSchema = v.object({
   st: v.string(),
   ca: v.string(),
   ua: v.string(),
+  rd: v.optional(
+    v.object({
+      ls: v.nullable(v.string()),
+      li: v.nullable(v.string()),
+      ld: v.nullable(v.string()),
+      am: v.nullable(v.array(AuthMethodSchema)),
+      en: v.nullable(v.array(EntitySchema)),
+    }),
+  ),
   partial: v.optional(v.literal(1)),
 });
 
@@ -75,6 +90,11 @@ const fromRecord = (r: StoredConnection): ConnectionSummary => ({
   status: r.status,
   created_at: r.created_at,
   updated_at: r.updated_at,
+  authentication_methods: r.authentication_methods ?? null,
+  entities: r.entities ?? null,
+  last_successful_sync: r.last_successful_sync ?? null,
+  last_initial_sync_at: r.last_initial_sync_at ?? null,
+  last_data_sync_all_at: r.last_data_sync_all_at ?? null,
 });
 
 /** Resolves one listed key to a summary; undefined for a dangling index entry. */
@@ -97,8 +117,9 @@ function byMetadata(store: ConnectionStore): Resolve {
       keys.map(async (key) => {
         const id = key.connectionId;
         const meta = v.safeParse(MetadataSchema, key.metadata);
-        if (meta.success && !meta.output.partial) {
+        if (meta.success && !meta.output.partial && meta.output.rd) {
           const m = meta.output;
+          const rd = meta.output.rd;
           const summary: ConnectionSummary = {
             connection_id: id,
             customer_id: m.cid ?? null,
@@ -107,10 +128,15 @@ function byMetadata(store: ConnectionStore): Resolve {
             status: m.st,
             created_at: m.ca,
             updated_at: m.ua,
+            authentication_methods: rd.am,
+            entities: rd.en,
+            last_successful_sync: rd.ls,
+            last_initial_sync_at: rd.li,
+            last_data_sync_all_at: rd.ld,
           };
           return summary;
         }
-        // Metadata that did not fit (or predates this layout): the record has everything.
+        // Metadata that did not fit (or predates this layout or data readiness): the record has everything.
         const record = await store.get(id);
         return record && fromRecord(record);
       }),

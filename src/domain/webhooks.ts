@@ -1,3 +1,4 @@
+import { jobCompletion } from "../events/model";
 import type { Trace } from "../lib/trace";
 import type { WebhookEvent } from "../webhooks/event";
 import { fanOut } from "../webhooks/fan-out";
@@ -13,6 +14,10 @@ import type { PromptOutcome, Writers } from "../writer/protocol";
  *   that arrive while one is in flight) and stores Finch's answer. One writer call, one
  *   introspect, at most one KV write; a duplicate costs no KV write. If Finch cannot be
  *   reached the answer is 5xx and Finch delivers again.
+ * - A sync job's completion (`job.initial_data_sync_org.succeeded`, `..._payroll.succeeded`,
+ *   `job.data_sync_all.completed`, see events/model.ts jobCompletion) goes to the writer too,
+ *   which dedupes the id the same way, records the time in the record (data readiness) and
+ *   emits `connection.data_synced`. No Finch call.
  * - Other event types change nothing stored and touch neither the writer nor KV; their
  *   redeliveries are not detected here (queue consumers dedupe on event_id).
  * - No connection id, or a dashboard `test`: acknowledged, noted in the log.
@@ -74,13 +79,15 @@ export async function handleWebhookEvent(
     await fanOut(deps.events, message);
     return done("unknown_connection");
   }
+  // The writer sends the message itself (after storing), only when this Worker has a queue.
+  const forward = deps.events ? message : undefined;
+  const job = jobCompletion(event.event_type, event.data, now.toISOString());
+  if (job) return done(await deps.writers(event.connection_id).jobCompleted(eventId, job, forward, trace));
   if (event.event_type !== "account.updated") {
     await fanOut(deps.events, message);
     return done("acknowledged");
   }
-  // The writer sends the message itself (after storing), only when this Worker has a queue.
-  const writer = deps.writers(event.connection_id);
-  return done(await writer.prompt(eventId, deps.events ? message : undefined, trace));
+  return done(await deps.writers(event.connection_id).prompt(eventId, forward, trace));
 }
 
 export function toMessage(verified: VerifiedEvent, now: Date): WebhookMessage {

@@ -1,6 +1,12 @@
 import * as v from "valibot";
 import { ERRORS, type ErrorCode } from "../errors";
-import { ConnectionFactsSchema } from "../storage/records";
+import {
+  AuthMethodSchema,
+  ConnectionFactsSchema,
+  EntitySchema,
+  MAX_AUTH_METHODS,
+  MAX_ENTITIES,
+} from "../storage/records";
 
 /**
  * What each operation answers, as schemas: the operations declare their return types from
@@ -19,7 +25,20 @@ export const ConnectionSummarySchema = v.object({
   /** Null only for a listing entry whose metadata predates the customer fields. */
   customer_id: v.nullable(v.string()),
   customer_name: v.nullable(v.string()),
+  /** Data readiness (docs/api.md): always present in a listing, null until Finch reports it. */
+  ...readiness(),
 });
+
+/** The readiness facts as a listing always carries them: present, possibly null. */
+function readiness() {
+  return {
+    last_successful_sync: v.nullable(v.string()),
+    authentication_methods: v.nullable(v.pipe(v.array(AuthMethodSchema), v.maxLength(MAX_AUTH_METHODS))),
+    entities: v.nullable(v.pipe(v.array(EntitySchema), v.maxLength(MAX_ENTITIES))),
+    last_initial_sync_at: v.nullable(v.string()),
+    last_data_sync_all_at: v.nullable(v.string()),
+  };
+}
 
 export const ConnectionPageSchema = v.object({
   connections: v.array(ConnectionSummarySchema),

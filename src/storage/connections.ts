@@ -3,7 +3,13 @@ import { DecryptError, KeyNotFoundError, type KeyRing, type Sealed } from "../cr
 import { AppError } from "../errors";
 import { utf8 } from "../lib/encoding";
 import { CONNECTION_PREFIX, connectionIdOfKey, connectionKey, customerIndexKey, customerPrefix } from "./keys";
-import { type ConnectionFacts, type StoredConnection, StoredConnectionSchema } from "./records";
+import {
+  type AuthMethod,
+  type ConnectionFacts,
+  type EntityStatus,
+  type StoredConnection,
+  StoredConnectionSchema,
+} from "./records";
 
 /**
  * The connections in KV, as named operations (layout: keys.ts, docs/storage-schema.md).
@@ -19,10 +25,26 @@ export interface ListingMetadata {
   cn?: string;
   pid: string | null;
   st: string;
+  /** status_at: the periodic re-introspection picks connections by it without reading records. */
+  sa?: string;
   ca: string;
   ua: string;
+  /**
+   * Data readiness (records.ts): last_successful_sync, last_initial_sync_at,
+   * last_data_sync_all_at, authentication_methods, entities. Absent on entries written before
+   * it existed, and when it did not fit: the listing then reads the record.
+   */
+  rd?: ReadinessMetadata;
   /** Set when a field did not fit: the listing reads the record instead. */
   partial?: 1;
+}
+
+export interface ReadinessMetadata {
+  ls: string | null;
+  li: string | null;
+  ld: string | null;
+  am: AuthMethod[] | null;
+  en: EntityStatus[] | null;
 }
 
 const METADATA_LIMIT = 1024;
@@ -33,12 +55,21 @@ export function listingMetadata(f: ConnectionFacts): ListingMetadata {
     cn: f.customer_name,
     pid: f.provider_id,
     st: f.status,
+    sa: f.status_at,
     ca: f.created_at,
     ua: f.updated_at,
+    rd: {
+      ls: f.last_successful_sync ?? null,
+      li: f.last_initial_sync_at ?? null,
+      ld: f.last_data_sync_all_at ?? null,
+      am: f.authentication_methods ?? null,
+      en: f.entities ?? null,
+    },
   };
   const fits = (m: ListingMetadata) => utf8(JSON.stringify(m)).byteLength <= METADATA_LIMIT;
   if (fits(full)) return full;
-  const { cn: _cn, ...noName } = full;
+  // Partial: the listing reads the record, so only what other readers use is kept.
+  const { cn: _cn, rd: _rd, ...noName } = full;
   if (fits({ ...noName, partial: 1 })) return { ...noName, partial: 1 };
   const { cid: _cid, ...bare } = noName;
   return { ...bare, partial: 1 };

@@ -46,8 +46,15 @@ export const ConnectionFactsSchema = v.object({
   updated_at: str,
   /** From the last completed introspect; absent until one ran. */
   last_successful_sync: v.optional(nullableStr),
-  authentication_methods: v.optional(v.pipe(v.array(AuthMethodSchema), v.maxLength(MAX_AUTH_METHODS))),
-  entities: v.optional(v.pipe(v.array(EntitySchema), v.maxLength(MAX_ENTITIES))),
+  authentication_methods: v.optional(v.nullable(v.pipe(v.array(AuthMethodSchema), v.maxLength(MAX_AUTH_METHODS)))),
+  entities: v.optional(v.nullable(v.pipe(v.array(EntitySchema), v.maxLength(MAX_ENTITIES)))),
+  /**
+   * When Finch's initial sync last completed (its `job.initial_data_sync_*` webhook, as received):
+   * data endpoints answer from then on. Absent or null until one was received.
+   */
+  last_initial_sync_at: v.optional(nullableStr),
+  /** When Finch's last `job.data_sync_all` completed, as received. */
+  last_data_sync_all_at: v.optional(nullableStr),
   /**
    * The connection's writer generation: +1 on every change. Absent on records written before
    * the single writer existed; the writer adopts them as generation 0.
@@ -68,8 +75,19 @@ export type StoredConnection = v.InferOutput<typeof StoredConnectionSchema>;
 export type AuthMethod = v.InferOutput<typeof AuthMethodSchema>;
 export type EntityStatus = v.InferOutput<typeof EntitySchema>;
 
-/** Facts only: what the API, RPC and listings return. Never the token. */
+/**
+ * Facts only: what the API, RPC and listings return. Never the token. The data readiness
+ * fields are always present (null until Finch reported them), so callers need not tell
+ * "unknown" from "missing".
+ */
 export function publicFacts(record: StoredConnection): ConnectionFacts {
   const { v: _v, token: _t, token_gen: _tg, ...facts } = record;
-  return facts;
+  return {
+    ...facts,
+    last_successful_sync: facts.last_successful_sync ?? null,
+    last_initial_sync_at: facts.last_initial_sync_at ?? null,
+    last_data_sync_all_at: facts.last_data_sync_all_at ?? null,
+    authentication_methods: facts.authentication_methods ?? null,
+    entities: facts.entities ?? null,
+  };
 }

@@ -34,6 +34,9 @@ export function connectedRecord(
     connection_type: input.connection_type ?? existing?.connection_type ?? null,
     company_id: input.company_id ?? existing?.company_id ?? null,
     account_id: input.account_id ?? existing?.account_id ?? null,
+    // Readiness Finch reported earlier still holds after a re-authentication (the data synced
+    // is still there); a fresh introspect, when the connect ran one, refreshes it.
+    ...(existing ? readiness(existing) : {}),
     status: "connected",
     status_at: next.at,
     created_at: existing?.created_at ?? next.at,
@@ -42,6 +45,19 @@ export function connectedRecord(
     token_gen: next.gen,
     token: next.token,
   };
+}
+
+function readiness(r: StoredConnection): Partial<StoredConnection> {
+  const { last_successful_sync, last_initial_sync_at, last_data_sync_all_at, authentication_methods, entities } = r;
+  return Object.fromEntries(
+    Object.entries({
+      last_successful_sync,
+      last_initial_sync_at,
+      last_data_sync_all_at,
+      authentication_methods,
+      entities,
+    }).filter(([, value]) => value !== undefined),
+  );
 }
 
 /**

@@ -1,14 +1,14 @@
-import type { FinchSettings } from "../config";
 import { AppError } from "../errors";
 import { disconnect as finchDisconnect, introspect as finchIntrospect } from "../finch/api";
 import type { Introspection } from "../finch/schemas";
 import type { Trace } from "../lib/trace";
-import type { ConnectionStore } from "../storage/connections";
 import { type ConnectionFacts, publicFacts, type StoredConnection } from "../storage/records";
 import { fanOut } from "../webhooks/fan-out";
+import { WriterBase } from "./base";
 import { Coalescer } from "./coalesce";
 import { checkToken, connectedRecord, resealed } from "./connect";
-import { applyIntrospection, markedReauth } from "./introspection";
+import { disconnectEvents, type StatusReason, type SyncJob } from "./emit";
+import { applyIntrospection, markedReauth, recordedSync } from "./introspection";
 import type {
   ConnectInput,
   CurrentToken,
@@ -17,81 +17,28 @@ import type {
   ImportInput,
   Introspected,
   PromptOutcome,
+  ReconcileOutcome,
   ResealOutcome,
 } from "./protocol";
-import { generation, type WriterState, type WriterStorage } from "./state";
+import { generation } from "./state";
+
+/** Who asked for an introspect, and so why a status it finds changed. */
+interface Asked {
+  trace: Trace;
+  reason: StatusReason;
+}
 
 /**
  * The logic of one connection's single writer, free of the Durable Object so it can be driven
  * directly (test/consistency.test.ts). Every change is a named operation run one at a time
  * (`exclusive`), gets the next generation, goes to KV first and to the writer's own storage
- * second. Introspects call Finch outside the lock (an answer obtained with a token that has
- * since been replaced is not stored: it describes the old token); a connect's token check and
- * a disconnect hold it, as nothing may change between their Finch call and their write.
+ * second, with its lifecycle event (base.ts `commit`). Introspects call Finch outside the
+ * lock (an answer obtained with a token that has since been replaced is not stored: it
+ * describes the old token); a connect's token check and a disconnect hold it, as nothing may
+ * change between their Finch call and their write.
  */
-export interface WriterDeps {
-  connectionId: string;
-  storage: WriterStorage;
-  /** KV as seen from where the writer runs. */
-  store: ConnectionStore;
-  finch: () => FinchSettings;
-  /** The webhook fan-out queue, when bound. */
-  events: () => Queue<unknown> | undefined;
-  now: () => Date;
-}
-
-export class WriterCore {
-  #state: WriterState | undefined;
-  #chain: Promise<unknown> = Promise.resolve();
-  readonly #introspects = new Coalescer<Trace, Introspected>((trace) => this.introspectOnce(trace));
-
-  constructor(private readonly deps: WriterDeps) {}
-
-  /**
-   * The state, from memory, else the writer's storage, else (once) adopted from KV. Whatever
-   * a change committed while this was reading wins over what it read.
-   */
-  private async load(trace: Trace): Promise<WriterState | undefined> {
-    if (this.#state) return this.#state;
-    const saved = await this.deps.storage.load();
-    if (this.#state) return this.#state;
-    if (saved) {
-      this.#state = saved;
-      return saved;
-    }
-    const found = await this.deps.store.get(this.deps.connectionId);
-    if (this.#state) return this.#state;
-    // Never connected: nothing is stored, here or in KV.
-    if (!found) return undefined;
-    const gen = found.gen ?? 0;
-    const adopted: WriterState = { kind: "live", record: { ...found, gen, token_gen: found.token_gen ?? gen } };
-    this.#state = adopted;
-    await this.deps.storage.save(adopted);
-    trace.notes.push(`writer adopted the KV record at generation ${gen}`);
-    return adopted;
-  }
-
-  private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.#chain.then(work, work);
-    this.#chain = run.catch(() => undefined);
-    return run;
-  }
-
-  /** Writes a changed record: KV first (so a failure leaves both as they were), then the state. */
-  private async commit(record: StoredConnection, isNew: boolean): Promise<StoredConnection> {
-    if (isNew) await this.deps.store.create(record);
-    else await this.deps.store.replace(record);
-    const state: WriterState = { kind: "live", record };
-    await this.deps.storage.save(state);
-    this.#state = state;
-    return record;
-  }
-
-  private async live(trace: Trace): Promise<StoredConnection> {
-    const state = await this.load(trace);
-    if (state?.kind !== "live") throw new AppError("connection_not_found", `connection ${this.deps.connectionId}`);
-    return state.record;
-  }
+export class WriterCore extends WriterBase {
+  readonly #introspects = new Coalescer<Asked, Introspected>((asked) => this.introspectOnce(asked));
 
   connect(input: ConnectInput, trace: Trace): Promise<ConnectionFacts> {
     return this.exclusive(async () => {
@@ -119,7 +66,7 @@ export class WriterCore {
       const token = await this.deps.store.seal(id, input.accessToken);
       const record = connectedRecord(input, existing, { id, gen: generation(state) + 1, at, token });
       const checked = typeof check === "object" ? applyIntrospection(record, check, this.deps.now()) : undefined;
-      return publicFacts(await this.commit(checked ?? record, !existing));
+      return publicFacts(await this.commit(checked ?? record, !existing, { op: "connect" }, checked !== undefined));
     });
   }
 
@@ -144,7 +91,7 @@ export class WriterCore {
       const token = await this.deps.store.seal(id, input.connect.accessToken);
       const record = connectedRecord(input.connect, undefined, { id, gen: generation(state) + 1, at, token });
       const checked = applyIntrospection(record, input.facts, this.deps.now()) ?? record;
-      return { connection: publicFacts(await this.commit(checked, true)), created: true };
+      return { connection: publicFacts(await this.commit(checked, true, { op: "import" }, true)), created: true };
     });
   }
 
@@ -174,32 +121,32 @@ export class WriterCore {
     }
     if (reauth) {
       trace.notes.push("finch says reauthenticate_user");
-      await this.refresh(trace).catch(() => trace.notes.push("introspect after reauthenticate_user failed"));
+      await this.refresh(trace, "proxy_401").catch(() =>
+        trace.notes.push("introspect after reauthenticate_user failed"),
+      );
     }
     return undefined;
   }
 
   /** Finch asked for re-authentication with the current token (caller holds the lock). */
-  private async markReauth(record: StoredConnection): Promise<StoredConnection> {
+  private async markReauth(record: StoredConnection, reason: StatusReason): Promise<StoredConnection> {
     const next = markedReauth(record, this.deps.now());
-    return next ? this.commit({ ...next, gen: (record.gen ?? 0) + 1 }, false) : record;
+    return next ? this.commit({ ...next, gen: (record.gen ?? 0) + 1 }, false, { op: "status", reason }, true) : record;
   }
 
-  /** The committed state, as this writer holds it now (for diagnostics and the simulation's checks). */
-  get committed(): WriterState | undefined {
-    return this.#state;
-  }
-
-  /** Introspects with Finch; prompts that arrive while one is in flight share the next one. */
-  refresh(trace: Trace): Promise<Introspected> {
-    return this.#introspects.run(trace, () => trace.notes.push("introspect coalesced"));
+  /**
+   * Introspects with Finch; prompts that arrive while one is in flight share the next one
+   * (whose status change, if any, is told with the reason of the call that started it).
+   */
+  refresh(trace: Trace, reason: StatusReason = "introspect"): Promise<Introspected> {
+    return this.#introspects.run({ trace, reason }, () => trace.notes.push("introspect coalesced"));
   }
 
   /**
    * One introspect. An answer obtained with a token that was replaced while Finch answered
    * describes the old token: it is dropped and Finch is asked again with the new one.
    */
-  private async introspectOnce(trace: Trace): Promise<Introspected> {
+  private async introspectOnce({ trace, reason }: Asked): Promise<Introspected> {
     for (let attempt = 1; ; attempt++) {
       const used = await this.live(trace);
       const tokenGen = used.token_gen ?? 0;
@@ -215,20 +162,65 @@ export class WriterCore {
         if ((record.token_gen ?? 0) !== tokenGen) return undefined;
         if (failure !== undefined || !facts) {
           // Finch's "reauthenticate" is an answer about the current token: record it.
-          if (failure instanceof AppError && failure.code === "finch_reauthenticate") await this.markReauth(record);
+          if (failure instanceof AppError && failure.code === "finch_reauthenticate")
+            await this.markReauth(record, reason);
           throw failure;
         }
         if (facts.connection_id && facts.connection_id !== this.deps.connectionId) {
           throw new AppError("finch_bad_response", "introspect names another connection");
         }
         const next = applyIntrospection(record, facts, this.deps.now());
-        if (next) record = await this.commit({ ...next, gen: (record.gen ?? 0) + 1 }, false);
+        if (next)
+          record = await this.commit({ ...next, gen: (record.gen ?? 0) + 1 }, false, { op: "status", reason }, true);
+        else await this.markChecked(record);
         return { ...publicFacts(record), status_message: facts.connection_status?.message ?? null };
       });
       if (answer) return answer;
       trace.notes.push("introspect answer superseded by a newer token");
       if (attempt >= 3) return { ...publicFacts(await this.live(trace)), status_message: null };
     }
+  }
+
+  /**
+   * The periodic re-check (src/domain/reconcile.ts): introspects, with reason "reconcile",
+   * unless Finch answered for this record (or its status was set) within `maxAgeMs`.
+   */
+  async reconcile(maxAgeMs: number, trace: Trace): Promise<ReconcileOutcome> {
+    const state = await this.load(trace);
+    if (state?.kind !== "live") return "gone";
+    const last = Math.max(Date.parse(state.checked_at ?? "") || 0, Date.parse(state.record.status_at) || 0);
+    if (this.deps.now().getTime() - last < maxAgeMs) return "fresh";
+    try {
+      await this.refresh(trace, "reconcile");
+    } catch (e) {
+      // Finch's "reauthenticate" is an answer, and refresh recorded it.
+      if (!(e instanceof AppError && e.code === "finch_reauthenticate")) throw e;
+    }
+    return "checked";
+  }
+
+  /**
+   * A Finch job webhook saying a sync finished: recorded in the record (data readiness) with
+   * its `connection.data_synced` event. Deduped on the event id like prompts; `message` is
+   * fanned out after, and the id remembered only once that succeeded.
+   */
+  async jobCompleted(eventId: string, job: SyncJob, message: unknown, trace: Trace): Promise<PromptOutcome> {
+    const nowMs = this.deps.now().getTime();
+    if (await this.deps.storage.seen(eventId, nowMs)) return "duplicate";
+    let held = false;
+    const outcome = await this.exclusive(async (): Promise<PromptOutcome> => {
+      const state = await this.load(trace);
+      held = state?.kind === "live" || state?.kind === "gone";
+      // Disconnected (a tombstone) or never held here: nothing to record, as for a prompt.
+      if (state?.kind !== "live") return "unknown_connection";
+      const next = recordedSync(state.record, job, this.deps.now());
+      await this.commit({ ...next, gen: (state.record.gen ?? 0) + 1 }, false, { op: "job", job });
+      return "applied";
+    });
+    await fanOut(this.deps.events(), message);
+    // As for prompts: no event ids are kept for a connection this Worker never had.
+    if (held) await this.deps.storage.remember(eventId, nowMs);
+    return outcome;
   }
 
   /** A webhook's prompt. Errors reaching Finch propagate: the route answers 5xx and Finch redelivers. */
@@ -241,14 +233,13 @@ export class WriterCore {
       // Under the lock: a first connect committing meanwhile must not be overwritten.
       await this.exclusive(async () => {
         if ((await this.load(trace)) !== undefined) return;
-        this.#state = { kind: "prompted", at: this.deps.now().toISOString() };
-        await this.deps.storage.save(this.#state);
+        await this.keep({ kind: "prompted", at: this.deps.now().toISOString() });
       });
     }
     if (state?.kind === "live") {
       const before = generation(state);
       try {
-        await this.refresh(trace);
+        await this.refresh(trace, "webhook");
       } catch (e) {
         if (e instanceof AppError && e.code === "connection_not_found") {
           // Disconnected while Finch was asked. A connect already on its way may bring it
@@ -258,7 +249,7 @@ export class WriterCore {
         // Finch's "reauthenticate" is an answer: refresh recorded it.
         if (!(e instanceof AppError && e.code === "finch_reauthenticate")) throw e;
       }
-      outcome = generation(this.#state) > before ? "applied" : "unchanged";
+      outcome = generation(this.committed) > before ? "applied" : "unchanged";
     }
     await fanOut(this.deps.events(), message);
     // No event ids are kept for a connection this Worker never had.
@@ -281,8 +272,8 @@ export class WriterCore {
       // The tombstone first: from here on nothing but a fresh connect can bring it back.
       const gen = generation(state) + 1;
       const at = this.deps.now().toISOString();
-      this.#state = { kind: "gone", gen, at, cleanup: record };
-      await this.deps.storage.save(this.#state);
+      const events = disconnectEvents(record, gen, at);
+      await this.keep({ kind: "gone", gen, at, cleanup: record }, events);
       await this.removeFromKv(record, gen, at);
       return { connection_id: id, disconnected: true, finch };
     });
@@ -290,8 +281,7 @@ export class WriterCore {
 
   private async removeFromKv(record: StoredConnection, gen: number, at: string): Promise<void> {
     await this.deps.store.remove(record);
-    this.#state = { kind: "gone", gen, at };
-    await this.deps.storage.save(this.#state);
+    await this.keep({ kind: "gone", gen, at });
   }
 
   reseal(trace: Trace): Promise<ResealOutcome> {
@@ -301,7 +291,7 @@ export class WriterCore {
       const record = state.record;
       const sealed = await resealed(this.deps.store, record, trace);
       if (typeof sealed === "string") return sealed;
-      await this.commit({ ...record, token: sealed, gen: (record.gen ?? 0) + 1 }, false);
+      await this.commit({ ...record, token: sealed, gen: (record.gen ?? 0) + 1 }, false, { op: "reseal" });
       return "rewritten";
     });
   }

@@ -1,5 +1,6 @@
 import type { Introspection } from "../finch/schemas";
 import { MAX_AUTH_METHODS, MAX_ENTITIES, type StoredConnection } from "../storage/records";
+import type { SyncJob } from "./emit";
 
 /**
  * Finch's introspect answer applied to the stored record: Finch is the source of truth for
@@ -42,6 +43,18 @@ export function markedReauth(record: StoredConnection, now: Date): StoredConnect
   if (record.status === "reauth") return undefined;
   const at = now.toISOString();
   return { ...record, status: "reauth", status_at: at, updated_at: at };
+}
+
+/**
+ * A finished Finch sync recorded: an initial sync (org or payroll) sets `last_initial_sync_at`,
+ * `data_sync_all` sets `last_data_sync_all_at`. Finch delivers out of order, so a time never
+ * moves back.
+ */
+export function recordedSync(record: StoredConnection, job: SyncJob, now: Date): StoredConnection {
+  const field = job.job_type === "data_sync_all" ? "last_data_sync_all_at" : "last_initial_sync_at";
+  const stored = record[field] ?? null;
+  const latest = stored !== null && stored > job.completed_at ? stored : job.completed_at;
+  return { ...record, [field]: latest, updated_at: now.toISOString() };
 }
 
 function sameFacts(a: StoredConnection, b: StoredConnection): boolean {

@@ -2,6 +2,7 @@ import { AppError, ERRORS, type ErrorCode } from "../errors";
 import type { Introspection } from "../finch/schemas";
 import type { Trace } from "../lib/trace";
 import type { ConnectionFacts } from "../storage/records";
+import type { StatusReason, SyncJob } from "./emit";
 
 /**
  * What crosses the Durable Object boundary. An exception thrown inside an object reaches the
@@ -131,6 +132,8 @@ export interface Disconnected {
 }
 
 export type PromptOutcome = "applied" | "unchanged" | "duplicate" | "unknown_connection";
+/** "fresh": Finch answered for it recently, not asked again; "checked": introspected now. */
+export type ReconcileOutcome = "fresh" | "checked" | "gone";
 export type ResealOutcome = "current" | "rewritten" | "old" | "unreadable" | "gone";
 
 /**
@@ -145,10 +148,17 @@ export interface Writer {
    */
   importConnection(input: ImportInput, trace: Trace): Promise<Imported>;
   current(trace: Trace): Promise<CurrentToken>;
-  /** Introspects with Finch (coalesced) and stores Finch's answer. */
-  refresh(trace: Trace): Promise<Introspected>;
+  /**
+   * Introspects with Finch (coalesced) and stores Finch's answer; a status change is told with
+   * `reason` (default "introspect").
+   */
+  refresh(trace: Trace, reason?: StatusReason): Promise<Introspected>;
   /** A webhook's prompt: dedupe on the event id, introspect, store, then fan `message` out. */
   prompt(eventId: string, message: unknown, trace: Trace): Promise<PromptOutcome>;
+  /** A Finch job webhook (a sync finished): dedupe on the event id, record it, then fan `message` out. */
+  jobCompleted(eventId: string, job: SyncJob, message: unknown, trace: Trace): Promise<PromptOutcome>;
+  /** The periodic re-check: introspects (reason "reconcile") unless Finch answered within `maxAgeMs`. */
+  reconcile(maxAgeMs: number, trace: Trace): Promise<ReconcileOutcome>;
   /**
    * Finch refused the token of generation `tokenGen` (read from KV). A newer token, if the
    * writer has one; else, when `reauth`, records that Finch asks for re-authentication.

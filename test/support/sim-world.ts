@@ -8,6 +8,7 @@ import { proxyToFinch } from "../../src/domain/proxy";
 import { reencryptBatch } from "../../src/domain/reencrypt";
 import { handleWebhookEvent } from "../../src/domain/webhooks";
 import { AppError } from "../../src/errors";
+import { type AppEvent, parseAppEvent } from "../../src/events/model";
 import { newTrace } from "../../src/lib/trace";
 import { ConnectionStore } from "../../src/storage/connections";
 import { localWriter } from "../../src/writer/client";
@@ -29,15 +30,33 @@ export const CONNECTIONS = ["conn-a", "conn-b"];
 /** Never connected: nothing may ever be stored for it. */
 export const GHOST = "conn-ghost";
 
-/** The writer's own storage, in memory (the Durable Object's SQLite in production). */
+/** One save of the writer's storage: the state before and after, and the events appended with it. */
+export interface Saved {
+  before: WriterState | undefined;
+  after: WriterState;
+  events: AppEvent[];
+}
+
+/**
+ * The writer's own storage, in memory (the Durable Object's SQLite in production). Its outbox
+ * keeps every event ever appended, in the order of the saves that stored them (`history`), so
+ * the simulation can match each stored change with its events.
+ */
 export class MemoryWriterStorage implements WriterStorage {
   state: WriterState | undefined;
   readonly ids = new Map<string, number>();
+  readonly history: Saved[] = [];
   async load() {
     return this.state && structuredClone(this.state);
   }
-  async save(state: WriterState) {
+  async save(state: WriterState, events: readonly AppEvent[] = []) {
+    // One step, as the SQLite transaction: the state and its events, or neither.
+    const checked = events.map((e) => parseAppEvent(e, "internal_error"));
+    this.history.push({ before: this.state, after: structuredClone(state), events: checked });
     this.state = structuredClone(state);
+  }
+  get outbox(): AppEvent[] {
+    return this.history.flatMap((h) => h.events);
   }
   async seen(id: string) {
     return this.ids.has(id);
@@ -65,6 +84,8 @@ export interface Tally {
   deliveries: number;
   /** Proxied calls by connection and outcome. */
   byStatus: Record<string, number>;
+  /** Lifecycle events stored, by type (the event check must not pass for want of events). */
+  events: Record<string, number>;
 }
 
 export const emptyTally = (): Tally => ({
@@ -75,6 +96,7 @@ export const emptyTally = (): Tally => ({
   introspects: 0,
   deliveries: 0,
   byStatus: {},
+  events: {},
 });
 
 const OK_CODES = new Set(["connection_not_found", "finch_rejected", "finch_reauthenticate"]);
@@ -151,6 +173,8 @@ export class World {
       current: track(inner.current),
       refresh: track(inner.refresh),
       prompt: track(inner.prompt),
+      jobCompleted: track(inner.jobCompleted),
+      reconcile: track(inner.reconcile),
       staleToken: track(inner.staleToken),
       disconnect: track(inner.disconnect),
       reseal: track(inner.reseal),
@@ -200,6 +224,14 @@ export class World {
     await introspectConnection(this.allWriters, id, newTrace("sim")).catch((e) => this.expected(e, "introspect"));
   }
 
+  /** The Cron Trigger's re-check of one connection (`maxAgeMs` 0: always asks Finch). */
+  async reconcile(id: string, maxAgeMs: number): Promise<void> {
+    this.tally.introspects++;
+    await this.allWriters(id)
+      .reconcile(maxAgeMs, newTrace("sim"))
+      .catch((e) => this.expected(e, "reconcile"));
+  }
+
   async disconnect(id: string): Promise<void> {
     await disconnectConnection(this.allWriters, id, newTrace("sim")).catch((e) => this.expected(e, "disconnect"));
   }
@@ -242,6 +274,30 @@ export class World {
       // Any non-2xx: Finch delivers again later.
       if (!(e instanceof AppError && e.status >= 500)) this.problems.push(`webhook: ${String(e)}`);
     }
+  }
+
+  /** Finch's webhook that a sync job of `id` finished (its event id may repeat: a redelivery). */
+  async deliverJob(id: string, eventId: string, jobType: string): Promise<void> {
+    this.tally.deliveries++;
+    const verified = {
+      eventId,
+      timestamp: Math.floor(this.clock / 1000),
+      event: {
+        event_type: `job.${jobType}.${jobType === "data_sync_all" ? "completed" : "succeeded"}`,
+        connection_id: id,
+        company_id: undefined,
+        account_id: undefined,
+        entity_id: undefined,
+        data: { job_id: `job-${eventId}` },
+        status: undefined,
+      },
+    };
+    await handleWebhookEvent(
+      { writers: this.allWriters, events: undefined },
+      verified,
+      newTrace("sim"),
+      new Date(this.clock),
+    ).catch((e) => this.expected(e, "job webhook"));
   }
 
   private count(outcome: string): void {

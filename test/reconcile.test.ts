@@ -1,0 +1,116 @@
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { getConfig } from "../src/config";
+import type { Env } from "../src/env";
+import type { AppEvent } from "../src/events/model";
+import worker from "../src/index";
+import { RECONCILE_CURSOR_KEY } from "../src/storage/keys";
+import { finch } from "./support/finch";
+import { clearKv, rawRecord, seedConnection } from "./support/fixtures";
+
+/**
+ * The Cron Trigger's reconciliation: connections whose status is older than
+ * RECONCILE_AFTER_HOURS are introspected again through their writers, a bounded number per
+ * run, resuming from a cursor kept in KV; a status Finch changed without a webhook is stored
+ * with its `connection.status_changed` event (reason "reconcile").
+ */
+beforeEach(clearKv);
+afterEach(() => vi.restoreAllMocks());
+
+const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000).toISOString();
+const introspects = () => finch().calls("GET /introspect").length;
+
+/** One Cron run of the Worker's scheduled() handler, with `vars` over the pool's bindings. */
+async function runWith(vars: Partial<Env> = {}): Promise<void> {
+  const ctx = createExecutionContext();
+  await worker.scheduled(createScheduledController({ cron: "*/10 * * * *" }), { ...env, ...vars } as Env);
+  await waitOnExecutionContext(ctx);
+}
+
+const settingOf = (run: () => unknown) => {
+  try {
+    run();
+  } catch (e) {
+    return (e as { setting?: string }).setting;
+  }
+  return undefined;
+};
+
+describe("scheduled reconciliation", () => {
+  it("re-introspects stale connections, stores Finch's status with a reconcile event, skips fresh ones", async () => {
+    const sendBatch = vi.spyOn(env.APP_EVENTS as Queue<unknown>, "sendBatch");
+    const stale = await seedConnection({ createdAt: hoursAgo(48) });
+    const quiet = await seedConnection({ createdAt: hoursAgo(30) });
+    const fresh = await seedConnection({ createdAt: hoursAgo(1) });
+    // Finch changed the status and no webhook came (a plan without webhooks).
+    finch().mock.setConnectionStatus(stale.connectionId, "reauth");
+
+    await runWith();
+    expect(introspects()).toBe(2);
+    expect((await rawRecord(stale.connectionId))?.status).toBe("reauth");
+    expect((await rawRecord(quiet.connectionId))?.status).toBe("connected");
+    expect((await rawRecord(fresh.connectionId))?.gen).toBeUndefined();
+    const events = sendBatch.mock.calls.flatMap(([batch]) => [...batch].map((m) => m.body as AppEvent));
+    expect(events).toMatchObject([
+      {
+        type: "connection.status_changed",
+        connection_id: stale.connectionId,
+        data: { old_status: "connected", new_status: "reauth", reason: "reconcile" },
+      },
+    ]);
+    // The pass ended: no cursor kept. The next run asks the writers, which Finch just answered.
+    expect(await env.CONNECTIONS.get(RECONCILE_CURSOR_KEY)).toBeNull();
+    await runWith();
+    expect(introspects()).toBe(2);
+  });
+
+  it("makes at most RECONCILE_MAX_PER_RUN writer calls a run and resumes where the last run stopped", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await seedConnection({ createdAt: hoursAgo(25) })).connectionId);
+    const asked = () =>
+      finch()
+        .calls("GET /introspect")
+        .map((r) => r.headers.get("authorization"));
+
+    await runWith({ RECONCILE_MAX_PER_RUN: "2" });
+    expect(introspects()).toBe(2);
+    expect(await env.CONNECTIONS.get(RECONCILE_CURSOR_KEY)).not.toBeNull();
+    await runWith({ RECONCILE_MAX_PER_RUN: "2" });
+    expect(introspects()).toBe(4);
+    await runWith({ RECONCILE_MAX_PER_RUN: "2" });
+    expect(introspects()).toBe(5);
+    // Every connection exactly once, and the pass is over.
+    expect(new Set(asked()).size).toBe(5);
+    expect(await env.CONNECTIONS.get(RECONCILE_CURSOR_KEY)).toBeNull();
+  });
+
+  it("RECONCILE_MAX_PER_RUN=0 turns it off; RECONCILE_AFTER_HOURS picks what is stale", async () => {
+    await seedConnection({ createdAt: hoursAgo(3) });
+    await runWith({ RECONCILE_MAX_PER_RUN: "0", RECONCILE_AFTER_HOURS: "1" });
+    expect(introspects()).toBe(0);
+    await runWith({ RECONCILE_AFTER_HOURS: "4" });
+    expect(introspects()).toBe(0);
+    await runWith({ RECONCILE_AFTER_HOURS: "2" });
+    expect(introspects()).toBe(1);
+  });
+
+  it("refuses bad settings with errors naming the setting, and the run fails without calling Finch", async () => {
+    for (const [name, value] of [
+      ["RECONCILE_AFTER_HOURS", "0"],
+      ["RECONCILE_AFTER_HOURS", "1.5"],
+      ["RECONCILE_MAX_PER_RUN", "-1"],
+      ["RECONCILE_MAX_PER_RUN", "lots"],
+    ] as const) {
+      const bad = { ...env, [name]: value } as Env;
+      expect(settingOf(() => getConfig(bad).reconcile())).toBe(name);
+      expect(getConfig(bad).problems()).toContainEqual(expect.objectContaining({ setting: name }));
+    }
+    vi.spyOn(console, "log").mockImplementation(() => undefined);
+    await seedConnection({ createdAt: hoursAgo(48) });
+    await expect(runWith({ RECONCILE_AFTER_HOURS: "never" })).rejects.toMatchObject({
+      setting: "RECONCILE_AFTER_HOURS",
+    });
+    expect(introspects()).toBe(0);
+  });
+});
