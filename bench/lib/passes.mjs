@@ -42,14 +42,17 @@ export async function timedRuns(subjects, scenario, ctx, upstream, plan) {
       { requests: 0, errors: 0, statuses: {}, ms: 0, samples: [], cpu: 0, host: 0, up: 0, rounds: [] },
     ]),
   );
-  for (const s of subjects) await loadOn(s, scenario, ctx, plan)(plan.warmMs, plan.warmMax);
+  // A scenario may cap its requests (see scenarios.mjs: a callback creates a connection each time).
+  const warmMax = Math.min(plan.warmMax, scenario.maxRequests ?? Infinity);
+  const runMax = Math.min(plan.runMax, scenario.maxRequests ?? Infinity);
+  for (const s of subjects) await loadOn(s, scenario, ctx, plan)(plan.warmMs, warmMax);
   for (let round = 0; round < plan.rounds; round++) {
     for (const s of subjects) {
       const a = acc.get(s);
       const cpu0 = sumCpuMicros(s.workerd);
       const host0 = cpuMicros(s.child.pid);
       const up0 = await upstreamCounts(upstream);
-      const m = await loadOn(s, scenario, ctx, plan)(plan.runMs / plan.rounds, Math.ceil(plan.runMax / plan.rounds));
+      const m = await loadOn(s, scenario, ctx, plan)(plan.runMs / plan.rounds, Math.ceil(runMax / plan.rounds));
       const cpu = sumCpuMicros(s.workerd) - cpu0;
       a.rounds.push({ rps: m.rps, cpuUsPerReq: cpu / m.requests });
       a.cpu += cpu;

@@ -11,6 +11,8 @@ import type { StatusReason, SyncJob } from "./emit";
 import { type ConnectInput, type ImportInput, type Outcome, settle } from "./protocol";
 import { sqlWriterStorage } from "./sql-storage";
 
+const errorName = (e: unknown) => (e instanceof AppError ? e.code : e instanceof Error ? e.name : "non-error");
+
 /** How long events wait in the outbox after a failed hand-off before the alarm tries again. */
 export const OUTBOX_RETRY_MS = 60_000;
 
@@ -54,7 +56,16 @@ export class ConnectionWriter extends DurableObject<Env> {
   private async run<T>(connectionId: string, work: (core: WriterCore, trace: Trace) => Promise<T>) {
     const trace = newTrace("writer");
     const outcome: Outcome<T> = await settle(trace, () => work(this.core(connectionId), trace));
-    await this.publish(outcome.trace.notes);
+    // The change is stored whatever happens next: a hand-off that throws must not turn a
+    // committed change into a failed call (the caller would retry what already happened).
+    // Its events stay in the outbox, and the alarm tries again.
+    try {
+      await this.publish(outcome.trace.notes);
+    } catch (e) {
+      outcome.trace.notes.push("app events kept in the outbox: hand-off failed, retried by the alarm");
+      console.log(JSON.stringify({ level: "warn", msg: "event_outbox_publish_failed", error: errorName(e) }));
+      await this.ctx.storage.setAlarm(Date.now() + OUTBOX_RETRY_MS).catch(() => undefined);
+    }
     return outcome;
   }
 
