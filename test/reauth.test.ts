@@ -5,6 +5,7 @@ import { finch, type Override } from "./support/finch";
 import { clearKv, fullRing, kvEntries, kvNames, ringOf, seedConnection, storedRecord } from "./support/fixtures";
 import { callbackPath, connectCustomer, startFlow } from "./support/flow";
 import { call, mintTicket, type TicketClaims } from "./support/http";
+import { jsonLogLinesSince, logLines } from "./support/logs";
 import { TEST_SECRETS, TEST_VARS } from "./support/secrets";
 
 /**
@@ -80,9 +81,13 @@ describe("re-authentication", () => {
     const stored = await kvEntries();
 
     const ticket = await mintTicket({ sub: "acme", connection_id: seeded.connectionId });
+    const mark = logLines().length;
     await expectError(await call(`/connect?ticket=${ticket}`, { headers: JSON_ACCEPT }), 403, "customer_mismatch");
     expect(finch().sent).toEqual([]);
     expect(await kvEntries()).toEqual(stored);
+    // Logged as a security event, like every customer_mismatch (lib/trace.ts).
+    const line = jsonLogLinesSince(mark).find((l) => l.msg === "request");
+    expect(line?.security_event).toBe("customer_mismatch");
   });
 
   it("answered with another connection than requested is refused: connection_mismatch", async () => {

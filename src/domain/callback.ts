@@ -46,30 +46,24 @@ export async function completeConnect(
   trace.connectionId = token.connection_id;
 
   if (ctx.connection_id && token.connection_id !== ctx.connection_id) {
-    trace.security = "connection_mismatch";
     throw new AppError("connection_mismatch", "reauth returned another connection");
   }
   // Fails closed: the cookie binds the callback to a browser, not the code to a customer (a
   // customer can paste a code stolen from someone else's flow into her own). Finch echoes
   // the customer its session was created for; with no customer_id we cannot tell, so refuse.
   if (!token.customer_id || !constantTimeEqual(token.customer_id, ctx.customer_id)) {
-    trace.security = "customer_mismatch";
     throw new AppError(
       "customer_mismatch",
       token.customer_id ? "token customer_id differs from the flow's" : "token has no customer_id",
     );
   }
-  try {
-    const app = {
-      accessToken: token.access_token,
-      customerId: ctx.customer_id,
-      customerName: ctx.customer_name,
-      customerEmail: ctx.email ?? null,
-    };
-    return await deps.writers(token.connection_id).connect(connectInput(app, token), trace);
-  } catch (e) {
-    // The writer refuses an id stored under another customer: the same attack signal.
-    if (e instanceof AppError && e.code === "customer_mismatch") trace.security = "customer_mismatch";
-    throw e;
-  }
+  const app = {
+    accessToken: token.access_token,
+    customerId: ctx.customer_id,
+    customerName: ctx.customer_name,
+    customerEmail: ctx.email ?? null,
+  };
+  // The writer refuses an id stored under another customer (customer_mismatch, logged as a
+  // security event like the checks above: see lib/trace.ts).
+  return deps.writers(token.connection_id).connect(connectInput(app, token), trace);
 }

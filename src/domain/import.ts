@@ -51,30 +51,23 @@ export async function importConnection(
   // Finch knows which customer a Connect session was made for: the app may not file the
   // connection under another one. (Older connections carry none; the app's word stands then.)
   if (facts.customer_id && facts.customer_id !== input.customer_id) {
-    trace.security = "customer_mismatch";
     throw new AppError("customer_mismatch", "imported token belongs to another customer at Finch");
   }
-  let stored: Awaited<ReturnType<ReturnType<Writers>["importConnection"]>>;
-  try {
-    stored = await deps.writers(connectionId).importConnection(
-      {
-        connect: connectInput(
-          {
-            accessToken: input.access_token,
-            customerId: input.customer_id,
-            customerName: input.customer_name,
-            customerEmail: input.customer_email ?? facts.customer_email ?? null,
-          },
-          facts,
-        ),
+  const stored = await deps.writers(connectionId).importConnection(
+    {
+      connect: connectInput(
+        {
+          accessToken: input.access_token,
+          customerId: input.customer_id,
+          customerName: input.customer_name,
+          customerEmail: input.customer_email ?? facts.customer_email ?? null,
+        },
         facts,
-      },
-      trace,
-    );
-  } catch (e) {
-    if (e instanceof AppError && e.code === "customer_mismatch") trace.security = "customer_mismatch";
-    throw e;
-  }
+      ),
+      facts,
+    },
+    trace,
+  );
   trace.notes.push(stored.created ? "imported" : "already stored: unchanged");
   return { connection_id: connectionId, imported: stored.created, connection: stored.connection };
 }

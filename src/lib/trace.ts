@@ -12,9 +12,13 @@ export interface Trace {
   notes: string[];
   /** "ok" or the stable error code the request ended with. */
   outcome?: string;
-  /** Set when the request was refused for a reason that looks like an attack (a code for alerting). */
-  security?: string;
 }
+
+/**
+ * Outcomes that look like an attack (a connection filed under the wrong customer): the log line
+ * repeats them as `security_event`, so alerts match one field whichever path refused.
+ */
+const SECURITY_OUTCOMES: ReadonlySet<unknown> = new Set(["customer_mismatch", "connection_mismatch"]);
 
 export const newTrace = (requestId: string): Trace => ({ requestId, upstreamCalls: 0, notes: [] });
 
@@ -32,6 +36,6 @@ export function logTrace(trace: Trace, started: number, head: Record<string, unk
   if (trace.connectionId) line.connection_id = trace.connectionId;
   if (trace.notes.length) line.notes = trace.notes;
   // A separate field so alerts can match on it; only a fixed code, never a value.
-  if (trace.security) line.security_event = trace.security;
+  if (SECURITY_OUTCOMES.has(head.outcome)) line.security_event = head.outcome;
   console.log(JSON.stringify(line));
 }
