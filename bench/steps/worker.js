@@ -211,39 +211,40 @@ function memoryDurableStorage() {
     [Symbol.iterator]: () => list[Symbol.iterator](),
   });
   const none = [];
-  const statements = [
-    [/^CREATE TABLE IF NOT EXISTS /, () => none],
-    [/^SELECT v FROM writer_state WHERE k = 'state'$/, () => (state === undefined ? none : [{ v: state }])],
+  // Keyed by the exact statement text: a changed statement in src/ is unknown here, and fails.
+  const statements = new Map([
+    ["SELECT v FROM writer_state WHERE k = 'state'", () => (state === undefined ? none : [{ v: state }])],
     [
-      /^INSERT OR REPLACE INTO writer_state \(k, v\) VALUES \('state', \?\)$/,
+      "INSERT OR REPLACE INTO writer_state (k, v) VALUES ('state', ?)",
       (v) => {
         state = v;
         return none;
       },
     ],
     [
-      /^INSERT INTO event_outbox \(event_id, body\) VALUES \(\?, \?\)$/,
+      "INSERT INTO event_outbox (event_id, body) VALUES (?, ?)",
       (id, body) => {
         seq += 1;
         outbox.push({ seq, id, body });
         return none;
       },
     ],
-    [/^SELECT COUNT\(\*\) AS n FROM event_outbox$/, () => [{ n: outbox.length }]],
-    [/^SELECT seq, body FROM event_outbox ORDER BY seq LIMIT \?$/, (limit) => outbox.slice(0, limit)],
+    ["SELECT COUNT(*) AS n FROM event_outbox", () => [{ n: outbox.length }]],
+    ["SELECT seq, body FROM event_outbox ORDER BY seq LIMIT ?", (limit) => outbox.slice(0, limit)],
     [
-      /^DELETE FROM event_outbox WHERE seq <= \?$/,
+      "DELETE FROM event_outbox WHERE seq <= ?",
       (last) => {
         outbox = outbox.filter((r) => r.seq > last);
         return none;
       },
     ],
-  ];
+  ]);
   const sql = {
     exec(query, ...bindings) {
-      const found = statements.find(([pattern]) => pattern.test(query));
-      if (!found) throw new Error(`steps: the in-memory writer storage does not know: ${query}`);
-      return rows(found[1](...bindings));
+      if (query.startsWith("CREATE TABLE IF NOT EXISTS ")) return rows(none);
+      const run = statements.get(query);
+      if (!run) throw new Error(`steps: the in-memory writer storage does not know: ${query}`);
+      return rows(run(...bindings));
     },
   };
   return { sql, transactionSync: (fn) => fn() };
