@@ -179,4 +179,39 @@ describe("lifecycle events from the writer", () => {
     expect(q.events()[1]).toEqual(refused);
     expect(await pending()).toBe(0);
   });
+
+  it("a hand-off that throws outside the queue call never fails a connect that is already stored", async () => {
+    // The writer sets its retry alarm before handing events over; make that throw once. Every
+    // Durable Object of this isolate shares the storage prototype, so the spy reaches the writer.
+    const probe = (env.CONNECTION_WRITER as DurableObjectNamespace).idFromName("storage-prototype-probe");
+    const proto = await runInDurableObject(
+      (env.CONNECTION_WRITER as DurableObjectNamespace).get(probe),
+      (_o, state) => Object.getPrototypeOf(state.storage) as DurableObjectStorage,
+    );
+    // Only a writer's storage (it has the outbox table) fails, and only once: the ticket ledger
+    // of the same flow sets alarms too.
+    const real = proto.setAlarm;
+    const isWriter = (storage: DurableObjectStorage) =>
+      storage.sql.exec("SELECT name FROM sqlite_master WHERE name = ?", OUTBOX_TABLE).toArray().length > 0;
+    let failed = false;
+    const setAlarm = vi.spyOn(proto, "setAlarm").mockImplementation(function (
+      this: DurableObjectStorage,
+      ...args: Parameters<DurableObjectStorage["setAlarm"]>
+    ) {
+      if (failed || !isWriter(this)) return real.apply(this, args);
+      failed = true;
+      return Promise.reject(new Error("alarm store down"));
+    });
+    const q = appQueue();
+    const id = await connected();
+    expect(failed).toBe(true);
+    expect(setAlarm).toHaveBeenCalled();
+    // Stored and served, though the events were not handed over in this call.
+    expect((await record(id)).gen).toBe(1);
+    expect((await api(`/api/connections/${id}`)).status).toBe(200);
+    expect(q.sendBatch).not.toHaveBeenCalled();
+    // The retry alarm was set after all (the guard's second attempt), and it sends the event.
+    expect(await runDurableObjectAlarm(writerOf(id))).toBe(true);
+    expect(q.events()).toMatchObject([{ type: "connection.created", connection_id: id }]);
+  });
 });

@@ -46,13 +46,13 @@ describe("the sliding window (controllable clock)", () => {
 
   it("lets `limit` calls through per window; a slot frees exactly windowMs after its call", () => {
     const w = new SlidingWindow();
-    expect(w.acquire(0, req())).toEqual({ ok: true });
-    expect(w.acquire(400, req())).toEqual({ ok: true });
+    expect(w.acquire(0, req())).toEqual({ ok: true, granted: 1 });
+    expect(w.acquire(400, req())).toEqual({ ok: true, granted: 1 });
     expect(w.acquire(999, req())).toEqual({ ok: false, retryAfterMs: 1, reason: "spent" });
-    expect(w.acquire(1000, req())).toEqual({ ok: true });
+    expect(w.acquire(1000, req())).toEqual({ ok: true, granted: 1 });
     // Slots now at 400 and 1000: the next frees at 1400.
     expect(w.acquire(1001, req())).toEqual({ ok: false, retryAfterMs: 399, reason: "spent" });
-    expect(w.acquire(1400, req())).toEqual({ ok: true });
+    expect(w.acquire(1400, req())).toEqual({ ok: true, granted: 1 });
   });
 
   it("a refusal takes no slot", () => {

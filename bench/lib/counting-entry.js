@@ -1,7 +1,8 @@
 // Worker module for the bench's counting pass (never shipped). It imports a subject's bundle
 // unchanged as "./subject.js" and hands it an env whose CONNECTIONS binding is wrapped in a
 // Proxy that counts every KV call the subject makes, and whose CONNECTION_WRITER binding (when
-// there is one) counts every call on a Durable Object stub (each is one billed request). The
+// there is one) counts every call on a Durable Object stub (each is one billed request), and
+// likewise apart every call on a RATE_BUDGET stub. The
 // Durable Object classes are re-exported with the same wrapped env, so KV calls made by the
 // connection's writer are counted too (it runs in the same isolate as the Worker here).
 // GET /__bench/kv returns the counters, with ?reset=1 it also zeroes them. Timed runs use the
@@ -9,7 +10,7 @@
 // biome-ignore lint/correctness/noUnusedImports: the classes serve.mjs appends extend modules.<class>.
 import subject, * as modules from "./subject.js";
 
-const counts = { get: 0, getKeys: 0, getWithMetadata: 0, put: 0, delete: 0, list: 0, doRequests: 0 };
+const counts = { get: 0, getKeys: 0, getWithMetadata: 0, put: 0, delete: 0, list: 0, doRequests: 0, budgetRequests: 0 };
 const wrappedEnvs = new WeakMap();
 
 function countingKv(ns) {
@@ -31,26 +32,26 @@ function countingKv(ns) {
   });
 }
 
-function countingStub(stub) {
+function countingStub(stub, counter) {
   return new Proxy(stub, {
     get(target, prop) {
       const value = Reflect.get(target, prop);
       if (typeof value !== "function") return value;
       // Reflect.apply, not value.apply: on an RPC stub, `.apply` would be a remote method.
       return (...args) => {
-        counts.doRequests++;
+        counts[counter]++;
         return Reflect.apply(value, target, args);
       };
     },
   });
 }
 
-function countingNamespace(ns) {
+function countingNamespace(ns, counter) {
   return new Proxy(ns, {
     get(target, prop) {
       const value = Reflect.get(target, prop);
       if (typeof value !== "function") return value;
-      if (prop === "get") return (...args) => countingStub(Reflect.apply(value, target, args));
+      if (prop === "get") return (...args) => countingStub(Reflect.apply(value, target, args), counter);
       return (...args) => Reflect.apply(value, target, args);
     },
   });
@@ -61,7 +62,9 @@ function wrapEnv(env) {
   let wrapped = wrappedEnvs.get(env);
   if (!wrapped) {
     wrapped = { ...env, CONNECTIONS: countingKv(env.CONNECTIONS) };
-    if (env.CONNECTION_WRITER) wrapped.CONNECTION_WRITER = countingNamespace(env.CONNECTION_WRITER);
+    if (env.CONNECTION_WRITER) wrapped.CONNECTION_WRITER = countingNamespace(env.CONNECTION_WRITER, "doRequests");
+    // The app-wide Finch rate budget (issue 13): the one object request a proxied call may make.
+    if (env.RATE_BUDGET) wrapped.RATE_BUDGET = countingNamespace(env.RATE_BUDGET, "budgetRequests");
     wrappedEnvs.set(env, wrapped);
   }
   return wrapped;

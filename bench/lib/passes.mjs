@@ -107,6 +107,7 @@ export async function countRun(subject, scenario, ctx, upstream, plan) {
     kvWrites: per(k.put + k.delete),
     kvLists: per(k.list),
     doRequests: per(k.doRequests ?? 0),
+    budgetRequests: per(k.budgetRequests ?? 0),
     kvCalls: Object.fromEntries(Object.entries(k).map(([op, n]) => [op, per(n)])),
     upstream: per(total(paths)),
     upstreamPaths: Object.fromEntries(Object.entries(paths).map(([p, n]) => [p, per(n)])),

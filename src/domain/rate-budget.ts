@@ -3,6 +3,12 @@
  * window. It lives in one Durable Object per product (durable/rate-budget.ts), so every
  * location and every connection of the app draws from the same count. Pure: the clock is an
  * argument, so window edges are tested exactly.
+ *
+ * A request may ask for several slots at once (a lease, domain/rate-lease.ts): an isolate that
+ * calls a product often then asks the object once per lease instead of once per call. The
+ * slots of a lease are counted when they are granted, and as if used at the end of the lease's
+ * hold (the latest moment the isolate may use them), so a lease never lets more calls reach
+ * Finch in any window than a call-by-call budget would.
  */
 export interface BudgetRequest {
   connectionId: string;
@@ -12,18 +18,35 @@ export interface BudgetRequest {
   windowMs: number;
   /** 0 < share < 1: the most one connection may hold while others wait; undefined: no cap. */
   fairShare?: number | undefined;
+  /** Slots wanted (a lease); 1 when absent. At most `leaseCap(limit)` are granted. */
+  want?: number | undefined;
+  /** How long the caller may hold the slots beyond the first before using them. */
+  holdMs?: number | undefined;
 }
 
-export type BudgetDecision = { ok: true } | { ok: false; retryAfterMs: number; reason: "spent" | "paused" | "fair" };
+export type BudgetDecision =
+  | { ok: true; granted: number }
+  | { ok: false; retryAfterMs: number; reason: "spent" | "paused" | "fair" };
 
-interface Slot {
+/**
+ * The most slots one lease may take: a 64th of the product's limit. At Finch's default limits
+ * (20 or 12 a minute) that is 1, so every call asks the object and nothing is ever held unused;
+ * leases only pay, and only happen, for applications whose limits Finch has raised.
+ */
+export const LEASE_DIVISOR = 64;
+export const leaseCap = (limit: number) => Math.max(1, Math.floor(limit / LEASE_DIVISOR));
+
+interface Slots {
+  /** When these slots stop counting, minus windowMs: the call's time, or a lease's last moment. */
   at: number;
   connectionId: string;
+  n: number;
 }
 
 export class SlidingWindow {
-  /** Calls let through, oldest first. */
-  #slots: Slot[] = [];
+  /** Slots let through, ordered by `at`. */
+  #slots: Slots[] = [];
+  #used = 0;
   #pausedUntil = 0;
   /** Connections refused recently: connection id -> when. */
   #waiting = new Map<string, number>();
@@ -31,18 +54,25 @@ export class SlidingWindow {
   acquire(now: number, req: BudgetRequest): BudgetDecision {
     this.#prune(now, req.windowMs);
     if (now < this.#pausedUntil) return this.#refuse(now, req, this.#pausedUntil - now, "paused");
-    if (this.#slots.length >= req.limit) {
-      // The oldest slot frees first; `at + windowMs` is the first instant it no longer counts.
-      return this.#refuse(now, req, (this.#slots[0] as Slot).at + req.windowMs - now, "spent");
+    if (this.#used >= req.limit) {
+      // The oldest slots free first; `at + windowMs` is the first instant they no longer count.
+      return this.#refuse(now, req, (this.#slots[0] as Slots).at + req.windowMs - now, "spent");
     }
+    let grant = Math.min(Math.max(1, Math.floor(req.want ?? 1)), req.limit - this.#used, leaseCap(req.limit));
     if (req.fairShare !== undefined && this.#othersWaiting(now, req)) {
       const mine = this.#slots.filter((s) => s.connectionId === req.connectionId);
+      const held = mine.reduce((sum, s) => sum + s.n, 0);
       const cap = Math.max(1, Math.floor(req.limit * req.fairShare));
-      if (mine.length >= cap) return this.#refuse(now, req, (mine[0] as Slot).at + req.windowMs - now, "fair");
+      if (held >= cap) return this.#refuse(now, req, (mine[0] as Slots).at + req.windowMs - now, "fair");
+      grant = Math.min(grant, cap - held);
     }
-    this.#slots.push({ at: now, connectionId: req.connectionId });
+    this.#insert({
+      at: grant > 1 ? now + Math.max(0, req.holdMs ?? 0) : now,
+      connectionId: req.connectionId,
+      n: grant,
+    });
     this.#waiting.delete(req.connectionId);
-    return { ok: true };
+    return { ok: true, granted: grant };
   }
 
   /** Finch answered 429 for this product: nobody gets a slot until `now + ms`. */
@@ -50,9 +80,20 @@ export class SlidingWindow {
     this.#pausedUntil = Math.max(this.#pausedUntil, now + Math.max(0, ms));
   }
 
+  /** Keeps the log ordered by `at`; a lease's `at` lies ahead, so it may go before later single calls. */
+  #insert(slots: Slots): void {
+    let i = this.#slots.length;
+    while (i > 0 && (this.#slots[i - 1] as Slots).at > slots.at) i--;
+    this.#slots.splice(i, 0, slots);
+    this.#used += slots.n;
+  }
+
   #prune(now: number, windowMs: number): void {
     let expired = 0;
-    while (expired < this.#slots.length && (this.#slots[expired] as Slot).at + windowMs <= now) expired++;
+    while (expired < this.#slots.length && (this.#slots[expired] as Slots).at + windowMs <= now) {
+      this.#used -= (this.#slots[expired] as Slots).n;
+      expired++;
+    }
     if (expired > 0) this.#slots.splice(0, expired);
     for (const [id, at] of this.#waiting) if (at + windowMs <= now) this.#waiting.delete(id);
   }
