@@ -146,8 +146,8 @@ export async function proxyLatency(subjects, scenario, ctx, upstream, plan) {
   return Object.fromEntries(paths.map((p, i) => [p.name, summarizeLatencies(samples[i])]));
 }
 
-/** workerd CPU per request of `path` (expected 204), over a warmed-up batch. */
-async function cpuPerRequest(origin, path, pids, plan) {
+/** workerd CPU per request of `path` (expected 204), over a batch (warmed up first unless `warm` is false). */
+async function cpuPerRequest(origin, path, pids, plan, warm = true) {
   const load = (maxRequests, maxMs) =>
     runLoad(origin, {
       make: () => ({ path }),
@@ -156,7 +156,7 @@ async function cpuPerRequest(origin, path, pids, plan) {
       maxRequests,
       maxMs,
     });
-  await load(plan.calWarm, 1000);
+  if (warm) await load(plan.calWarm, 1000);
   const cpu0 = sumCpuMicros(pids);
   const m = await load(plan.calMax, plan.calMs);
   if (m.errors) throw new Error(`${path}: ${m.errors} failed requests ${JSON.stringify(m.statuses)}`);
@@ -194,7 +194,10 @@ function median(xs) {
 
 /**
  * CPU of one call of each hot-path step (bench/steps/worker.js). Its fixtures start from a
- * browser coming back from Finch, built like the callback scenario's.
+ * browser coming back from Finch, built like the callback scenario's. Like the KV calibration,
+ * in `plan.calRounds` rounds that each take a slice of every step in turn (minus that round's
+ * empty step): the median per step, so a burst on the shared machine during one slice does not
+ * set a figure, and `spread` keeps its lowest and highest round. Warm-ups in the first round only.
  */
 export async function stepCosts(origin, pids, plan, ctx) {
   const setup = await send(
@@ -203,11 +206,17 @@ export async function stepCosts(origin, pids, plan, ctx) {
     { keepBody: true },
   );
   if (setup.status !== 204) throw new Error(`step costs: setup answered ${setup.status} ${setup.body ?? ""}`);
-  const names = JSON.parse((await send(origin, { path: "/" }, { keepBody: true })).body);
+  const names = JSON.parse((await send(origin, { path: "/" }, { keepBody: true })).body).filter((n) => n !== "noop");
   const k = plan.stepK;
-  const per = (name) => cpuPerRequest(origin, `/${encodeURIComponent(name)}?n=${k}`, pids, plan);
-  const noop = await per("noop");
-  const steps = [];
-  for (const name of names.filter((n) => n !== "noop")) steps.push({ name, us: ((await per(name)) - noop) / k });
-  return steps;
+  const slice = { ...plan, calMax: Math.ceil(plan.calMax / plan.calRounds), calMs: plan.calMs / plan.calRounds };
+  const per = (name, warm) => cpuPerRequest(origin, `/${encodeURIComponent(name)}?n=${k}`, pids, slice, warm);
+  const rounds = new Map(names.map((name) => [name, []]));
+  for (let r = 0; r < plan.calRounds; r++) {
+    const noop = await per("noop", r === 0);
+    for (const name of names) rounds.get(name).push(((await per(name, r === 0)) - noop) / k);
+  }
+  return names.map((name) => {
+    const us = rounds.get(name);
+    return { name, us: median(us), spread: [Math.min(...us), Math.max(...us)] };
+  });
 }

@@ -64,10 +64,12 @@ export function kvLine(results) {
 
 export function stepsTable(results) {
   const rows = [
-    "| hot-path step (one call, warm; whole requests through src/index.ts, the rest runtime primitives) | CPU µs |",
-    "|---|---:|",
+    "| hot-path step (one call, warm; whole requests through src/index.ts, the rest runtime primitives) | CPU µs (median of rounds) | rounds, lowest-highest |",
+    "|---|---:|---:|",
   ];
-  for (const step of results.steps) rows.push(`| ${step.name} | ${f(step.us, 1)} |`);
+  for (const step of results.steps) {
+    rows.push(`| ${step.name} | ${f(step.us, 1)} | ${f(step.spread[0], 1)}-${f(step.spread[1], 1)} |`);
+  }
   return rows.join("\n");
 }
 

@@ -10,15 +10,23 @@
 // The inputs are built once per isolate (POST /__setup), like the Worker's own caches.
 
 // The one exception to "public entry points only": the connection's writer runs in its own
-// Durable Object in production; here its logic runs in the isolate on the stubbed KV, so the
-// whole callback includes the writer's work without a Durable Object hop. A refactor of these
-// modules breaks the bundle of this worker, which fails the bench loudly (smoke run included).
+// Durable Object in production, which cannot be constructed outside the runtime's object
+// machinery. Here its logic (WriterCore) runs in this isolate on the production SQL storage
+// code (sqlWriterStorage, EventOutbox) over an in-memory stand-in for SQLite, with the stubbed
+// KV, and after each call its outbox is handed over as ConnectionWriter does (to a queue that
+// discards): so the whole callback includes the writer's own work (state and outbox rows
+// serialised, the event validated, the hand-off) without a Durable Object hop. A refactor of
+// these modules breaks the bundle of this worker, or the stand-in's statement list, which
+// fails the bench loudly (smoke run included).
 import { createKeyRing } from "../../src/crypto/keyring";
+import { eventSinks } from "../../src/events/outbox";
+import { EventOutbox } from "../../src/events/outbox-table";
 import worker from "../../src/index";
 import { newTrace } from "../../src/lib/trace";
 import { ConnectionStore } from "../../src/storage/connections";
 import { WriterCore } from "../../src/writer/core";
-import { settle } from "../../src/writer/protocol";
+import { connectInput, settle } from "../../src/writer/protocol";
+import { sqlWriterStorage } from "../../src/writer/sql-storage";
 import bare from "../bare/worker.js";
 
 const ID = "8c6e2a6f-33f8-4a4b-9a37-2b3f4a9f1d0e";
@@ -45,11 +53,13 @@ const encoder = new TextEncoder();
  */
 async function setup(env, ctx, callback) {
   // The rate budget's Durable Object is I/O like KV: off here, measured in the whole-request passes.
+  // Lifecycle events go to a queue that discards them (I/O, like KV): the writer's hand-off runs.
   const stubEnv = {
     ...env,
     CONNECTIONS: memoryKv(),
     FINCH_API_BASE_URL: "http://finch.stub",
     FINCH_RATE_BUDGET: "off",
+    APP_EVENTS: discardingQueue(),
   };
   stubEnv.CONNECTION_WRITER = memoryWriters(stubEnv, createKeyRing(env.ENCRYPTION_KEYS));
   const bareEnv = { ...env, CONNECTIONS: memoryKv(), FINCH_API_BASE_URL: "http://finch.stub" };
@@ -80,7 +90,32 @@ async function setup(env, ctx, callback) {
   const cookiePayload = btoa(TOKEN_JSON.slice(0, 220)).replace(/=+$/, "");
   const cookieMac = await crypto.subtle.sign("HMAC", hmac, encoder.encode(cookiePayload));
   const apiKey = env.API_KEYS.split(",")[0];
+  // The callback's two halves, for the split steps: the writer's connect of a new connection
+  // alone, and the Worker's side with a writer that answers at once (with facts the real
+  // writer returned once, renamed to each call's connection id).
+  const token = JSON.parse(TOKEN_JSON);
+  const writerInput = connectInput(
+    {
+      accessToken: token.access_token,
+      customerId: token.customer_id,
+      customerName: token.customer_name,
+      customerEmail: null,
+    },
+    token,
+  );
+  const writerConnect = async () => {
+    const id = freshId();
+    const outcome = await stubEnv.CONNECTION_WRITER.get().completeConnect(id, writerInput);
+    if (!outcome.ok) throw new Error(`steps: writer answered ${outcome.code}`);
+    return outcome;
+  };
+  const facts = (await writerConnect()).value;
+  const answeringEnv = { ...stubEnv, CONNECTION_WRITER: answeringWriters(facts) };
+  const workerSideCallback = () =>
+    worker.fetch(new Request(callbackUrl, { headers: callback.headers }), answeringEnv, ctx);
   return {
+    writerConnect,
+    workerSideCallback,
     stubEnv,
     bareEnv,
     oursCallback,
@@ -99,47 +134,44 @@ async function setup(env, ctx, callback) {
 }
 
 /**
- * The connections' writers in the isolate (no Durable Object hop): a namespace whose stubs run
- * WriterCore on in-memory storage and the stub KV, so the whole callback includes the writer's
- * own work (in production it runs in the object, billed as a Durable Object request).
+ * The connections' writers in the isolate (no Durable Object hop): one writer per connection
+ * id, as the runtime keeps one object per id, each on its own in-memory storage, run as
+ * ConnectionWriter (src/writer/object.ts) runs it: one traced, settled operation, then the
+ * outbox handed to the app's queues. The RPC's serialisation of arguments and answers
+ * (billed on both sides in production) is not measured.
  */
 function memoryWriters(env, ring) {
-  const cores = new Map();
-  const storage = () => {
-    let state;
-    return {
-      load: async () => state,
-      save: async (s) => {
-        state = s;
-      },
-      seen: async () => false,
-      remember: async () => {},
-    };
+  const writers = new Map();
+  const settings = {
+    baseUrl: env.FINCH_API_BASE_URL,
+    clientId: env.FINCH_CLIENT_ID,
+    clientSecret: env.FINCH_CLIENT_SECRET,
+    timeoutMs: 10_000,
   };
-  const core = (id) => {
-    let c = cores.get(id);
-    if (!c) {
-      const settings = {
-        baseUrl: env.FINCH_API_BASE_URL,
-        clientId: env.FINCH_CLIENT_ID,
-        clientSecret: env.FINCH_CLIENT_SECRET,
-        timeoutMs: 10_000,
-      };
-      c = new WriterCore({
+  const writer = (id) => {
+    let w = writers.get(id);
+    if (!w) {
+      const storage = memoryDurableStorage();
+      const outbox = new EventOutbox(storage.sql);
+      const core = new WriterCore({
         connectionId: id,
-        storage: storage(),
+        storage: sqlWriterStorage(storage, outbox),
         store: new ConnectionStore(env.CONNECTIONS, ring),
         finch: () => settings,
         events: () => undefined,
         now: () => new Date(),
       });
-      cores.set(id, c);
+      w = { core, outbox };
+      writers.set(id, w);
     }
-    return c;
+    return w;
   };
-  const run = (id, work) => {
+  const run = async (id, work) => {
+    const { core, outbox } = writer(id);
     const trace = newTrace("writer");
-    return settle(trace, () => work(core(id), trace));
+    const outcome = await settle(trace, () => work(core, trace));
+    if (outbox.pending() > 0) await outbox.flush(eventSinks(env));
+    return outcome;
   };
   return {
     idFromName: (name) => name,
@@ -149,6 +181,78 @@ function memoryWriters(env, ring) {
       staleToken: (id, gen, reauth) => run(id, (c, t) => c.staleToken(gen, reauth, t)),
     }),
   };
+}
+
+/** Writers that answer a connect at once with `facts` for the called id: the Worker's side alone. */
+function answeringWriters(facts) {
+  const stub = {
+    completeConnect: async (id) => ({
+      ok: true,
+      value: { ...facts, connection_id: id },
+      trace: { notes: [], upstream: 0 },
+    }),
+  };
+  return { idFromName: (name) => name, get: () => stub };
+}
+
+/**
+ * A Durable Object's SQL storage as the writer uses it, in memory: it answers the statements
+ * the writer and its outbox run (each one listed, so a new statement in src/ fails here
+ * instead of being measured as nothing); a transaction runs its callback. SQLite's own CPU
+ * is not measured; the writer's serialisation and checks around it are.
+ */
+function memoryDurableStorage() {
+  let state;
+  let outbox = [];
+  let seq = 0;
+  const rows = (list) => ({
+    toArray: () => list,
+    one: () => list[0],
+    [Symbol.iterator]: () => list[Symbol.iterator](),
+  });
+  const none = [];
+  // Keyed by the exact statement text: a changed statement in src/ is unknown here, and fails.
+  const statements = new Map([
+    ["SELECT v FROM writer_state WHERE k = 'state'", () => (state === undefined ? none : [{ v: state }])],
+    [
+      "INSERT OR REPLACE INTO writer_state (k, v) VALUES ('state', ?)",
+      (v) => {
+        state = v;
+        return none;
+      },
+    ],
+    [
+      "INSERT INTO event_outbox (event_id, body) VALUES (?, ?)",
+      (id, body) => {
+        seq += 1;
+        outbox.push({ seq, id, body });
+        return none;
+      },
+    ],
+    ["SELECT COUNT(*) AS n FROM event_outbox", () => [{ n: outbox.length }]],
+    ["SELECT seq, body FROM event_outbox ORDER BY seq LIMIT ?", (limit) => outbox.slice(0, limit)],
+    [
+      "DELETE FROM event_outbox WHERE seq <= ?",
+      (last) => {
+        outbox = outbox.filter((r) => r.seq > last);
+        return none;
+      },
+    ],
+  ]);
+  const sql = {
+    exec(query, ...bindings) {
+      if (query.startsWith("CREATE TABLE IF NOT EXISTS ")) return rows(none);
+      const run = statements.get(query);
+      if (!run) throw new Error(`steps: the in-memory writer storage does not know: ${query}`);
+      return rows(run(...bindings));
+    },
+  };
+  return { sql, transactionSync: (fn) => fn() };
+}
+
+/** A Queue that accepts and discards: the app's event queue without its I/O. */
+function discardingQueue() {
+  return { send: async () => {}, sendBatch: async () => {} };
 }
 
 /** A KV namespace in the isolate's memory: the calls the Workers make, nothing more. */
@@ -176,6 +280,9 @@ const COMPANY_JSON = JSON.stringify({
   legal_name: "Acme Bench Corporation",
 });
 let stubSeq = 0;
+let writerSeq = 0;
+/** A connection id no exchange returns (the stub's ids start with ID's first 24 characters). */
+const freshId = () => `9${ID.slice(1, 24)}${String(writerSeq++).padStart(12, "0")}`;
 /** Finch, answered in the isolate: a fresh connection per exchange, like the bench's stand-in. */
 async function stubFinch(input) {
   const url = typeof input === "string" ? input : input.url;
@@ -249,6 +356,12 @@ const STEPS = {
   },
   "whole callback, KV + Finch stubbed: ours": (f) => withStubFinch(f.oursCallback, 303),
   "whole callback, KV + Finch stubbed: bare": (f) => withStubFinch(f.bareCallback, 303),
+  // The whole callback's two halves. In production they run in two isolates and are billed
+  // apart (the Worker's request; the writer's, as a Durable Object request). Run in one
+  // isolate, interleaved, the same code costs more than the two halves measured apart (a
+  // larger working set per call: the whole is not their sum), so the whole stays beside them.
+  "callback, Worker side: writer answered by an in-isolate stub": (f) => withStubFinch(f.workerSideCallback, 303),
+  "writer: connect with event, in-memory storage": (f) => f.writerConnect(),
   "whole proxied call, KV + Finch stubbed: ours": (f, _env, ctx) =>
     withStubFinch(
       () =>

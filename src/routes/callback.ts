@@ -32,7 +32,8 @@ callbackRoutes.get("/callback", async (c) => {
   const error = singleParam(c, "error", { max: 256 });
   if (!state) throw new AppError("state_missing");
 
-  const resolved = resolveCallback(await readFlowCookies(c, connect, secret), state, await sha256Hex(state));
+  const stateHash = await sha256Hex(state);
+  const resolved = resolveCallback(await readFlowCookies(c, connect, secret), state, stateHash);
   if ("replay" in resolved) {
     trace.connectionId = resolved.replay.connection_id;
     trace.notes.push("replayed completed callback");
@@ -68,7 +69,7 @@ callbackRoutes.get("/callback", async (c) => {
   }
   const done: DoneFlow = {
     k: "done",
-    state_hash: await sha256Hex(state),
+    state_hash: stateHash,
     connection_id: facts.connection_id,
     provider_id: facts.provider_id,
     ...(location ? { location } : {}),
