@@ -193,6 +193,12 @@ export function targets(results) {
   const overBare = results.proxyLatency ? results.proxyLatency.ours.p50Ms - results.proxyLatency.bare.p50Ms : NaN;
   const proxyStep = stepDiff("proxied call");
   const callbackStep = stepDiff("callback");
+  // Since issue 10 a callback's storage work runs in the connection's writer, a Durable Object
+  // (another isolate, billed apart): the edge Worker's own share is the Worker-side step.
+  const workerSide =
+    step("callback, Worker side: writer answered by an in-isolate stub") -
+    step("whole callback, KV + Finch stubbed: bare");
+  const writerStep = step("writer: connect with event, in-memory storage");
   const writes = sum(connectCounts, callbackCounts, "kvWrites");
   const reads = sum(connectCounts, callbackCounts, "kvReads");
   return [
@@ -210,7 +216,14 @@ export function targets(results) {
       overBare <= 0.5,
     ),
     t("whole proxied call step, ours - bare (µs)", proxyStep, f(proxyStep, 1), "<= 150", proxyStep <= 150),
-    t("whole callback step, ours - bare (µs)", callbackStep, f(callbackStep, 1), "<= 300", callbackStep <= 300),
+    t("callback step, Worker side, ours - bare (µs)", workerSide, f(workerSide, 1), "<= 300", workerSide <= 300),
+    t("writer's connect step, in its object (µs)", writerStep, f(writerStep, 1), "<= 100", writerStep <= 100),
+    {
+      name: "whole callback step in one isolate, ours - bare (µs)",
+      shown: f(callbackStep, 1),
+      limit: "reported",
+      result: "-",
+    },
     t("proxy CPU/request ours/bare", px.cpu, f(px.cpu), "<= 1.25", px.cpu <= 1.25),
     estimate("  same, excl. local KV simulator (estimate)", px.cpuExclKv, px.range.cpuExclKv, 1.25),
     { ...bundleBudget(results.bundle), name: "bundle min+gzip (KiB)", shown: f(results.bundle.minGzipKiB) },
