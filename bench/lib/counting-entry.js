@@ -1,8 +1,8 @@
 // Worker module for the bench's counting pass (never shipped). It imports a subject's bundle
 // unchanged as "./subject.js" and hands it an env whose CONNECTIONS binding is wrapped in a
 // Proxy that counts every KV call the subject makes, and whose CONNECTION_WRITER binding (when
-// there is one) counts every call on a Durable Object stub (each is one billed request), and
-// likewise apart every call on a RATE_BUDGET stub. The
+// there is one) and TICKETS binding count every call on a Durable Object stub (each is one
+// billed request), and likewise apart every call on a RATE_BUDGET stub. The
 // Durable Object classes are re-exported with the same wrapped env, so KV calls made by the
 // connection's writer are counted too (it runs in the same isolate as the Worker here).
 // GET /__bench/kv returns the counters, with ?reset=1 it also zeroes them. Timed runs use the
@@ -63,6 +63,8 @@ function wrapEnv(env) {
   if (!wrapped) {
     wrapped = { ...env, CONNECTIONS: countingKv(env.CONNECTIONS) };
     if (env.CONNECTION_WRITER) wrapped.CONNECTION_WRITER = countingNamespace(env.CONNECTION_WRITER, "doRequests");
+    // The one-time ticket ledger (issue 9): /connect's object requests, billed like the writer's.
+    if (env.TICKETS) wrapped.TICKETS = countingNamespace(env.TICKETS, "doRequests");
     // The app-wide Finch rate budget (issue 13): the one object request a proxied call may make.
     if (env.RATE_BUDGET) wrapped.RATE_BUDGET = countingNamespace(env.RATE_BUDGET, "budgetRequests");
     wrappedEnvs.set(env, wrapped);
