@@ -3,7 +3,7 @@ import { AppError } from "../errors";
 import { decodeCursor, encodeCursor } from "../lib/cursor";
 import { sha256Hex } from "../lib/encoding";
 import type { ConnectionStore, KeyPage, ListedKey } from "../storage/connections";
-import { AuthMethodSchema, EntitySchema, type StoredConnection } from "../storage/records";
+import { AuthMethodSchema, EntitySchema, readiness, type StoredConnection } from "../storage/records";
 
 /**
  * Listing connections, a page at a time, from the two KV layouts in storage/connections.ts:
@@ -90,11 +90,7 @@ const fromRecord = (r: StoredConnection): ConnectionSummary => ({
   status: r.status,
   created_at: r.created_at,
   updated_at: r.updated_at,
-  authentication_methods: r.authentication_methods ?? null,
-  entities: r.entities ?? null,
-  last_successful_sync: r.last_successful_sync ?? null,
-  last_initial_sync_at: r.last_initial_sync_at ?? null,
-  last_data_sync_all_at: r.last_data_sync_all_at ?? null,
+  ...readiness(r),
 });
 
 /** Resolves one listed key to a summary; undefined for a dangling index entry. */

@@ -82,12 +82,16 @@ export type EntityStatus = v.InferOutput<typeof EntitySchema>;
  */
 export function publicFacts(record: StoredConnection): ConnectionFacts {
   const { v: _v, token: _t, token_gen: _tg, ...facts } = record;
+  return { ...facts, ...readiness(facts) };
+}
+
+/** The data readiness fields of a connection, each null until Finch reported it. */
+export function readiness(f: ConnectionFacts) {
   return {
-    ...facts,
-    last_successful_sync: facts.last_successful_sync ?? null,
-    last_initial_sync_at: facts.last_initial_sync_at ?? null,
-    last_data_sync_all_at: facts.last_data_sync_all_at ?? null,
-    authentication_methods: facts.authentication_methods ?? null,
-    entities: facts.entities ?? null,
+    authentication_methods: f.authentication_methods ?? null,
+    entities: f.entities ?? null,
+    last_successful_sync: f.last_successful_sync ?? null,
+    last_initial_sync_at: f.last_initial_sync_at ?? null,
+    last_data_sync_all_at: f.last_data_sync_all_at ?? null,
   };
 }
