@@ -47,6 +47,8 @@ export class SlidingWindow {
   /** Slots let through, ordered by `at`. */
   #slots: Slots[] = [];
   #used = 0;
+  /** The same slots per connection (also ordered by `at`) and their count: fairness in O(1). */
+  #byConnection = new Map<string, { slots: Slots[]; held: number }>();
   #pausedUntil = 0;
   /** Connections refused recently: connection id -> when. */
   #waiting = new Map<string, number>();
@@ -60,10 +62,12 @@ export class SlidingWindow {
     }
     let grant = Math.min(Math.max(1, Math.floor(req.want ?? 1)), req.limit - this.#used, leaseCap(req.limit));
     if (req.fairShare !== undefined && this.#othersWaiting(now, req)) {
-      const mine = this.#slots.filter((s) => s.connectionId === req.connectionId);
-      const held = mine.reduce((sum, s) => sum + s.n, 0);
+      const mine = this.#byConnection.get(req.connectionId);
+      const held = mine?.held ?? 0;
       const cap = Math.max(1, Math.floor(req.limit * req.fairShare));
-      if (held >= cap) return this.#refuse(now, req, (mine[0] as Slots).at + req.windowMs - now, "fair");
+      if (mine && held >= cap) {
+        return this.#refuse(now, req, (mine.slots[0] as Slots).at + req.windowMs - now, "fair");
+      }
       grant = Math.min(grant, cap - held);
     }
     this.#insert({
@@ -82,16 +86,27 @@ export class SlidingWindow {
 
   /** Keeps the log ordered by `at`; a lease's `at` lies ahead, so it may go before later single calls. */
   #insert(slots: Slots): void {
-    let i = this.#slots.length;
-    while (i > 0 && (this.#slots[i - 1] as Slots).at > slots.at) i--;
-    this.#slots.splice(i, 0, slots);
+    insertByTime(this.#slots, slots);
     this.#used += slots.n;
+    let mine = this.#byConnection.get(slots.connectionId);
+    if (!mine) {
+      mine = { slots: [], held: 0 };
+      this.#byConnection.set(slots.connectionId, mine);
+    }
+    insertByTime(mine.slots, slots);
+    mine.held += slots.n;
   }
 
   #prune(now: number, windowMs: number): void {
     let expired = 0;
     while (expired < this.#slots.length && (this.#slots[expired] as Slots).at + windowMs <= now) {
-      this.#used -= (this.#slots[expired] as Slots).n;
+      const gone = this.#slots[expired] as Slots;
+      this.#used -= gone.n;
+      // The earliest slots overall are the earliest of their connection (same order, ties included).
+      const mine = this.#byConnection.get(gone.connectionId) as { slots: Slots[]; held: number };
+      mine.slots.shift();
+      mine.held -= gone.n;
+      if (mine.held === 0) this.#byConnection.delete(gone.connectionId);
       expired++;
     }
     if (expired > 0) this.#slots.splice(0, expired);
@@ -107,4 +122,11 @@ export class SlidingWindow {
     this.#waiting.set(req.connectionId, now);
     return { ok: false, retryAfterMs: Math.max(1, Math.ceil(waitMs)), reason };
   }
+}
+
+/** Inserts after every entry with the same or an earlier `at`: ordered by time, ties in arrival order. */
+function insertByTime(list: Slots[], slots: Slots): void {
+  let i = list.length;
+  while (i > 0 && (list[i - 1] as Slots).at > slots.at) i--;
+  list.splice(i, 0, slots);
 }
