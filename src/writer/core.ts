@@ -20,13 +20,19 @@ import type {
   ReconcileOutcome,
   ResealOutcome,
 } from "./protocol";
-import { generation } from "./state";
+import { generation, type WriterState } from "./state";
 
 /** Who asked for an introspect, and so why a status it finds changed. */
 interface Asked {
   trace: Trace;
   reason: StatusReason;
 }
+
+/** Finch's "reauthenticate" is an answer about the token (refresh records it), not a failure. */
+const isReauth = (e: unknown) => e instanceof AppError && e.code === "finch_reauthenticate";
+
+/** States of a connection this Worker has had (a webhook's event id is only kept for those). */
+const held = (state: WriterState | undefined) => state?.kind === "live" || state?.kind === "gone";
 
 /**
  * The logic of one connection's single writer, free of the Durable Object so it can be driven
@@ -101,7 +107,10 @@ export class WriterCore extends WriterBase {
   }
 
   async current(trace: Trace): Promise<CurrentToken> {
-    const record = await this.live(trace);
+    return this.tokenOf(await this.live(trace));
+  }
+
+  private async tokenOf(record: StoredConnection): Promise<CurrentToken> {
     return { token: await this.deps.store.token(record), tokenGen: record.token_gen ?? 0, gen: record.gen ?? 0 };
   }
 
@@ -117,7 +126,7 @@ export class WriterCore extends WriterBase {
     const record = state.record;
     if ((record.token_gen ?? 0) > tokenGen) {
       trace.notes.push(`writer holds a newer token (generation ${record.token_gen})`);
-      return { token: await this.deps.store.token(record), tokenGen: record.token_gen ?? 0, gen: record.gen ?? 0 };
+      return this.tokenOf(record);
     }
     if (reauth) {
       trace.notes.push("finch says reauthenticate_user");
@@ -162,8 +171,7 @@ export class WriterCore extends WriterBase {
         if ((record.token_gen ?? 0) !== tokenGen) return undefined;
         if (failure !== undefined || !facts) {
           // Finch's "reauthenticate" is an answer about the current token: record it.
-          if (failure instanceof AppError && failure.code === "finch_reauthenticate")
-            await this.markReauth(record, reason);
+          if (isReauth(failure)) await this.markReauth(record, reason);
           throw failure;
         }
         if (facts.connection_id && facts.connection_id !== this.deps.connectionId) {
@@ -190,71 +198,78 @@ export class WriterCore extends WriterBase {
     if (state?.kind !== "live") return "gone";
     const last = Math.max(Date.parse(state.checked_at ?? "") || 0, Date.parse(state.record.status_at) || 0);
     if (this.deps.now().getTime() - last < maxAgeMs) return "fresh";
-    try {
-      await this.refresh(trace, "reconcile");
-    } catch (e) {
-      // Finch's "reauthenticate" is an answer, and refresh recorded it.
-      if (!(e instanceof AppError && e.code === "finch_reauthenticate")) throw e;
-    }
+    await this.refreshAnswered(trace, "reconcile");
     return "checked";
+  }
+
+  /** An introspect whose "reauthenticate" answer (recorded by refresh) is not a failure. */
+  private async refreshAnswered(trace: Trace, reason: StatusReason): Promise<void> {
+    try {
+      await this.refresh(trace, reason);
+    } catch (e) {
+      if (!isReauth(e)) throw e;
+    }
+  }
+
+  /**
+   * A webhook's delivery: deduped on its event id; `message` is fanned out after `work`, and
+   * the id remembered only once that succeeded, and only for a connection this Worker has had.
+   */
+  private async delivery(
+    eventId: string,
+    message: unknown,
+    work: () => Promise<{ outcome: PromptOutcome; held: boolean }>,
+  ): Promise<PromptOutcome> {
+    const nowMs = this.deps.now().getTime();
+    if (await this.deps.storage.seen(eventId, nowMs)) return "duplicate";
+    const done = await work();
+    await fanOut(this.deps.events(), message);
+    if (done.held) await this.deps.storage.remember(eventId, nowMs);
+    return done.outcome;
   }
 
   /**
    * A Finch job webhook saying a sync finished: recorded in the record (data readiness) with
-   * its `connection.data_synced` event. Deduped on the event id like prompts; `message` is
-   * fanned out after, and the id remembered only once that succeeded.
+   * its `connection.data_synced` event, delivered as a prompt is (`delivery`).
    */
-  async jobCompleted(eventId: string, job: SyncJob, message: unknown, trace: Trace): Promise<PromptOutcome> {
-    const nowMs = this.deps.now().getTime();
-    if (await this.deps.storage.seen(eventId, nowMs)) return "duplicate";
-    let held = false;
-    const outcome = await this.exclusive(async (): Promise<PromptOutcome> => {
-      const state = await this.load(trace);
-      held = state?.kind === "live" || state?.kind === "gone";
-      // Disconnected (a tombstone) or never held here: nothing to record, as for a prompt.
-      if (state?.kind !== "live") return "unknown_connection";
-      const next = recordedSync(state.record, job, this.deps.now());
-      await this.commit({ ...next, gen: (state.record.gen ?? 0) + 1 }, false, { op: "job", job });
-      return "applied";
-    });
-    await fanOut(this.deps.events(), message);
-    // As for prompts: no event ids are kept for a connection this Worker never had.
-    if (held) await this.deps.storage.remember(eventId, nowMs);
-    return outcome;
+  jobCompleted(eventId: string, job: SyncJob, message: unknown, trace: Trace): Promise<PromptOutcome> {
+    return this.delivery(eventId, message, () =>
+      this.exclusive(async () => {
+        const state = await this.load(trace);
+        // Disconnected (a tombstone) or never held here: nothing to record, as for a prompt.
+        if (state?.kind !== "live") return { outcome: "unknown_connection", held: held(state) };
+        const next = recordedSync(state.record, job, this.deps.now());
+        await this.commit({ ...next, gen: (state.record.gen ?? 0) + 1 }, false, { op: "job", job });
+        return { outcome: "applied", held: true };
+      }),
+    );
   }
 
   /** A webhook's prompt. Errors reaching Finch propagate: the route answers 5xx and Finch redelivers. */
-  async prompt(eventId: string, message: unknown, trace: Trace): Promise<PromptOutcome> {
-    const nowMs = this.deps.now().getTime();
-    if (await this.deps.storage.seen(eventId, nowMs)) return "duplicate";
-    const state = await this.load(trace);
-    let outcome: PromptOutcome = "unknown_connection";
-    if (state === undefined) {
-      // Under the lock: a first connect committing meanwhile must not be overwritten.
-      await this.exclusive(async () => {
-        if ((await this.load(trace)) !== undefined) return;
-        await this.keep({ kind: "prompted", at: this.deps.now().toISOString() });
-      });
-    }
-    if (state?.kind === "live") {
+  prompt(eventId: string, message: unknown, trace: Trace): Promise<PromptOutcome> {
+    return this.delivery(eventId, message, async () => {
+      const state = await this.load(trace);
+      if (state === undefined) {
+        // Under the lock: a first connect committing meanwhile must not be overwritten.
+        await this.exclusive(async () => {
+          if ((await this.load(trace)) !== undefined) return;
+          await this.keep({ kind: "prompted", at: this.deps.now().toISOString() });
+        });
+      }
+      if (state?.kind !== "live") return { outcome: "unknown_connection", held: held(state) };
       const before = generation(state);
       try {
-        await this.refresh(trace, "webhook");
+        await this.refreshAnswered(trace, "webhook");
       } catch (e) {
         if (e instanceof AppError && e.code === "connection_not_found") {
           // Disconnected while Finch was asked. A connect already on its way may bring it
           // back, and then this event matters: Finch is asked to deliver it again.
           throw new AppError("storage_unavailable", "disconnected during the introspect");
         }
-        // Finch's "reauthenticate" is an answer: refresh recorded it.
-        if (!(e instanceof AppError && e.code === "finch_reauthenticate")) throw e;
+        throw e;
       }
-      outcome = generation(this.committed) > before ? "applied" : "unchanged";
-    }
-    await fanOut(this.deps.events(), message);
-    // No event ids are kept for a connection this Worker never had.
-    if (state?.kind === "live" || state?.kind === "gone") await this.deps.storage.remember(eventId, nowMs);
-    return outcome;
+      return { outcome: generation(this.committed) > before ? "applied" : "unchanged", held: true };
+    });
   }
 
   disconnect(trace: Trace): Promise<Disconnected> {
