@@ -257,7 +257,7 @@ function parseDeadLetters(env: Env): DurableObjectNamespace<EventDeadLetters> {
  * per-IP limit (1,000 per 5 minutes) that the Worker shares with proxied calls. The default,
  * 20 a run on the every-10-minutes trigger, is about 1% of that.
  */
-export const RECONCILE_DEFAULTS = { afterHours: 24, maxPerRun: 20 } as const;
+const RECONCILE_DEFAULTS = { afterHours: 24, maxPerRun: 20 } as const;
 
 function intSetting(env: Env, name: keyof Env, fallback: number, min: number, max: number): number {
   const text = optional(env, name);

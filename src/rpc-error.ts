@@ -26,7 +26,7 @@ export interface RpcErrorBody {
 
 const CODES = Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]];
 
-export const RpcErrorBodySchema = v.strictObject({
+const RpcErrorBodySchema = v.strictObject({
   code: v.picklist(CODES),
   message: v.string(),
   status: v.pipe(v.number(), v.integer(), v.minValue(400), v.maxValue(599)),

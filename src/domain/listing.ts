@@ -43,8 +43,7 @@ export interface ConnectionPage {
   cursor: string | null;
 }
 
-export const DEFAULT_LIMIT = 25;
-export const MAX_LIMIT = 100;
+const DEFAULT_LIMIT = 25;
 /** KV pages scanned per request when a status filter leaves pages short (bounds KV ops). */
 const MAX_SCAN_PAGES = 3;
 

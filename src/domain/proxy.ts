@@ -24,8 +24,8 @@ import type { BudgetDecision } from "./rate-budget";
  * twice. That needs the body again: bodies with a declared length (at most 1 MiB, the limit
  * anyway) are buffered; a streamed body of unknown length passes the 401 through.
  */
-export const PROXY_BODY_LIMIT = 1024 * 1024;
-export const PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const;
+const PROXY_BODY_LIMIT = 1024 * 1024;
+const PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const;
 
 export interface ProxyCall {
   connectionId: string;

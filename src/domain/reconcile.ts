@@ -18,8 +18,8 @@ import type { Writers } from "../writer/protocol";
  * another, so Finch sees a trickle) and MAX_PAGES KV list pages. A pass over every connection
  * takes as many runs as it needs; the position is saved after each run.
  */
-export const PAGE_SIZE = 100;
-export const MAX_PAGES = 5;
+const PAGE_SIZE = 100;
+const MAX_PAGES = 5;
 
 export interface ReconcileDeps {
   store: ConnectionStore;

@@ -18,7 +18,7 @@ import type { ResealOutcome, Writers } from "../writer/protocol";
  * writer, so nothing can write an old sealed token back afterwards; a listing can still show
  * a KV copy up to a minute old, so a last pass that rewrites nothing confirms the end.
  */
-export const REENCRYPT_DEFAULT_LIMIT = 100;
+const REENCRYPT_DEFAULT_LIMIT = 100;
 
 export interface Tally {
   scanned: number;

@@ -10,12 +10,12 @@ import { ConnectionIdSchema } from "../finch/schemas";
  * is comes from the app, never from the browser. The secret is TICKET_SECRET (UTF-8).
  */
 export const MAX_TICKET_LENGTH = 4096;
-export const MAX_TICKET_LIFETIME_S = 15 * 60;
+const MAX_TICKET_LIFETIME_S = 15 * 60;
 /** Tolerated clock difference between the app's servers and Cloudflare's. */
 export const CLOCK_SKEW_S = 60;
 
 /** A ticket's id: what makes it a one-time link (the ticket ledger is keyed by it). */
-export const JTI = /^[A-Za-z0-9._~:-]{8,128}$/;
+const JTI = /^[A-Za-z0-9._~:-]{8,128}$/;
 
 const Claims = v.object({
   sub: v.pipe(v.string(), v.minLength(1), v.maxLength(255)),
@@ -76,7 +76,7 @@ export async function verifyTicket(
 }
 
 /** return_to must be an http(s) URL on a configured origin: no open redirect. */
-export function allowedReturnTo(value: string, connect: ConnectSettings): string {
+function allowedReturnTo(value: string, connect: ConnectSettings): string {
   let url: URL;
   try {
     url = new URL(value);

@@ -90,7 +90,7 @@ export async function handleWebhookEvent(
   return done(await deps.writers(event.connection_id).prompt(eventId, forward, trace));
 }
 
-export function toMessage(verified: VerifiedEvent, now: Date): WebhookMessage {
+function toMessage(verified: VerifiedEvent, now: Date): WebhookMessage {
   const { event } = verified;
   return {
     event_id: verified.eventId,

@@ -21,8 +21,8 @@ export interface DeadLetter {
 }
 
 /** At most this many rows per call, and the table never holds more than MAX_ROWS. */
-export const PAGE_MAX = 100;
-export const MAX_ROWS = 100_000;
+const PAGE_MAX = 100;
+const MAX_ROWS = 100_000;
 
 export class EventDeadLetters extends DurableObject {
   constructor(ctx: DurableObjectState, env: Cloudflare.Env) {

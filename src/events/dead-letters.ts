@@ -19,7 +19,7 @@ export interface DeadLetterStore {
 }
 
 /** The one object's name: every dead letter of this deployment lives there. */
-export const DEAD_LETTERS_OBJECT = "app-webhooks";
+const DEAD_LETTERS_OBJECT = "app-webhooks";
 
 export function deadLetterStore(ns: DurableObjectNamespace<EventDeadLetters>): DeadLetterStore {
   const stub = () => ns.get(ns.idFromName(DEAD_LETTERS_OBJECT));

@@ -25,7 +25,7 @@ const envelope = {
 };
 
 export const STATUS_CHANGE_REASONS = ["webhook", "introspect", "proxy_401", "reconcile"] as const;
-export const CREATED_SOURCES = ["connect", "import"] as const;
+const CREATED_SOURCES = ["connect", "import"] as const;
 
 const CreatedSchema = v.strictObject({
   ...envelope,

@@ -7,15 +7,15 @@
  * (12 h). With MAX_RETRIES retries the backoff alone sums to just over 24 h; after the last
  * one Cloudflare moves the message to the dead-letter queue.
  */
-export const FIRST_DELAY_S = 30;
-export const MAX_BACKOFF_S = 3600;
+const FIRST_DELAY_S = 30;
+const MAX_BACKOFF_S = 3600;
 /** Cloudflare Queues refuse a retry delay above 12 hours. */
 export const QUEUE_MAX_DELAY_S = 43_200;
 /** Must equal `max_retries` of the APP_WEBHOOK_QUEUE consumer in wrangler.toml (a test checks). */
 export const MAX_RETRIES = 30;
 
 /** Backoff before retry `n` (1-based), in seconds. */
-export function backoffSeconds(n: number): number {
+function backoffSeconds(n: number): number {
   const exponent = Math.min(Math.max(n, 1) - 1, 20);
   return Math.min(FIRST_DELAY_S * 2 ** exponent, MAX_BACKOFF_S);
 }

@@ -6,7 +6,7 @@ import * as v from "valibot";
  */
 const text = (max: number) => v.pipe(v.string(), v.minLength(1), v.maxLength(max));
 const optionalText = (max: number) => v.nullish(v.pipe(v.string(), v.maxLength(max)));
-export const CONNECTION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+const CONNECTION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 /** Finch's connection id shape: the one rule wherever an id comes in (API, RPC, tickets, webhooks, events). */
 export const ConnectionIdSchema = v.pipe(v.string(), v.regex(CONNECTION_ID));
 const products = v.pipe(v.array(v.pipe(v.string(), v.maxLength(64))), v.maxLength(64));

@@ -28,13 +28,13 @@ export function parseInput<S extends v.GenericSchema>(schema: S, input: unknown)
  * A management POST/DELETE body: absent, or a JSON object. Nothing in it is used today, but
  * garbage is refused rather than ignored so a caller's bug surfaces early.
  */
-export const EmptyBodySchema = v.optional(v.looseObject({}));
+const EmptyBodySchema = v.optional(v.looseObject({}));
 
 /** An opaque paging cursor as we hand it out (base64url JSON, see src/lib/cursor.ts). */
-export const cursorSchema = (max: number) => v.pipe(v.string(), v.minLength(1), v.maxLength(max));
+const cursorSchema = (max: number) => v.pipe(v.string(), v.minLength(1), v.maxLength(max));
 
 /** A page size: an integer in 1..max. (The HTTP adapter turns an all-digits query value into a number.) */
-export const limitSchema = (max: number) => v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(max));
+const limitSchema = (max: number) => v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(max));
 
 export const ByIdInput = v.object({
   path: v.object({ connection_id: ConnectionIdSchema }),
@@ -43,7 +43,7 @@ export const ByIdInput = v.object({
 
 /** Printable text: no control characters (they would end up in logs and KV key hashes). */
 const PRINTABLE = /^[\x20-\x7e\u00a0-\uffff]+$/;
-export const LIST_MAX_LIMIT = 100;
+const LIST_MAX_LIMIT = 100;
 
 export const ListInput = v.object({
   query: v.object({
@@ -54,7 +54,7 @@ export const ListInput = v.object({
   }),
 });
 
-export const REENCRYPT_MAX_LIMIT = 100;
+const REENCRYPT_MAX_LIMIT = 100;
 
 export const ReencryptInput = v.object({
   query: v.object({

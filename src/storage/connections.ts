@@ -49,7 +49,7 @@ export interface ReadinessMetadata {
 
 const METADATA_LIMIT = 1024;
 
-export function listingMetadata(f: ConnectionFacts): ListingMetadata {
+function listingMetadata(f: ConnectionFacts): ListingMetadata {
   const full: ListingMetadata = {
     cid: f.customer_id,
     cn: f.customer_name,

@@ -25,7 +25,7 @@ export const EntitySchema = v.object({
 export const MAX_AUTH_METHODS = 8;
 export const MAX_ENTITIES = 32;
 
-export const SealedSchema = v.object({ kid: str, iv: str, ct: str });
+const SealedSchema = v.object({ kid: str, iv: str, ct: str });
 
 export const ConnectionFactsSchema = v.object({
   connection_id: str,

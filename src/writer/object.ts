@@ -14,7 +14,7 @@ import { sqlWriterStorage } from "./sql-storage";
 const errorName = (e: unknown) => (e instanceof AppError ? e.code : e instanceof Error ? e.name : "non-error");
 
 /** How long events wait in the outbox after a failed hand-off before the alarm tries again. */
-export const OUTBOX_RETRY_MS = 60_000;
+const OUTBOX_RETRY_MS = 60_000;
 
 /**
  * ConnectionWriter: one SQLite-backed Durable Object per connection id (idFromName), the only
