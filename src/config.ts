@@ -205,17 +205,21 @@ function parseKv(env: Env): KVNamespace {
 
 /** Checked here only so /healthz names it; writer/client.ts checks it again where it is used. */
 function parseWriterBinding(env: Env): true {
-  const ns = env.CONNECTION_WRITER;
-  if (!ns || typeof ns.idFromName !== "function") {
-    throw new ConfigError("CONNECTION_WRITER", "Durable Object binding is missing");
-  }
+  durableObject(env.CONNECTION_WRITER, "CONNECTION_WRITER");
   return true;
 }
 
 function parseTickets(env: Env): DurableObjectNamespace<TicketLedger> {
-  const ns = env.TICKETS;
+  return durableObject(env.TICKETS, "TICKETS");
+}
+
+function durableObject<T extends Rpc.DurableObjectBranded | undefined>(
+  ns: DurableObjectNamespace<T> | undefined,
+  name: string,
+  hint = "",
+): DurableObjectNamespace<T> {
   if (!ns || typeof ns.idFromName !== "function") {
-    throw new ConfigError("TICKETS", "Durable Object binding is missing");
+    throw new ConfigError(name, `Durable Object binding is missing${hint}`);
   }
   return ns;
 }
@@ -245,11 +249,7 @@ function parseAppEvents(env: Env): AppEventSettings {
 }
 
 function parseDeadLetters(env: Env): DurableObjectNamespace<EventDeadLetters> {
-  const ns = env.EVENT_DEAD_LETTERS;
-  if (!ns || typeof ns.idFromName !== "function") {
-    throw new ConfigError("EVENT_DEAD_LETTERS", "Durable Object binding is missing");
-  }
-  return ns;
+  return durableObject(env.EVENT_DEAD_LETTERS, "EVENT_DEAD_LETTERS");
 }
 
 /**
@@ -286,28 +286,21 @@ function parseRateBudget(env: Env): RateBudgetSettings {
     if (!match) throw new ConfigError("FINCH_RATE_LIMITS", "entries must look like product=requests_per_window");
     limits[match[1] as string] = Number(match[2]);
   }
-  const windowText = optional(env, "FINCH_RATE_WINDOW_S");
-  const windowS = windowText === undefined ? FINCH_RATE_WINDOW_MS / 1000 : Number(windowText);
-  if (!Number.isInteger(windowS) || windowS < 1 || windowS > 3600) {
-    throw new ConfigError("FINCH_RATE_WINDOW_S", "must be an integer from 1 to 3600");
-  }
+  const windowS = intSetting(env, "FINCH_RATE_WINDOW_S", FINCH_RATE_WINDOW_MS / 1000, 1, 3600);
   const shareText = optional(env, "FINCH_RATE_FAIR_SHARE");
   const fairShare = shareText === undefined ? undefined : Number(shareText);
   if (fairShare !== undefined && !(fairShare > 0 && fairShare < 1)) {
     throw new ConfigError("FINCH_RATE_FAIR_SHARE", "must be a number between 0 and 1 (exclusive)");
   }
   const enabled = mode === "on";
-  const ns = env.RATE_BUDGET;
-  if (enabled && (!ns || typeof ns.idFromName !== "function")) {
-    throw new ConfigError("RATE_BUDGET", "Durable Object binding is missing (or set FINCH_RATE_BUDGET=off)");
-  }
+  const ns = enabled ? durableObject(env.RATE_BUDGET, "RATE_BUDGET", " (or set FINCH_RATE_BUDGET=off)") : undefined;
   return {
     enabled,
     limits,
     windowMs: windowS * 1000 + RATE_MARGIN_MS,
     fairShare,
     scope: required(env, "FINCH_CLIENT_ID"),
-    ns: enabled ? ns : undefined,
+    ns,
   };
 }
 
