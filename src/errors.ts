@@ -119,6 +119,11 @@ export function publicMessage(error: AppError): string {
   return error.expose ? `${message} ${error.expose}` : message;
 }
 
+/** The body of every error answer (HTTP, and RPC fetchFinch's budget 429): docs/errors.md. */
+export function errorBody(error: AppError, requestId: string) {
+  return { error: { code: error.code, message: publicMessage(error), request_id: requestId } };
+}
+
 /** Anything thrown, as an AppError: what is not one is a bug, reported as internal_error (by class name only). */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;

@@ -1,7 +1,7 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
 import type { ConnectionPage, ListQuery } from "./domain/listing";
 import type { Env } from "./env";
-import { AppError, publicMessage, toAppError } from "./errors";
+import { AppError, errorBody, publicMessage, toAppError } from "./errors";
 import { logTrace, newTrace, type Trace } from "./lib/trace";
 import * as ops from "./operations/connections";
 import type { OperationContext } from "./operations/context";
@@ -106,6 +106,5 @@ async function run<T>(env: Env, method: string, work: (ctx: OperationContext) =>
 function budgetResponse(e: AppError, trace: Trace): Response {
   trace.outcome = e.code;
   if (e.detail) trace.notes.push(e.detail);
-  const body = { error: { code: e.code, message: publicMessage(e), request_id: trace.requestId } };
-  return Response.json(body, { status: e.status, headers: e.headers });
+  return Response.json(errorBody(e, trace.requestId), { status: e.status, headers: e.headers });
 }

@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { getConfig } from "../config";
-import { publicMessage, toAppError } from "../errors";
+import { errorBody, publicMessage, toAppError } from "../errors";
 import { errorPage } from "./pages";
 import type { AppEnv } from "./types";
 
@@ -24,13 +24,12 @@ export function errorResponse(err: unknown, c: Context<AppEnv>): Response {
     trace.outcome = error.code;
     if (error.detail) trace.notes.push(error.detail);
   }
-  // Configuration errors name the setting (never its value) so operators can fix them.
-  const message = publicMessage(error);
   for (const [name, value] of Object.entries(error.headers ?? {})) c.header(name, value);
 
   const presentation = c.get("presentation") ?? "json";
   if (presentation === "json" || wantsJson(c)) {
-    return c.json({ error: { code: error.code, message, request_id: requestId } }, error.status as 400);
+    // Configuration errors name the setting (never its value) so operators can fix them.
+    return c.json(errorBody(error, requestId), error.status as 400);
   }
   if (presentation === "callback") {
     const errorUrl = safeErrorUrl(c);
@@ -41,7 +40,7 @@ export function errorResponse(err: unknown, c: Context<AppEnv>): Response {
       return c.redirect(url.href, 303);
     }
   }
-  return c.html(errorPage(error.code, message, requestId), error.status as 400);
+  return c.html(errorPage(error.code, publicMessage(error), requestId), error.status as 400);
 }
 
 function safeErrorUrl(c: Context<AppEnv>): string | undefined {
