@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { APP_WEBHOOK_DLQ_NAME, APP_WEBHOOK_QUEUE_NAME } from "../src/events/queue";
-import { classify, MAX_RETRIES, QUEUE_MAX_DELAY_S, retryAfterSeconds, retryDelaySeconds } from "../src/events/retry";
+import { classify, MAX_RETRIES, QUEUE_MAX_DELAY_S, retryDelaySeconds } from "../src/events/retry";
+import { retryAfterMs, retryAfterSeconds } from "../src/lib/retry-after";
 import toml from "../wrangler.toml?raw";
 
 /** The retry schedule of webhook deliveries and the consumer configuration it depends on. */
@@ -46,6 +47,17 @@ describe("Retry-After", () => {
     expect(retryAfterSeconds("-5", now)).toBeUndefined();
     expect(retryAfterSeconds("soon", now)).toBeUndefined();
     expect(retryAfterSeconds("9".repeat(100), now)).toBeUndefined();
+  });
+
+  it("Finch's wait: retry-after-ms when a whole number, else Retry-After, never an exponent or loose date", () => {
+    const wait = (h: Record<string, string>) => retryAfterMs(new Headers(h), now);
+    expect(wait({ "retry-after-ms": "1500", "retry-after": "9" })).toBe(1500);
+    expect(wait({ "retry-after-ms": "1e9", "retry-after": "2" })).toBe(2000);
+    expect(wait({ "retry-after": "Sun, 01 Mar 2026 12:00:30 GMT" })).toBe(30_000);
+    // Number() and Date.parse read these; a budget paused for 1e15 ms would never reopen.
+    expect(wait({ "retry-after": "1e12" })).toBeUndefined();
+    expect(wait({ "retry-after": "March 1, 2027" })).toBeUndefined();
+    expect(wait({})).toBeUndefined();
   });
 });
 

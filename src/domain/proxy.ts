@@ -1,9 +1,10 @@
 import { FINCH_API_VERSION, type FinchSettings } from "../config";
 import { AppError } from "../errors";
-import { parseErrorBody, retryAfterMs, sendToFinch } from "../finch/http";
+import { parseErrorBody, sendToFinch } from "../finch/http";
 import { FINCH_RATE_WINDOW_MS, productOf } from "../finch/products";
 import { readBounded } from "../lib/body";
 import { utf8 } from "../lib/encoding";
+import { retryAfterMs } from "../lib/retry-after";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
 import type { Writers } from "../writer/protocol";
@@ -177,7 +178,7 @@ export async function proxyToFinch(deps: ProxyDeps, call: ProxyCall, trace: Trac
     }
     if (res.status === 429 && budgeted) {
       // Finch's own 429 passes through as is, and holds the whole app's calls to this product.
-      const wait = retryAfterMs(res) ?? FINCH_RATE_WINDOW_MS;
+      const wait = retryAfterMs(res.headers, Date.now()) ?? FINCH_RATE_WINDOW_MS;
       trace.notes.push(`finch 429 on ${product}: budget paused ${Math.ceil(wait / 1000)} s`);
       await (budget as RateBudgetPort)
         .pause(product as string, wait)

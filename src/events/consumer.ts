@@ -1,8 +1,9 @@
 import type { AppEventSettings } from "../config";
 import { AppError } from "../errors";
+import { retryAfterSeconds } from "../lib/retry-after";
 import type { DeadLetterStore } from "./dead-letters";
 import { type AppEvent, parseAppEvent } from "./model";
-import { classify, type Outcome, retryAfterSeconds, retryDelaySeconds } from "./retry";
+import { classify, type Outcome, retryDelaySeconds } from "./retry";
 import { signDelivery } from "./sign";
 
 /**

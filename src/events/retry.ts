@@ -20,20 +20,6 @@ function backoffSeconds(n: number): number {
   return Math.min(FIRST_DELAY_S * 2 ** exponent, MAX_BACKOFF_S);
 }
 
-/**
- * A Retry-After header in seconds (delta or HTTP date), or undefined when absent or unreadable.
- * Only digits or a date are read; anything else is ignored rather than trusted.
- */
-export function retryAfterSeconds(header: string | null, nowMs: number): number | undefined {
-  if (header === null) return undefined;
-  const text = header.trim();
-  if (/^[0-9]{1,10}$/.test(text)) return Number(text);
-  // Only the IMF-fixdate form HTTP uses ("Sun, 01 Mar 2026 12:05:00 GMT"): Date.parse reads far more.
-  if (!/^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(text)) return undefined;
-  const at = Date.parse(text);
-  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - nowMs) / 1000));
-}
-
 /** The delay for retry `n`: the backoff, or the receiver's Retry-After when longer, capped at Queues' limit. */
 export function retryDelaySeconds(n: number, retryAfter?: number): number {
   return Math.min(Math.max(backoffSeconds(n), retryAfter ?? 0), QUEUE_MAX_DELAY_S);

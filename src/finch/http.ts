@@ -1,6 +1,7 @@
 import { FINCH_API_VERSION, type FinchSettings } from "../config";
 import { AppError } from "../errors";
 import { readBounded } from "../lib/body";
+import { retryAfterMs } from "../lib/retry-after";
 import type { Trace } from "../lib/trace";
 
 /**
@@ -53,17 +54,6 @@ export function parseErrorBody(body: unknown): FinchErrorBody {
     name: typeof b.name === "string" ? b.name : undefined,
     finchCode: typeof b.finch_code === "string" ? b.finch_code : undefined,
   };
-}
-
-export function retryAfterMs(res: Response): number | undefined {
-  const ms = Number(res.headers.get("retry-after-ms"));
-  if (Number.isFinite(ms) && ms >= 0 && res.headers.has("retry-after-ms")) return ms;
-  const header = res.headers.get("retry-after");
-  if (header === null) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const date = Date.parse(header);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -120,7 +110,7 @@ export async function callFinch(settings: FinchSettings, call: FinchRequest, tra
       throw e;
     }
     if (res.status === 429) {
-      const wait = retryAfterMs(res);
+      const wait = retryAfterMs(res.headers, Date.now());
       await res.body?.cancel();
       const headers: Record<string, string> =
         wait === undefined ? {} : { "Retry-After": String(Math.ceil(wait / 1000)) };
