@@ -37,17 +37,16 @@ export function workerOrigin(text) {
   return url.origin;
 }
 
+/** Waits `ms`, or less when `signal` aborts (the listener goes with the timer: one per wait adds up). */
 const sleep = (ms, signal) =>
   new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
   });
 
 function retryAfterMs(res) {
