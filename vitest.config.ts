@@ -40,7 +40,7 @@ export default defineConfig({
         },
       },
       {
-        test: { name: "node", environment: "node", include: ["test/node/**/*.test.ts"] },
+        test: { name: "node", environment: "node", include: ["test/node/**/*.test.{ts,mjs}"] },
       },
     ],
   },

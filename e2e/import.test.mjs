@@ -2,7 +2,9 @@
 // `wrangler dev` plus the mock Finch): a file of 1,000 tokens the mock issued, with bad lines
 // mixed in; the import is killed part-way (SIGKILL, no chance to clean up) and run again; every
 // token ends up stored exactly once, every bad line is refused with its reason, and neither the
-// journal nor the report holds a token.
+// journal nor the report holds a token. Then the file is reordered, a line dropped and one added:
+// only the new one is sent. (The CLI's own rules, against a tiny local server:
+// test/node/import-cli.test.mjs.)
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -102,7 +104,9 @@ describe("npm run import", { timeout: 300_000 }, () => {
     lines.splice(10, 0, "{ not json");
     lines.splice(20, 0, JSON.stringify({ access_token: "not-a-real-token", customer_id: "x", customer_name: "X" }));
     lines.splice(30, 0, JSON.stringify({ access_token: globex.access_token, customer_id: "acme", customer_name: "A" }));
-    lines.splice(40, 0, lines[0]); // the same token twice in one file
+    lines.splice(40, 0, lines[0]); // the same line twice in one file
+    // A token with a CR LF (an export gone wrong): the Worker refuses it (400 param_invalid), for good.
+    lines.splice(50, 0, JSON.stringify({ access_token: "tok\r\nen", customer_id: "x", customer_name: "X" }));
     const file = join(dir, "tokens.jsonl");
     writeFileSync(file, `${lines.join("\n")}\n`);
 
@@ -113,19 +117,47 @@ describe("npm run import", { timeout: 300_000 }, () => {
 
     const report = JSON.parse(readFileSync(`${file}.import-report.json`, "utf8"));
     assert.equal(report.complete, true);
-    assert.equal(report.totals.lines, TOKENS + 4);
-    assert.equal(report.totals.refused, 3);
-    assert.equal(report.totals.imported + report.totals.already_present, TOKENS + 1);
-    // At most the lines in flight at the kill (concurrency 8) plus the duplicate come back
-    // "already present"; each was stored once, by whichever run got there first.
-    assert.ok(report.totals.already_present >= 1 && report.totals.already_present <= 9, JSON.stringify(report.totals));
+    assert.equal(report.totals.lines, TOKENS + 5);
+    assert.equal(report.totals.refused, 4);
+    assert.equal(report.totals.duplicate, 1, "the repeated line is reported as a duplicate of the first");
+    assert.equal(report.totals.imported + report.totals.already_present, TOKENS);
+    // At most the lines in flight at the kill (concurrency 8) come back "already present": each
+    // was stored once, by the run that got there first.
+    assert.ok(report.totals.already_present <= 8, JSON.stringify(report.totals));
     const reasons = report.lines
       .filter((l) => l.outcome === "refused")
       .map((l) => l.reason)
       .sort();
-    assert.deepEqual(reasons, ["customer_mismatch", "invalid_json", "token_rejected"]);
+    assert.deepEqual(reasons, ["customer_mismatch", "invalid_json", "param_invalid", "token_rejected"]);
     const seen = new Set(report.lines.map((l) => l.line));
     assert.equal(seen.size, report.lines.length, "each line has one final outcome");
+
+    // The file is reordered, a line dropped and a new token added at the top: the journal keeps
+    // lines by content, so the new one is imported and nothing finished is sent again.
+    const late = await mint(customer(TOKENS));
+    tokens.push(late.access_token);
+    const lateLine = JSON.stringify({
+      access_token: late.access_token,
+      customer_id: customer(TOKENS),
+      customer_name: `Customer ${customer(TOKENS)}`,
+    });
+    writeFileSync(file, `${[lateLine, ...lines.slice(1).reverse()].join("\n")}\n`);
+    const third = await runImport(file);
+    assert.equal(third.code, 0, third.out);
+    const after = JSON.parse(readFileSync(`${file}.import-report.json`, "utf8"));
+    assert.equal(after.complete, true);
+    assert.deepEqual(after.lines[0], {
+      line: 1,
+      customer_id: customer(TOKENS),
+      outcome: "imported",
+      connection_id: late.connection_id,
+    });
+    // The dropped line's twin (the repeated one) now stands first and keeps its outcome.
+    assert.deepEqual(
+      { ...after.totals, imported: after.totals.imported - 1 },
+      { ...report.totals, duplicate: 0 },
+      JSON.stringify({ report: report.totals, after: after.totals }),
+    );
 
     // The Worker holds each connection exactly once, under its customer.
     const auth = { authorization: `Bearer ${vars.API_KEYS.split(",")[0]}` };
@@ -145,7 +177,7 @@ describe("npm run import", { timeout: 300_000 }, () => {
         cursor = page.cursor;
       } while (cursor);
     }
-    assert.equal(ids.size, TOKENS);
+    assert.equal(ids.size, TOKENS + 1);
 
     // No token in what the CLI wrote or printed.
     const written = [
@@ -153,6 +185,7 @@ describe("npm run import", { timeout: 300_000 }, () => {
       readFileSync(`${file}.import-report.json`, "utf8"),
       first.out,
       second.out,
+      third.out,
     ].join("\n");
     for (const token of [...tokens, globex.access_token]) assert.ok(!written.includes(token), "a token was written");
   });

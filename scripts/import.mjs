@@ -2,7 +2,7 @@
 // Imports the Finch access tokens an app already holds into the Worker, from a JSON-lines file.
 // Usage: FINCH_EDGE_API_KEY=... npm run import -- --url https://connect.example.com --file tokens.jsonl
 import { parseArgs } from "node:util";
-import { journalPathFor, reportPathFor, runImport, writeReport } from "./lib/import.mjs";
+import { journalPathFor, reportPathFor, runImport, workerOrigin, writeReport } from "./lib/import.mjs";
 
 const HELP = `Import existing Finch access tokens into finch-connect-edge.
 
@@ -13,7 +13,8 @@ Each line of the file is one JSON object:
   {"access_token": "...", "customer_id": "acme", "customer_name": "Acme Inc", "customer_email": "..."}
 
 Options:
-  --url <url>            the Worker's base URL (e.g. http://127.0.0.1:8787 for npm start)
+  --url <url>            the Worker's base URL: https, or http only on 127.0.0.1, localhost or
+                         [::1] (e.g. http://127.0.0.1:8787 for npm start)
   --file <path>          the JSON-lines file
   --concurrency <n>      requests in flight, default 4
   --per-minute <n>       at most this many imports a minute, default 120 (each one makes one
@@ -24,10 +25,20 @@ Options:
 
 The API key is read from FINCH_EDGE_API_KEY only (never a flag: flags show in ps and shell
 history). Interrupted runs resume where they stopped: run the same command again. The journal
-and the report hold line numbers, customer ids, connection ids and outcomes, never a token.
+remembers each finished line by its content (a keyed hash of the request it made, bound to the
+API key and the Worker's URL), never by its line number: lines may be edited, reordered,
+added or dropped between runs, and an edited line is sent again. The journal and the report
+hold line numbers, customer ids, connection ids and outcomes, never a token. A journal from
+an older version (kept by line number) is refused: move it aside and run again.
 
-Exit codes: 0 every line done, 1 some lines unfinished (run again), 2 bad arguments or API key,
-130 interrupted.`;
+A redirect is never followed (it would carry the API key and the tokens elsewhere): the run
+stops and names the host it pointed at. Final answers: success, and any 4xx but 401, 408 and
+429 (e.g. 400 param_invalid: an access_token outside printable ASCII 0x21-0x7E; 422
+token_rejected: Finch does not accept it); those lines are reported as refused and not sent
+again. 408, 429, 5xx and network failures are retried; 401 stops the run.
+
+Exit codes: 0 every line done, 1 some lines unfinished (run again), 2 bad arguments, API key,
+URL, redirect or journal, 130 interrupted.`;
 
 function fail(message) {
   process.stderr.write(`import: ${message}\nRun with --help for usage.\n`);
@@ -55,7 +66,12 @@ if (values.help) {
   process.stdout.write(`${HELP}\n`);
   process.exit(0);
 }
-if (!values.url || !URL.canParse(values.url)) fail("--url must be the Worker's absolute base URL");
+if (!values.url) fail("--url is required");
+try {
+  workerOrigin(values.url);
+} catch (e) {
+  fail(e.message);
+}
 if (!values.file) fail("--file is required");
 const apiKey = process.env.FINCH_EDGE_API_KEY;
 if (!apiKey) fail("set FINCH_EDGE_API_KEY to one of the Worker's API_KEYS");
@@ -96,13 +112,14 @@ try {
     onProgress: (s) => progress(s),
   });
 } catch (e) {
+  // A fatal answer (API key, redirect, not the Worker) or a journal this version must not trust.
   process.stderr.write(`\nimport: ${e.message}\n`);
   process.exit(2);
 }
 progress(stats, true);
-const report = writeReport(reportPath, values.file, journal, stats);
+const report = await writeReport(reportPath, { url: values.url, apiKey, file: values.file, journal });
 process.stdout.write(
-  `import: ${report.totals.imported} imported, ${report.totals.already_present} already present, ${report.totals.refused} refused, ${report.totals.not_done} not done; report: ${reportPath}\n`,
+  `import: ${report.totals.imported} imported, ${report.totals.already_present} already present, ${report.totals.refused} refused, ${report.totals.duplicate} repeated lines, ${report.totals.not_done} not done; report: ${reportPath}\n`,
 );
 if (stats.interrupted) {
   process.stderr.write("import: interrupted; run the same command again to resume.\n");

@@ -1,6 +1,7 @@
 import { createKeyRing, type KeyRing } from "./crypto/keyring";
 import type { EventDeadLetters } from "./durable/event-dead-letters";
 import type { RateBudget } from "./durable/rate-budget";
+import type { ReconcileCursor } from "./durable/reconcile-cursor";
 import type { TicketLedger } from "./durable/ticket-ledger";
 import type { Env } from "./env";
 import { ConfigError } from "./errors";
@@ -64,6 +65,10 @@ export interface ReconcileSettings {
   afterMs: number;
   /** Writer calls (each at most one introspect at Finch) per Cron run; 0 turns it off. */
   maxPerRun: number;
+  /** A run starts no writer call after this long; the next run continues from there. */
+  budgetMs: number;
+  /** RECONCILE_CURSOR: the position and the run lease; undefined only when reconciliation is off. */
+  cursor: DurableObjectNamespace<ReconcileCursor> | undefined;
 }
 
 export interface Config {
@@ -257,7 +262,7 @@ function parseDeadLetters(env: Env): DurableObjectNamespace<EventDeadLetters> {
  * per-IP limit (1,000 per 5 minutes) that the Worker shares with proxied calls. The default,
  * 20 a run on the every-10-minutes trigger, is about 1% of that.
  */
-const RECONCILE_DEFAULTS = { afterHours: 24, maxPerRun: 20 } as const;
+const RECONCILE_DEFAULTS = { afterHours: 24, maxPerRun: 20, budgetS: 30 } as const;
 
 function intSetting(env: Env, name: keyof Env, fallback: number, min: number, max: number): number {
   const text = optional(env, name);
@@ -271,7 +276,12 @@ function intSetting(env: Env, name: keyof Env, fallback: number, min: number, ma
 function parseReconcile(env: Env): ReconcileSettings {
   const hours = intSetting(env, "RECONCILE_AFTER_HOURS", RECONCILE_DEFAULTS.afterHours, 1, 24 * 30);
   const maxPerRun = intSetting(env, "RECONCILE_MAX_PER_RUN", RECONCILE_DEFAULTS.maxPerRun, 0, 500);
-  return { afterMs: hours * 3_600_000, maxPerRun };
+  const budgetS = intSetting(env, "RECONCILE_TIME_BUDGET_S", RECONCILE_DEFAULTS.budgetS, 1, 600);
+  const cursor =
+    maxPerRun === 0
+      ? undefined
+      : durableObject(env.RECONCILE_CURSOR, "RECONCILE_CURSOR", " (or set RECONCILE_MAX_PER_RUN=0)");
+  return { afterMs: hours * 3_600_000, maxPerRun, budgetMs: budgetS * 1000, cursor };
 }
 
 /** Slots are held a little longer than Finch's window: a call counts at Finch when it arrives. */

@@ -1,5 +1,6 @@
 import type { EventDeadLetters } from "./durable/event-dead-letters";
 import type { RateBudget } from "./durable/rate-budget";
+import type { ReconcileCursor } from "./durable/reconcile-cursor";
 import type { TicketLedger } from "./durable/ticket-ledger";
 
 /**
@@ -31,9 +32,10 @@ export interface Env {
   /** Signed lifecycle webhooks to the app (docs/events.md); both optional. */
   APP_WEBHOOK_URL?: string;
   APP_WEBHOOK_SECRET?: string;
-  /** The Cron Trigger's re-introspection (src/domain/reconcile.ts); both optional. */
+  /** The Cron Trigger's re-introspection (src/domain/reconcile.ts); all optional. */
   RECONCILE_AFTER_HOURS?: string;
   RECONCILE_MAX_PER_RUN?: string;
+  RECONCILE_TIME_BUDGET_S?: string;
   // Bindings
   CONNECTIONS?: KVNamespace;
   EVENTS?: Queue<unknown>;
@@ -50,4 +52,6 @@ export interface Env {
   EVENT_DEAD_LETTERS?: DurableObjectNamespace<EventDeadLetters>;
   /** One writer per connection (src/writer/object.ts): the only writer of its KV entries. */
   CONNECTION_WRITER?: DurableObjectNamespace;
+  /** The reconciliation's position and run lease: one object (durable/reconcile-cursor.ts). */
+  RECONCILE_CURSOR?: DurableObjectNamespace<ReconcileCursor>;
 }

@@ -15,6 +15,7 @@ export default {
 
 export { EventDeadLetters } from "./durable/event-dead-letters";
 export { RateBudget } from "./durable/rate-budget";
+export { ReconcileCursor } from "./durable/reconcile-cursor";
 export { TicketLedger } from "./durable/ticket-ledger";
 export { FinchConnections } from "./rpc";
 export { ConnectionWriter } from "./writer/object";

@@ -4,25 +4,32 @@ import type { Env } from "./env";
 import { AppError, ConfigError } from "./errors";
 import { logTrace, newTrace } from "./lib/trace";
 import { ConnectionStore } from "./storage/connections";
-import { ReconcileCursorStore } from "./storage/reconcile-cursor";
+import { reconcileCursorStore } from "./storage/reconcile-cursor";
 import { durableWriters } from "./writer/client";
 
 /**
  * The Worker's `scheduled()` entry (the Cron Trigger in wrangler.toml): one reconciliation run
- * (src/domain/reconcile.ts), one JSON log line with what it did. A failure is logged and
- * thrown, so Cloudflare records the run as failed; the next run resumes from the saved cursor.
+ * (src/domain/reconcile.ts), one JSON log line with what it did (`stopped` says why it ended:
+ * "overlap" when another run holds the lease). A failure is logged and thrown, so Cloudflare
+ * records the run as failed; the next run resumes from the last saved position.
  */
 export async function handleScheduled(controller: ScheduledController, env: Env): Promise<void> {
   const started = performance.now();
   const trace = newTrace(`cron-${controller.scheduledTime}`);
   try {
     const config = getConfig(env);
+    const settings = config.reconcile();
+    if (!settings.cursor) {
+      logTrace(trace, started, { level: "info", msg: "reconcile", cron: controller.cron, stopped: "off" });
+      return;
+    }
     const report = await reconcileRun(
       {
         store: new ConnectionStore(config.kv(), config.keyRing()),
-        cursor: new ReconcileCursorStore(config.kv()),
+        cursor: reconcileCursorStore(settings.cursor),
         writers: durableWriters(env),
-        settings: config.reconcile(),
+        settings,
+        finchTimeoutMs: config.finch().timeoutMs,
         now: () => Date.now(),
       },
       trace,

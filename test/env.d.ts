@@ -7,6 +7,7 @@ declare global {
     }
     interface Env extends WorkerEnv {
       CONNECTIONS: KVNamespace;
+      RECONCILE_CURSOR: NonNullable<WorkerEnv["RECONCILE_CURSOR"]>;
     }
   }
 }

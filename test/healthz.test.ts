@@ -113,10 +113,16 @@ describe("GET /healthz", () => {
     ["CONNECTION_WRITER", { CONNECTION_WRITER: undefined }],
     ["TICKETS", { TICKETS: undefined }],
     ["RATE_BUDGET", { RATE_BUDGET: undefined }],
+    ["RECONCILE_CURSOR", { RECONCILE_CURSOR: undefined }],
   ] as const)("names an unbound Durable Object namespace: %s", async (setting, vars) => {
     const res = await healthzWith(vars);
     expect(res.status).toBe(503);
     const body = (await res.json()) as { checks: { config: { problems: { setting: string }[] } } };
     expect(body.checks.config.problems.map((p) => p.setting)).toEqual([setting]);
+  });
+
+  it("needs no RECONCILE_CURSOR when reconciliation is off", async () => {
+    const res = await healthzWith({ RECONCILE_CURSOR: undefined, RECONCILE_MAX_PER_RUN: "0" });
+    expect(res.status).toBe(200);
   });
 });

@@ -121,6 +121,40 @@ describe("POST /api/connections/import", () => {
     expect(finch().sent).toEqual([]);
   });
 
+  // Issue 17: Finch tokens are printable ASCII without spaces. Anything else used to reach the
+  // Bearer header and fail there as a 500, which `npm run import` retried on every run.
+  it.each([
+    ["CR LF", "sek\r\nrit"],
+    ["LF", "sek\nrit"],
+    ["CR", "sek\rrit"],
+    ["NUL", "sek\u0000rit"],
+    ["a space", "sek rit"],
+    ["a tab", "sek\trit"],
+    ["DEL (0x7F)", "sek\u007frit"],
+    ["non-ASCII", "sek\u00f6rit"],
+    ["a no-break space", "sek\u00a0rit"],
+  ])(
+    "refuses an access_token with %s: 400 param_invalid naming the field, no Finch call, nothing stored",
+    async (_, token) => {
+      const res = await importToken({ access_token: token, customer_id: "acme", customer_name: "Acme Inc" });
+      const error = await expectError(res, 400, "param_invalid");
+      expect(error.error.message).toContain("access_token");
+      expect(JSON.stringify(error)).not.toContain("sek");
+      expect(finch().sent).toEqual([]);
+      expect(await kvNames()).toEqual([]);
+    },
+  );
+
+  it("passes a token of printable ASCII at both ends of the range (0x21, 0x7E) on to Finch unchanged", async () => {
+    const every = Array.from({ length: 0x7e - 0x21 + 1 }, (_, i) => String.fromCharCode(0x21 + i)).join("");
+    for (const token of ["!", "~", every]) {
+      const res = await importToken({ access_token: token, customer_id: "acme", customer_name: "Acme" });
+      await expectError(res, 422, "token_rejected");
+      expect(finch().calls("GET /introspect").at(-1)?.headers.get("authorization")).toBe(`Bearer ${token}`);
+    }
+    expect(await kvNames()).toEqual([]);
+  });
+
   it("needs an API key, and only POST", async () => {
     const { accessToken } = atFinch();
     const res = await api(

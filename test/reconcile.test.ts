@@ -5,17 +5,20 @@ import { getConfig } from "../src/config";
 import type { Env } from "../src/env";
 import type { AppEvent } from "../src/events/model";
 import worker from "../src/index";
-import { RECONCILE_CURSOR_KEY } from "../src/storage/keys";
 import { finch } from "./support/finch";
 import { clearKv, rawRecord, seedConnection } from "./support/fixtures";
+import { jsonLogLinesSince, logLines } from "./support/logs";
+import { cursorState, resetCursor } from "./support/reconcile";
 
 /**
  * The Cron Trigger's reconciliation: connections whose status is older than
  * RECONCILE_AFTER_HOURS are introspected again through their writers, a bounded number per
- * run, resuming from a cursor kept in KV; a status Finch changed without a webhook is stored
- * with its `connection.status_changed` event (reason "reconcile").
+ * run, resuming from a position kept in the ReconcileCursor object; a status Finch changed
+ * without a webhook is stored with its `connection.status_changed` event (reason "reconcile").
+ * Runs under faults (kills, the time budget, overlapping runs): test/reconcile-faults.test.ts.
  */
 beforeEach(clearKv);
+beforeEach(resetCursor);
 afterEach(() => vi.restoreAllMocks());
 
 const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000).toISOString();
@@ -59,8 +62,8 @@ describe("scheduled reconciliation", () => {
         data: { old_status: "connected", new_status: "reauth", reason: "reconcile" },
       },
     ]);
-    // The pass ended: no cursor kept. The next run asks the writers, which Finch just answered.
-    expect(await env.CONNECTIONS.get(RECONCILE_CURSOR_KEY)).toBeNull();
+    // The pass ended: the position is back at the start, and the lease is given back.
+    expect(await cursorState()).toEqual({ position: {} });
     await runWith();
     expect(introspects()).toBe(2);
   });
@@ -75,14 +78,24 @@ describe("scheduled reconciliation", () => {
 
     await runWith({ RECONCILE_MAX_PER_RUN: "2" });
     expect(introspects()).toBe(2);
-    expect(await env.CONNECTIONS.get(RECONCILE_CURSOR_KEY)).not.toBeNull();
+    expect((await cursorState()).position.a).toMatch(/^conn:/);
     await runWith({ RECONCILE_MAX_PER_RUN: "2" });
     expect(introspects()).toBe(4);
     await runWith({ RECONCILE_MAX_PER_RUN: "2" });
     expect(introspects()).toBe(5);
     // Every connection exactly once, and the pass is over.
     expect(new Set(asked()).size).toBe(5);
-    expect(await env.CONNECTIONS.get(RECONCILE_CURSOR_KEY)).toBeNull();
+    expect(await cursorState()).toEqual({ position: {} });
+  });
+
+  it("two Cron runs at once: one works, the other logs that it found the lease held and does nothing", async () => {
+    for (let i = 0; i < 3; i++) await seedConnection({ createdAt: hoursAgo(25) });
+    const mark = logLines().length;
+    await Promise.all([runWith(), runWith()]);
+    const lines = jsonLogLinesSince(mark).filter((l) => l.msg === "reconcile");
+    expect(lines.map((l) => l.stopped).sort()).toEqual(["overlap", "pass_complete"]);
+    expect(lines.find((l) => l.stopped === "overlap")).toMatchObject({ level: "info", scanned: 0, due: 0 });
+    expect(introspects()).toBe(3);
   });
 
   it("RECONCILE_MAX_PER_RUN=0 turns it off; RECONCILE_AFTER_HOURS picks what is stale", async () => {
@@ -101,10 +114,21 @@ describe("scheduled reconciliation", () => {
       ["RECONCILE_AFTER_HOURS", "1.5"],
       ["RECONCILE_MAX_PER_RUN", "-1"],
       ["RECONCILE_MAX_PER_RUN", "lots"],
+      ["RECONCILE_TIME_BUDGET_S", "0"],
+      ["RECONCILE_TIME_BUDGET_S", "601"],
+      ["RECONCILE_TIME_BUDGET_S", "1.5"],
+      ["RECONCILE_CURSOR", undefined],
     ] as const) {
       const bad = { ...env, [name]: value } as Env;
       expect(settingOf(() => getConfig(bad).reconcile())).toBe(name);
       expect(getConfig(bad).problems()).toContainEqual(expect.objectContaining({ setting: name }));
+    }
+    for (const [text, ms] of [
+      ["1", 1_000],
+      ["600", 600_000],
+      [undefined, 30_000],
+    ] as const) {
+      expect(getConfig({ ...env, RECONCILE_TIME_BUDGET_S: text } as Env).reconcile().budgetMs).toBe(ms);
     }
     vi.spyOn(console, "log").mockImplementation(() => undefined);
     await seedConnection({ createdAt: hoursAgo(48) });

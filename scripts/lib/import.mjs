@@ -1,69 +1,52 @@
 // Bringing existing Finch access tokens into the Worker: POST /api/connections/import, one token
-// per request, from a JSON-lines file. Resumable: every final outcome is appended to a journal
-// (line number, outcome, ids; never a token), and a new run skips the lines it already holds.
-// The Worker's import is idempotent, so a line whose answer was lost to a kill is simply
-// "already present" the second time: each token is stored exactly once.
-import { appendFileSync, createReadStream, existsSync, readFileSync, writeFileSync } from "node:fs";
-import { createInterface } from "node:readline";
+// per request, from a JSON-lines file. Resumable: every final answer is appended to a journal
+// (keyed by a MAC of the line's request, see import-journal.mjs; never a token), and a new run
+// skips the lines it already holds. The Worker's import is idempotent, so a line whose answer
+// was lost to a kill is simply "already present" the second time: each token is stored once.
+//
+// Where the tokens may go: https, or plain http on loopback only (npm start), and never on to
+// wherever a redirect points (fetch would re-POST the API key and the token there).
+import { writeFileSync } from "node:fs";
+import {
+  countLines,
+  fileLines,
+  journalPathFor,
+  lineMac,
+  openJournal,
+  parseLine,
+  readJournal,
+} from "./import-journal.mjs";
 
-/** Answers that end a line for good; anything else (429, 5xx, network) is retried. */
-const FIELDS = ["access_token", "customer_id", "customer_name", "customer_email"];
+export { journalPathFor, reportPathFor } from "./import-journal.mjs";
+
 const MAX_ATTEMPTS = 8;
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
-export const journalPathFor = (file) => `${file}.import-journal.jsonl`;
-export const reportPathFor = (file) => `${file}.import-report.json`;
-
-/** The lines of the journal: final outcomes by line number. */
-export function readJournal(path) {
-  const done = new Map();
-  if (!existsSync(path)) return done;
-  for (const text of readFileSync(path, "utf8").split("\n")) {
-    if (!text.trim()) continue;
-    try {
-      const entry = JSON.parse(text);
-      if (Number.isInteger(entry.line) && typeof entry.outcome === "string") done.set(entry.line, entry);
-    } catch {
-      // A line cut short by a kill: that line is simply done again.
-    }
+/** The Worker's origin, or an Error saying why the tokens may not be sent there. */
+export function workerOrigin(text) {
+  const url = URL.canParse(text) ? new URL(text) : undefined;
+  if (!url || (url.protocol !== "https:" && url.protocol !== "http:")) {
+    throw new Error("--url must be the Worker's absolute https URL");
   }
-  return done;
+  if (url.protocol === "http:" && !LOOPBACK.has(url.hostname)) {
+    throw new Error(
+      "--url must be https (plain http only on 127.0.0.1, localhost or [::1]): it carries the API key and every token",
+    );
+  }
+  if (url.username || url.password) throw new Error("--url must not carry a user name or password");
+  return url.origin;
 }
 
-/** The request body for one line, or why it cannot be sent. Never echoes the token. */
-export function parseLine(text) {
-  let value;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { refused: "invalid_json" };
-  }
-  if (!value || typeof value !== "object" || Array.isArray(value)) return { refused: "not_an_object" };
-  for (const name of ["access_token", "customer_id", "customer_name"]) {
-    if (typeof value[name] !== "string" || value[name] === "") return { refused: `missing_${name}` };
-  }
-  const body = {};
-  for (const name of FIELDS) if (typeof value[name] === "string" && value[name] !== "") body[name] = value[name];
-  return { body, customerId: value.customer_id };
-}
-
-export async function countLines(file) {
-  let n = 0;
-  for await (const text of createInterface({ input: createReadStream(file), crlfDelay: Infinity }))
-    if (text.trim()) n++;
-  return n;
-}
-
+/** Waits `ms`, or less when `signal` aborts (the listener goes with the timer: one per wait adds up). */
 const sleep = (ms, signal) =>
   new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
   });
 
 function retryAfterMs(res) {
@@ -85,11 +68,19 @@ function pacer(perMinute) {
   };
 }
 
+/** An answer that stops the whole run: every other line would get the same. */
 class Fatal extends Error {}
+
+/** Where a redirect pointed, as an origin only: its path and query may hold anything. */
+function redirectTarget(res, endpoint) {
+  const location = res.headers.get("location");
+  if (!location || !URL.canParse(location, endpoint)) return "no usable Location";
+  return new URL(location, endpoint).origin;
+}
 
 /** Sends one line until it has a final answer (or attempts run out: undefined, retried next run). */
 async function importOne(opts, body, signal) {
-  const endpoint = new URL("/api/connections/import", opts.url);
+  const endpoint = new URL("/api/connections/import", opts.origin);
   for (let attempt = 1; attempt <= MAX_ATTEMPTS && !signal.aborted; attempt++) {
     await opts.pace(signal);
     if (signal.aborted) return undefined;
@@ -97,6 +88,7 @@ async function importOne(opts, body, signal) {
     try {
       res = await opts.fetch(endpoint, {
         method: "POST",
+        redirect: "manual",
         headers: { authorization: `Bearer ${opts.apiKey}`, "content-type": "application/json" },
         body: JSON.stringify(body),
       });
@@ -104,18 +96,25 @@ async function importOne(opts, body, signal) {
       await sleep(Math.min(30_000, 500 * 2 ** attempt), signal);
       continue;
     }
+    if (res.status >= 300 && res.status < 400) {
+      await res.body?.cancel();
+      throw new Fatal(
+        `the Worker answered ${res.status}, a redirect to ${redirectTarget(res, endpoint)}; not followed (it would send the API key and the tokens there). If that is the Worker, pass it as --url.`,
+      );
+    }
     const answer = await res.json().catch(() => ({}));
     if (res.status === 201 || res.status === 200) {
-      return {
-        outcome: answer.imported === false ? "already_present" : "imported",
-        connection_id: answer.connection_id,
-      };
+      if (typeof answer?.connection_id !== "string" || typeof answer.imported !== "boolean") {
+        throw new Fatal(`--url answered ${res.status} but not as finch-connect-edge does: check the URL`);
+      }
+      return { outcome: answer.imported ? "imported" : "already_present", connection_id: answer.connection_id };
     }
     if (res.status === 401) throw new Fatal("the Worker refused the API key (401): check FINCH_EDGE_API_KEY");
     if (res.status === 429 || res.status === 408 || res.status >= 500) {
       await sleep(retryAfterMs(res) ?? Math.min(30_000, 500 * 2 ** attempt), signal);
       continue;
     }
+    // Any other 4xx is the Worker's final word on this line (a malformed token is 400 param_invalid).
     return { outcome: "refused", reason: answer?.error?.code ?? `http_${res.status}` };
   }
   return undefined;
@@ -123,40 +122,50 @@ async function importOne(opts, body, signal) {
 
 /**
  * Imports every line of `file` not already in the journal. `onProgress(stats)` after each line.
- * Resolves with the stats; rejects on a fatal answer (bad API key). Stops early on `signal`.
+ * Resolves with the stats; rejects on a fatal answer (bad API key, a redirect, not the Worker),
+ * a refused --url or a journal this version must not trust. Stops early on `signal`.
  */
 export async function runImport(opts) {
+  const origin = workerOrigin(opts.url);
   const journalPath = opts.journal ?? journalPathFor(opts.file);
   const done = readJournal(journalPath);
-  const total = await countLines(opts.file);
-  const stats = {
-    total,
-    done: done.size,
-    imported: 0,
-    already_present: 0,
-    refused: 0,
-    unfinished: 0,
-    skipped: done.size,
-  };
-  for (const entry of done.values()) stats[entry.outcome] = (stats[entry.outcome] ?? 0) + 1;
+  const macOf = lineMac(opts.apiKey, origin);
+  const stats = { total: await countLines(opts.file), done: 0, imported: 0, already_present: 0, refused: 0 };
+  Object.assign(stats, { unfinished: 0, skipped: 0, duplicate: 0 });
   const signal = opts.signal ?? new AbortController().signal;
-  const run = { ...opts, pace: pacer(opts.perMinute ?? 120), fetch: opts.fetch ?? fetch };
-  const record = (entry) => {
-    appendFileSync(journalPath, `${JSON.stringify(entry)}\n`);
+  const run = { ...opts, origin, pace: pacer(opts.perMinute ?? 120), fetch: opts.fetch ?? fetch };
+  const append = openJournal(journalPath);
+  const settle = (outcome) => {
     stats.done++;
-    stats[entry.outcome]++;
+    stats[outcome]++;
     opts.onProgress?.(stats);
   };
 
-  const lines = createInterface({ input: createReadStream(opts.file), crlfDelay: Infinity })[Symbol.asyncIterator]();
-  let lineNo = 0;
+  const lines = fileLines(opts.file);
+  const seen = new Set();
+  /** The next line to send; finished, refused and repeated lines are settled on the way. */
   const nextLine = async () => {
     for (;;) {
       const { value, done: end } = await lines.next();
       if (end) return undefined;
-      if (!value.trim()) continue;
-      lineNo++;
-      if (!done.has(lineNo)) return { line: lineNo, text: value };
+      const parsed = parseLine(value.text);
+      if (parsed.refused) {
+        settle("refused"); // Decided here, every run: nothing to journal.
+        continue;
+      }
+      const mac = macOf(parsed.body);
+      if (seen.has(mac)) {
+        settle("duplicate");
+        continue;
+      }
+      seen.add(mac);
+      const entry = done.get(mac);
+      if (entry) {
+        stats.skipped++;
+        settle(entry.outcome in stats ? entry.outcome : "refused");
+        continue;
+      }
+      return { line: value.line, mac, parsed };
     }
   };
   let fatal;
@@ -164,19 +173,15 @@ export async function runImport(opts) {
     for (;;) {
       if (signal.aborted || fatal) return;
       const item = await nextLine();
-      if (!item) return;
-      const parsed = parseLine(item.text);
-      if (parsed.refused) {
-        record({ line: item.line, outcome: "refused", reason: parsed.refused });
-        continue;
-      }
+      if (!item || signal.aborted || fatal) return;
       try {
-        const result = await importOne(run, parsed.body, signal);
+        const result = await importOne(run, item.parsed.body, signal);
         if (!result) {
           stats.unfinished++;
           continue;
         }
-        record({ line: item.line, customer_id: parsed.customerId, ...result });
+        append({ mac: item.mac, line: item.line, customer_id: item.parsed.customerId, ...result });
+        settle(result.outcome);
       } catch (e) {
         if (e instanceof Fatal) fatal = e;
         else throw e;
@@ -189,18 +194,49 @@ export async function runImport(opts) {
   return stats;
 }
 
-/** The report: totals and every line's outcome (ids and reasons only, never a token). */
-export function writeReport(path, file, journalPath, stats) {
-  const entries = [...readJournal(journalPath).values()].sort((a, b) => a.line - b.line);
-  const totals = { lines: stats.total, imported: 0, already_present: 0, refused: 0 };
-  for (const e of entries) totals[e.outcome] = (totals[e.outcome] ?? 0) + 1;
-  totals.not_done = stats.total - entries.length;
+/**
+ * The report: totals and every line's outcome in the file as it is now (ids and reasons only,
+ * never a token). Lines are matched to the journal by content, like the run does.
+ */
+export async function writeReport(path, opts) {
+  const journalPath = opts.journal ?? journalPathFor(opts.file);
+  const done = readJournal(journalPath);
+  const macOf = lineMac(opts.apiKey, workerOrigin(opts.url));
+  const totals = { lines: 0, imported: 0, already_present: 0, refused: 0, duplicate: 0, not_done: 0 };
+  const lines = [];
+  const first = new Map();
+  for await (const { line, text } of fileLines(opts.file)) {
+    totals.lines++;
+    const parsed = parseLine(text);
+    let entry;
+    if (parsed.refused) {
+      entry = { line, outcome: "refused", reason: parsed.refused };
+    } else {
+      const mac = macOf(parsed.body);
+      const earlier = first.get(mac);
+      if (earlier !== undefined) {
+        entry = done.has(mac) ? { line, outcome: "duplicate", duplicate_of: earlier } : undefined;
+      } else {
+        first.set(mac, line);
+        const found = done.get(mac);
+        if (found) {
+          const { mac: _mac, line: _at, ...rest } = found;
+          entry = { line, ...rest };
+        }
+      }
+    }
+    if (!entry) totals.not_done++;
+    else {
+      totals[entry.outcome] = (totals[entry.outcome] ?? 0) + 1;
+      lines.push(entry);
+    }
+  }
   const report = {
-    file,
+    file: opts.file,
     written_at: new Date().toISOString(),
     complete: totals.not_done === 0,
     totals,
-    lines: entries,
+    lines,
   };
   writeFileSync(path, `${JSON.stringify(report, null, 2)}\n`);
   return report;

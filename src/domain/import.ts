@@ -23,6 +23,14 @@ export const ImportSchema = v.object({
 });
 export type ImportRequest = v.InferOutput<typeof ImportSchema>;
 
+/**
+ * What a Finch access token is made of: printable ASCII, no space (0x21-0x7E). Anything else
+ * could never be a token Finch issued, and a CR, LF or NUL would otherwise reach the Bearer
+ * header and fail there as an internal error (which a client retries forever). Checked
+ * before Finch is asked and before anything is stored.
+ */
+const TOKEN_CHARS = /^[\x21-\x7e]+$/;
+
 export interface ImportResult {
   connection_id: string;
   /** false: the connection was already stored for this customer, and nothing changed. */
@@ -35,6 +43,9 @@ export async function importConnection(
   input: ImportRequest,
   trace: Trace,
 ): Promise<ImportResult> {
+  if (!TOKEN_CHARS.test(input.access_token)) {
+    throw new AppError("param_invalid", "access_token is not printable ASCII", { expose: "Field: access_token." });
+  }
   let facts: Awaited<ReturnType<typeof introspect>>;
   try {
     facts = await introspect(deps.finch, input.access_token, trace);

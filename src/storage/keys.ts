@@ -4,15 +4,13 @@ import { sha256Hex } from "../lib/encoding";
  * Every KV key this Worker uses, built here and nowhere else (docs/storage-schema.md):
  *   conn:<connection_id>                                    the record
  *   cust:<sha256(customer_id)[0..32]>:<rev>:<connection_id> customer index, newest first
- *   reconcile:cursor                                        where the periodic re-introspection resumes
  * The sealed token's AAD is the record key, so changing a format here is a data migration.
+ * (`reconcile:cursor`, written by older versions, is no longer read: the reconciliation's
+ * position lives in the ReconcileCursor Durable Object, storage/reconcile-cursor.ts.)
  */
 export const CONNECTION_PREFIX = "conn:";
 const CUSTOMER_PREFIX = "cust:";
 const REV_BASE = 10_000_000_000_000;
-
-/** Outside `conn:` and `cust:`, so no listing ever sees it. */
-export const RECONCILE_CURSOR_KEY = "reconcile:cursor";
 
 export const connectionKey = (connectionId: string) => `${CONNECTION_PREFIX}${connectionId}`;
 
