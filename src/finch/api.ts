@@ -43,6 +43,8 @@ export interface NewSession {
   products: string[];
   redirectUri?: string | undefined;
   sandbox?: "finch" | "provider" | undefined;
+  /** Finch's minutes_to_expire (1..129600); Finch's default when not sent is 90 days. */
+  minutesToExpire: number;
 }
 
 export async function createConnectSession(
@@ -64,6 +66,7 @@ export async function createConnectSession(
         ...(input.customerEmail ? { customer_email: input.customerEmail } : {}),
         ...(input.redirectUri ? { redirect_uri: input.redirectUri } : {}),
         ...(input.sandbox ? { sandbox: input.sandbox } : {}),
+        minutes_to_expire: input.minutesToExpire,
       },
     },
     trace,
@@ -77,7 +80,7 @@ export async function createConnectSession(
 
 export async function createReauthSession(
   settings: FinchSettings,
-  input: { connectionId: string; products: string[]; redirectUri?: string | undefined },
+  input: { connectionId: string; products: string[]; redirectUri?: string | undefined; minutesToExpire: number },
   trace: Trace,
 ): Promise<{ sessionId: string; connectUrl: string }> {
   const reply = await callFinch(
@@ -91,6 +94,8 @@ export async function createReauthSession(
         connection_id: input.connectionId,
         products: input.products,
         ...(input.redirectUri ? { redirect_uri: input.redirectUri } : {}),
+        // Finch's default for a re-authentication is 30 days.
+        minutes_to_expire: input.minutesToExpire,
       },
     },
     trace,
