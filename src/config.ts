@@ -32,6 +32,8 @@ export interface ConnectSettings {
   allowedReturnOrigins: ReadonlySet<string>;
   /** Cookies get Secure and the __Host- prefix when the callback is served over https. */
   secureCookies: boolean;
+  /** CONNECT_SESSION_MINUTES: Finch's minutes_to_expire for every Connect session we create. */
+  sessionMinutes: number;
 }
 
 /** The app-wide Finch rate budget (durable/rate-budget.ts). */
@@ -141,6 +143,12 @@ function parseFinch(env: Env): FinchSettings {
   };
 }
 
+/**
+ * A Connect link should not outlive its purpose: Finch keeps a session open 90 days (30 for a
+ * re-authentication) unless told otherwise. 129,600 minutes is Finch's own maximum.
+ */
+export const SESSION_MINUTES = { fallback: 60, max: 129_600 } as const;
+
 /** Hosts where plain http is a local development setup, not a production mistake. */
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
@@ -173,6 +181,7 @@ function parseConnect(env: Env): ConnectSettings {
     errorUrl: errorUrl && httpUrl("ERROR_URL", errorUrl, { allowPath: true }).href,
     allowedReturnOrigins: origins,
     secureCookies: redirect.protocol === "https:",
+    sessionMinutes: intSetting(env, "CONNECT_SESSION_MINUTES", SESSION_MINUTES.fallback, 1, SESSION_MINUTES.max),
   };
 }
 

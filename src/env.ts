@@ -22,6 +22,8 @@ export interface Env {
   FINCH_PRODUCTS?: string;
   FINCH_SANDBOX?: string;
   FINCH_TIMEOUT_MS?: string;
+  /** Finch's minutes_to_expire for Connect sessions (1..129600, default 60). */
+  CONNECT_SESSION_MINUTES?: string;
   SUCCESS_URL?: string;
   ERROR_URL?: string;
   ALLOWED_RETURN_ORIGINS?: string;

@@ -35,6 +35,15 @@ export const ERRORS = {
   finch_timeout: { status: 504, message: "Finch did not answer in time." },
   finch_bad_response: { status: 502, message: "Finch answered with an unexpected response." },
   finch_reauthenticate: { status: 409, message: "The connection must be re-authenticated." },
+  finch_sync_limited: {
+    status: 429,
+    message: "Finch allows one forced data refresh an hour per connection; retry after the Retry-After delay.",
+  },
+  sandbox_rejected: {
+    status: 422,
+    message: "Finch's sandbox refused to create the connection (for example, an unknown provider).",
+  },
+  entity_not_found: { status: 404, message: "Finch does not know one of these entities for this connection." },
   finch_budget_exhausted: {
     status: 429,
     message: "This app's Finch rate budget for the product is spent; retry after the Retry-After delay.",

@@ -50,6 +50,10 @@ describe("GET /connect with a broken setting", () => {
     ["FINCH_TIMEOUT_MS", "10"],
     ["FINCH_PRODUCTS", "Company; DROP"],
     ["FINCH_SANDBOX", "yes-please"],
+    ["CONNECT_SESSION_MINUTES", "0"],
+    ["CONNECT_SESSION_MINUTES", "129601"],
+    ["CONNECT_SESSION_MINUTES", "an hour"],
+    ["CONNECT_SESSION_MINUTES", "1.5"],
     ["ALLOWED_RETURN_ORIGINS", "https://app.example.com/with/a/path"],
     ["SUCCESS_URL", "not a url at all"],
   ])("%s = %j: config_invalid naming it, no upstream call", async (setting, value) => {

@@ -1,11 +1,12 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { FINCH_API_VERSION } from "../src/config";
 import { expectError, expectNoSecrets, expectSecurityHeaders, expectStored, JSON_ACCEPT } from "./support/assert";
-import { finch } from "./support/finch";
+import { callMock, finch } from "./support/finch";
 import { clearKv } from "./support/fixtures";
-import { startFlow } from "./support/flow";
+import { connectCustomer, startFlow } from "./support/flow";
 import { call, mintTicket } from "./support/http";
 import { CONNECT_ORIGIN, TEST_SECRETS, TEST_VARS } from "./support/secrets";
+import { workerWith } from "./support/worker";
 
 /** GET /connect: what is sent to Finch, where the browser goes, and the state cookie. */
 const basic = `Basic ${btoa(`${TEST_SECRETS.FINCH_CLIENT_ID}:${TEST_SECRETS.FINCH_CLIENT_SECRET}`)}`;
@@ -27,6 +28,7 @@ describe("GET /connect with a valid ticket", () => {
       customer_email: "hr@acme.example",
       products: TEST_VARS.FINCH_PRODUCTS.split(","),
       redirect_uri: TEST_VARS.FINCH_REDIRECT_URI,
+      minutes_to_expire: 60,
     });
   });
 
@@ -107,5 +109,33 @@ describe("GET /connect for re-authentication of an unknown connection", () => {
     const res = await call(`/connect?ticket=${ticket}`, { headers: JSON_ACCEPT });
     await expectError(res, 404, "connection_not_found");
     expect(finch().sent).toEqual([]);
+  });
+});
+
+describe("Connect session expiry (CONNECT_SESSION_MINUTES)", () => {
+  it("Finch keeps the session for the configured 60 minutes, not its 90-day default", async () => {
+    const flow = await startFlow();
+    const session = await callMock("GET", `/_mock/sessions/${flow.sessionId}`);
+    expect(session.body).toMatchObject({ session_id: flow.sessionId, minutes_to_expire: 60, expired: false });
+    expect(Date.parse(session.body.expires_at) - Date.parse(session.body.created_at)).toBe(60 * 60_000);
+  });
+
+  it("defaults to 60 when the setting is absent", async () => {
+    await startFlow({}, undefined, workerWith({ CONNECT_SESSION_MINUTES: undefined }));
+    expect(finch().calls("POST /connect/sessions")[0].json().minutes_to_expire).toBe(60);
+  });
+
+  it.each(["1", "129600"])("sends %s on both session calls (new and re-authentication)", async (minutes) => {
+    const worker = workerWith({ CONNECT_SESSION_MINUTES: minutes });
+    await startFlow({}, undefined, worker);
+    const { jar } = await connectCustomer();
+    const [id = ""] = [...finch().mock.connections.keys()];
+    await startFlow({ connection_id: id }, jar, worker);
+    expect(finch().calls("POST /connect/sessions")[0].json().minutes_to_expire).toBe(Number(minutes));
+    const [reauth] = finch().calls("POST /connect/sessions/reauthenticate");
+    expect(reauth.json().minutes_to_expire).toBe(Number(minutes));
+    const last = [...finch().mock.sessions.values()].at(-1);
+    expect(last?.connectionId).toBe(id);
+    expect((await callMock("GET", `/_mock/sessions/${last?.sessionId}`)).body.minutes_to_expire).toBe(Number(minutes));
   });
 });

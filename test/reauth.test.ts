@@ -46,6 +46,7 @@ describe("re-authentication", () => {
       connection_id: id,
       products: TEST_VARS.FINCH_PRODUCTS.split(","),
       redirect_uri: TEST_VARS.FINCH_REDIRECT_URI,
+      minutes_to_expire: 60,
     });
 
     const after = await storedRecord(id);

@@ -1,13 +1,16 @@
 // Mock-only helpers under /_mock/: flip a connection's status, send a signed webhook or a job
-// event, health.
+// event, show a Connect session as stored, move the mock's clock, health.
 import { FinchError, json, readJsonObject, uuid } from "./http";
-import type { MockFinchOptions, WebhookInput } from "./mock";
+import { completeDataSync } from "./jobs-api";
+import type { MockSession } from "./model";
 import { CONNECTION_STATUSES, type ConnectionStatus, type MockState } from "./state";
+import type { WebhookInput, WebhookTarget } from "./webhook";
 
 export interface AdminDeps {
   state: MockState;
-  webhook: MockFinchOptions["webhook"];
+  webhook: WebhookTarget | undefined;
   webhookRequest(input: WebhookInput): Promise<Request>;
+  advanceClock(ms: number): void;
 }
 
 /**
@@ -20,12 +23,19 @@ export const JOB_EVENT_TYPES = {
   data_sync_all: "job.data_sync_all.completed",
 } as const;
 
-/** Sends one signed webhook to the configured target; the answer's status and first 2000 characters. */
-async function send(deps: AdminDeps, input: WebhookInput): Promise<Record<string, unknown>> {
-  const { webhook } = deps;
-  if (!webhook) {
+/** The clock moves forward only, and by at most a year a call. */
+const MAX_ADVANCE_S = 366 * 86_400;
+
+function requireWebhook(deps: AdminDeps): WebhookTarget {
+  if (!deps.webhook) {
     throw new FinchError(400, "invalid_request", "Webhooks are not configured (MOCK_WEBHOOK_SECRET, MOCK_WEBHOOK_URL)");
   }
+  return deps.webhook;
+}
+
+/** Sends one signed webhook to the configured target; the answer's status and first 2000 characters. */
+async function send(deps: AdminDeps, input: WebhookInput): Promise<Record<string, unknown>> {
+  const webhook = requireWebhook(deps);
   const outgoing = await deps.webhookRequest(input);
   const eventId = outgoing.headers.get("finch-event-id");
   try {
@@ -49,6 +59,56 @@ function knownConnection(state: MockState, id: unknown): string {
   return id;
 }
 
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** A session as the mock stored it: what the app sent, and when it expires. */
+export function sessionView(session: MockSession, now: number) {
+  return {
+    session_id: session.sessionId,
+    customer_id: session.customerId,
+    customer_name: session.customerName,
+    customer_email: session.customerEmail,
+    products: session.products,
+    redirect_uri: session.redirectUri,
+    sandbox: session.sandbox,
+    manual: session.manual,
+    integration: session.integration,
+    connection_id: session.connectionId,
+    minutes_to_expire: session.minutesToExpire,
+    created_at: iso(session.createdAt),
+    expires_at: iso(session.expiresAt),
+    expired: session.expiresAt <= now,
+    completed: session.completed,
+    provider_id: session.providerId,
+  };
+}
+
+async function jobEvent(deps: AdminDeps, request: Request, id: string): Promise<Response> {
+  const body = await readJsonObject(request);
+  const jobType = body.job_type as keyof typeof JOB_EVENT_TYPES;
+  if (typeof jobType !== "string" || !Object.hasOwn(JOB_EVENT_TYPES, jobType)) {
+    throw new FinchError(400, "invalid_request", `job_type must be one of ${Object.keys(JOB_EVENT_TYPES).join(", ")}`);
+  }
+  requireWebhook(deps);
+  const origin = new URL(request.url).origin;
+  let job: { job_id: string; status: string };
+  let data: { job_id: string; job_url: string };
+  if (jobType === "data_sync_all") {
+    // Ends the running refresh (POST /jobs/automated), as Finch does before it sends the event.
+    const done = completeDataSync(deps.state, id, origin);
+    job = { job_id: done.jobId, status: done.status };
+    data = { job_id: done.jobId, job_url: done.jobUrl };
+  } else {
+    const c = deps.state.connections.get(id);
+    if (c) c.lastSuccessfulSync = iso(deps.state.now());
+    const jobId = uuid();
+    job = { job_id: jobId, status: "complete" };
+    data = { job_id: jobId, job_url: `${origin}/jobs/automated/${jobId}` };
+  }
+  const sent = await send(deps, { connection_id: id, event_type: JOB_EVENT_TYPES[jobType], data });
+  return json({ ...sent, job });
+}
+
 /** Routes under /_mock/ (never a Finch path); null when nothing matches. */
 export async function adminRoute(request: Request, path: string, deps: AdminDeps): Promise<Response | null> {
   const { state } = deps;
@@ -67,22 +127,21 @@ export async function adminRoute(request: Request, path: string, deps: AdminDeps
   }
   const jobMatch = /^\/_mock\/connections\/([^/]+)\/jobs$/.exec(path);
   if (jobMatch && request.method === "POST") {
-    const id = knownConnection(state, decodeURIComponent(jobMatch[1] as string));
-    const body = await readJsonObject(request);
-    const jobType = body.job_type as keyof typeof JOB_EVENT_TYPES;
-    if (typeof jobType !== "string" || !Object.hasOwn(JOB_EVENT_TYPES, jobType)) {
-      throw new FinchError(
-        400,
-        "invalid_request",
-        `job_type must be one of ${Object.keys(JOB_EVENT_TYPES).join(", ")}`,
-      );
+    return jobEvent(deps, request, knownConnection(state, decodeURIComponent(jobMatch[1] as string)));
+  }
+  const sessionMatch = /^\/_mock\/sessions\/([^/]+)$/.exec(path);
+  if (sessionMatch && request.method === "GET") {
+    const session = state.sessions.get(decodeURIComponent(sessionMatch[1] as string));
+    if (!session) throw new FinchError(404, "not_found_error", "Unknown session");
+    return json(sessionView(session, state.now()));
+  }
+  if (path === "/_mock/clock" && request.method === "POST") {
+    const seconds = (await readJsonObject(request)).advance_seconds;
+    if (typeof seconds !== "number" || !Number.isInteger(seconds) || seconds < 0 || seconds > MAX_ADVANCE_S) {
+      throw new FinchError(400, "invalid_request", `advance_seconds must be an integer from 0 to ${MAX_ADVANCE_S}`);
     }
-    const c = state.connections.get(id);
-    if (c) c.lastSuccessfulSync = new Date(state.now()).toISOString();
-    const jobId = uuid();
-    const origin = new URL(request.url).origin;
-    const data = { job_id: jobId, job_url: `${origin}/jobs/automated/${jobId}` };
-    return json(await send(deps, { connection_id: id, event_type: JOB_EVENT_TYPES[jobType], data }));
+    deps.advanceClock(seconds * 1000);
+    return json({ now: iso(state.now()) });
   }
   if (path === "/_mock/webhooks/send" && request.method === "POST") {
     const body = await readJsonObject(request);

@@ -1,7 +1,11 @@
-// API half of the mock: introspect, disconnect and the /employer/* data endpoints.
+// API half of the mock: introspect, disconnect (whole connection or some entities) and the
+// /employer/* data endpoints.
 import { makeCompany } from "./data";
-import { badRequest, bearerToken, FinchError, json } from "./http";
+import { badRequest, bearerToken, FinchError, json, readJsonObject } from "./http";
 import type { MockConnection, MockState } from "./state";
+
+/** The mock's bound on one POST /disconnect-entity list (Finch documents none). */
+const MAX_DISCONNECT_ENTITIES = 100;
 
 export function introspect(state: MockState, clientId: string, request: Request): Response {
   const { connection: c, token } = state.authenticate(bearerToken(request));
@@ -21,13 +25,13 @@ export function introspect(state: MockState, clientId: string, request: Request)
     customer_id: c.customerId,
     customer_name: c.customerName,
     customer_email: c.customerEmail,
-    entities: c.entityIds.map((id) => ({
-      id,
-      name: c.customerName,
-      source_id: null,
-      status: c.disconnected ? "disconnected" : c.status,
+    entities: c.entities.map((e) => ({
+      id: e.id,
+      name: e.name,
+      source_id: e.sourceId,
+      status: e.disconnected || c.disconnected ? "disconnected" : c.status,
     })),
-    authentication_methods: [{ type: "credential", connection_status: status, products: [...c.products] }],
+    authentication_methods: [{ type: c.authenticationType, connection_status: status, products: [...c.products] }],
     manual: c.manual,
     username: `payroll-admin@${(c.customerId ?? "customer").replace(/[^A-Za-z0-9.-]/g, "-")}.example.com`,
   });
@@ -36,6 +40,22 @@ export function introspect(state: MockState, clientId: string, request: Request)
 export function disconnect(state: MockState, request: Request): Response {
   const { connection } = state.authenticate(bearerToken(request));
   state.disconnect(connection);
+  return json({ status: "success" });
+}
+
+/** POST /disconnect-entity { entity_ids }: disconnects those entities, keeps the others. */
+export async function disconnectEntity(state: MockState, request: Request): Promise<Response> {
+  const { connection } = state.authenticate(bearerToken(request));
+  const ids = (await readJsonObject(request)).entity_ids;
+  if (
+    !Array.isArray(ids) ||
+    ids.length === 0 ||
+    ids.length > MAX_DISCONNECT_ENTITIES ||
+    !ids.every((id) => typeof id === "string" && id !== "")
+  ) {
+    throw badRequest(`entity_ids must be an array of 1 to ${MAX_DISCONNECT_ENTITIES} entity ids`);
+  }
+  state.disconnectEntities(connection, ids as string[]);
   return json({ status: "success" });
 }
 

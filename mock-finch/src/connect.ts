@@ -10,7 +10,8 @@ import {
   safeEqual,
   uuid,
 } from "./http";
-import { authorizePage, codePage, messagePage } from "./pages";
+import { authorizePage, codePage, expiredPage, messagePage } from "./pages";
+import { DEFAULT_PROVIDER, isProvider, MULTI_ENTITY_PROVIDER, PROVIDERS } from "./providers";
 import type { MockSession, MockState } from "./state";
 import { parseNewSession, parseReauthSession } from "./validate";
 
@@ -21,7 +22,7 @@ export interface ConnectConfig {
   embeddedCallbackUrl?: string;
 }
 
-function requireClient(config: ConnectConfig, id: unknown, secret: unknown): void {
+export function requireClient(config: ConnectConfig, id: unknown, secret: unknown): void {
   if (
     typeof id !== "string" ||
     typeof secret !== "string" ||
@@ -53,10 +54,12 @@ export async function createSession(state: MockState, config: ConnectConfig, req
     sandbox: input.sandbox,
     manual: input.manual,
     integration: input.integration,
+    minutesToExpire: input.minutesToExpire,
     connectionId: null,
     createdAt: now,
     expiresAt: now + input.minutesToExpire * 60_000,
     completed: false,
+    providerId: null,
   };
   state.sessions.set(session.sessionId, session);
   return sessionAnswer(config, request, session);
@@ -79,10 +82,12 @@ export async function reauthSession(state: MockState, config: ConnectConfig, req
     sandbox: null,
     manual: connection.manual,
     integration: null,
+    minutesToExpire: input.minutesToExpire,
     connectionId: connection.connectionId,
     createdAt: now,
     expiresAt: now + input.minutesToExpire * 60_000,
     completed: false,
+    providerId: connection.providerId,
   };
   state.sessions.set(session.sessionId, session);
   return sessionAnswer(config, request, session);
@@ -93,35 +98,14 @@ function flowParams(url: URL): { sessionId: string | null; state: string | null 
 }
 
 function goneSession(): Response {
-  return html(messagePage("Session not found", "This Connect session is unknown, expired or already completed."), 404);
+  return html(messagePage("Session not found", "This Connect session is unknown or already completed."), 404);
 }
 
-function actionHref(path: string, sessionId: string, state: string | null): string {
+function actionHref(path: string, sessionId: string, state: string | null, provider?: string): string {
   const q = new URLSearchParams({ session: sessionId });
   if (state !== null) q.set("state", state);
+  if (provider !== undefined) q.set("provider", provider);
   return `${path}?${q}`;
-}
-
-export function authorize(state: MockState, url: URL): Response {
-  const { sessionId, state: oauthState } = flowParams(url);
-  if (!sessionId) {
-    return html(
-      messagePage("Missing session", "Open this page through a connect_url from POST /connect/sessions."),
-      400,
-    );
-  }
-  const session = state.liveSession(sessionId);
-  if (!session) return goneSession();
-  return html(
-    authorizePage({
-      customerName: session.customerName,
-      customerId: session.customerId,
-      products: session.products,
-      reauthentication: session.connectionId !== null,
-      approveHref: actionHref("/authorize/approve", sessionId, oauthState),
-      denyHref: actionHref("/authorize/deny", sessionId, oauthState),
-    }),
-  );
 }
 
 function callbackTarget(config: ConnectConfig, session: MockSession): string | null {
@@ -134,27 +118,94 @@ function withParams(target: string, params: Record<string, string | null>): stri
   return url.toString();
 }
 
-export function approve(state: MockState, config: ConnectConfig, url: URL): Response {
+/**
+ * Where an expired session sends the browser: back to the app with `error=session_expired` and
+ * no code, as a denial does (Finch documents no failure redirect; the Worker answers any `error`
+ * with connect_cancelled). Null for an embedded session without a callback URL.
+ */
+function expiredTarget(config: ConnectConfig, session: MockSession, oauthState: string | null): string | null {
+  const target = callbackTarget(config, session);
+  if (target === null) return null;
+  return withParams(target, {
+    error: "session_expired",
+    error_description: "The Connect session expired",
+    state: oauthState,
+  });
+}
+
+/** The session `sessionId` names when it is live; else the answer for one that is not. */
+function liveOr(
+  state: MockState,
+  config: ConnectConfig,
+  url: URL,
+  onExpired: "page" | "redirect",
+): MockSession | Response {
   const { sessionId, state: oauthState } = flowParams(url);
-  const session = sessionId ? state.liveSession(sessionId) : null;
-  if (!session) return goneSession();
-  const code = state.mintCode(session.sessionId);
+  const session = sessionId ? state.sessions.get(sessionId) : undefined;
+  if (!session || !sessionId) return goneSession();
+  const standing = state.standing(sessionId);
+  if (standing === "live") return session;
+  if (standing !== "expired") return goneSession();
+  const back = expiredTarget(config, session, oauthState);
+  if (onExpired === "redirect" && back !== null) return redirect(back);
+  return html(expiredPage(new Date(session.expiresAt).toISOString(), back), 410);
+}
+
+export function authorize(state: MockState, config: ConnectConfig, url: URL): Response {
+  const { sessionId, state: oauthState } = flowParams(url);
+  if (!sessionId) {
+    return html(
+      messagePage("Missing session", "Open this page through a connect_url from POST /connect/sessions."),
+      400,
+    );
+  }
+  const session = liveOr(state, config, url, "page");
+  if (session instanceof Response) return session;
+  const reauthentication = session.connectionId !== null;
+  const provider = session.providerId ?? session.integration?.provider ?? DEFAULT_PROVIDER;
+  // A new connection may also be made with the multi-entity provider, unless the session fixed one.
+  const alternative = !reauthentication && !session.integration && provider !== MULTI_ENTITY_PROVIDER;
+  return html(
+    authorizePage({
+      customerName: session.customerName,
+      customerId: session.customerId,
+      products: session.products,
+      reauthentication,
+      providerName: PROVIDERS[provider]?.name ?? provider,
+      approveHref: actionHref("/authorize/approve", sessionId, oauthState),
+      denyHref: actionHref("/authorize/deny", sessionId, oauthState),
+      multiEntityHref: alternative
+        ? actionHref("/authorize/approve", sessionId, oauthState, MULTI_ENTITY_PROVIDER)
+        : undefined,
+    }),
+  );
+}
+
+export function approve(state: MockState, config: ConnectConfig, url: URL): Response {
+  const session = liveOr(state, config, url, "redirect");
+  if (session instanceof Response) return session;
+  const oauthState = flowParams(url).state;
+  // A re-authentication keeps the connection's provider; a new one may pick any the mock knows.
+  const picked = session.connectionId === null ? (url.searchParams.get("provider") ?? undefined) : undefined;
+  if (picked !== undefined && !isProvider(picked)) {
+    return html(messagePage("Unknown provider", "Pick a provider from the Connect page."), 400);
+  }
+  const code = state.mintCode(session.sessionId, picked);
   const target = callbackTarget(config, session);
   if (target === null) return html(codePage(code, oauthState));
   return redirect(withParams(target, { code, state: oauthState }));
 }
 
 export function deny(state: MockState, config: ConnectConfig, url: URL): Response {
-  const { sessionId, state: oauthState } = flowParams(url);
-  const session = sessionId ? state.liveSession(sessionId) : null;
-  if (!session) return goneSession();
+  const session = liveOr(state, config, url, "redirect");
+  if (session instanceof Response) return session;
   const target = callbackTarget(config, session);
   if (target === null) return html(messagePage("Access denied", "The employer did not connect."));
   return redirect(
     withParams(target, {
       error: "access_denied",
       error_description: "The employer denied access",
-      state: oauthState,
+      state: flowParams(url).state,
     }),
   );
 }

@@ -26,19 +26,26 @@ const PEOPLE: ReadonlyArray<[first: string, middle: string | null, last: string,
   ["Luis", null, "Moreno", "Support", true],
 ];
 
-/** A fixed-size directory with stable names and per-connection ids; everyone reports to Ada. */
-export function makeDirectory(): DirectoryIndividual[] {
-  const ids = PEOPLE.map(() => uuid());
+/**
+ * A directory of `size` people (default twelve) with stable names and per-connection ids;
+ * everyone reports to Ada. Past twelve the names repeat with a number ("Okafor 2").
+ */
+export function makeDirectory(size = PEOPLE.length): DirectoryIndividual[] {
+  const ids = Array.from({ length: size }, () => uuid());
   const ceo = ids[0] as string;
-  return PEOPLE.map(([first, middle, last, dept, active], i) => ({
-    id: ids[i] as string,
-    first_name: first,
-    middle_name: middle,
-    last_name: last,
-    manager: i === 0 ? null : { id: ceo },
-    department: { name: dept },
-    is_active: active,
-  }));
+  return ids.map((id, i) => {
+    const [first, middle, last, dept, active] = PEOPLE[i % PEOPLE.length] as (typeof PEOPLE)[number];
+    const round = Math.floor(i / PEOPLE.length);
+    return {
+      id,
+      first_name: first,
+      middle_name: middle,
+      last_name: round === 0 ? last : `${last} ${round + 1}`,
+      manager: i === 0 ? null : { id: ceo },
+      department: { name: dept },
+      is_active: active,
+    };
+  });
 }
 
 export function makeCompany(companyId: string, customerName: string, customerId: string) {

@@ -1,15 +1,30 @@
 // An in-memory, Finch-shaped mock of the Finch API and Connect UI. Web-standard code only:
 // it runs as its own Worker (see index.ts) and is imported directly by the test suite.
 import { adminRoute } from "./admin";
-import { company, directory, disconnect, introspect } from "./api";
-import { approve, authorize, createSession, deny, exchangeToken, reauthSession } from "./connect";
 import { FinchError, json, uuid, withRequestId } from "./http";
+import { completeDataSync } from "./jobs-api";
 import { FINCH_LIMITS, RateLimiter } from "./rate-limits";
+import { finchRoute } from "./routes";
 import { type ConnectionStatus, type MockConnection, type MockSession, MockState, type MockToken } from "./state";
-import { type SignWebhookOptions, type WebhookHeaders, webhookHeaders } from "./webhook";
+import {
+  type SignWebhookOptions,
+  type WebhookHeaders,
+  type WebhookInput,
+  type WebhookTarget,
+  webhookHeaders,
+} from "./webhook";
 
+export type { MockJob } from "./jobs";
 export type { TokenResponse } from "./state";
-export type { ConnectionStatus, MockConnection, MockSession, MockToken, SignWebhookOptions, WebhookHeaders };
+export type {
+  ConnectionStatus,
+  MockConnection,
+  MockSession,
+  MockToken,
+  SignWebhookOptions,
+  WebhookHeaders,
+  WebhookInput,
+};
 
 export interface MockFinchOptions {
   clientId: string;
@@ -23,17 +38,9 @@ export interface MockFinchOptions {
   /** Clock in epoch milliseconds. Default Date.now. */
   now?: () => number;
   /** secret: base64 (Finch style); targetUrl: where /_mock/webhooks/send delivers. */
-  webhook?: { secret: string; targetUrl: string; fetch?: (request: Request) => Promise<Response> };
+  webhook?: WebhookTarget;
   /** Enforce Finch's per-application rate limits (true: Finch's table). Default off. */
   rateLimits?: boolean | Readonly<Record<string, number>>;
-}
-
-export interface WebhookInput {
-  connection_id: string;
-  /** Default "account.updated". */
-  event_type?: string;
-  /** Default { status: <current status>, authentication_method: { type: "credential" } }. */
-  data?: unknown;
 }
 
 export interface InjectedFailure {
@@ -55,8 +62,18 @@ export interface RequestLogEntry {
 
 export interface MockFinch {
   fetch(request: Request): Promise<Response>;
-  /** Mint an authorization code as if the employer approved the session (single use per session). */
-  approve(sessionId: string): string;
+  /**
+   * Mint an authorization code as if the employer approved the session (single use per session),
+   * optionally picking the provider (providers.ts; `finch_multi_entity` gives two entities).
+   */
+  approve(sessionId: string, opts?: { providerId?: string }): string;
+  /** Move the mock's clock forward (session and code expiry, the hourly refresh window). */
+  advanceClock(ms: number): void;
+  /**
+   * End the connection's running data_sync_all job (or record a scheduled one) as the sandbox
+   * configuration says: what POST /_mock/connections/:id/jobs does before it sends the webhook.
+   */
+  completeJob(connectionId: string, origin?: string): { jobId: string; jobUrl: string; status: string };
   setConnectionStatus(connectionId: string, status: ConnectionStatus, message?: string): void;
   /** Create a connection directly (no Connect flow); returns its token and id. */
   seedConnection(input: { customerId: string; customerName: string; customerEmail?: string; products?: string[] }): {
@@ -85,7 +102,13 @@ interface Failure extends InjectedFailure {
 
 export function createMockFinch(options: MockFinchOptions): MockFinch {
   if (!options.clientId || !options.clientSecret) throw new Error("mock-finch: clientId and clientSecret are required");
-  const state = new MockState(options.now ?? Date.now, options.codeTtlMs ?? 600_000);
+  const clock = options.now ?? Date.now;
+  let offsetMs = 0;
+  const state = new MockState(() => clock() + offsetMs, options.codeTtlMs ?? 600_000);
+  const advanceClock = (ms: number) => {
+    if (!(ms >= 0)) throw new Error("mock-finch: the clock only moves forward");
+    offsetMs += ms;
+  };
   const failures: Failure[] = [];
   const requests: RequestLogEntry[] = [];
   const limiter = new RateLimiter(state.now);
@@ -111,7 +134,7 @@ export function createMockFinch(options: MockFinchOptions): MockFinch {
       connection_id: c.connectionId,
       company_id: c.companyId,
       account_id: c.accountId,
-      entity_id: c.entityIds[0],
+      entity_id: c.entities[0]?.id,
       event_type: input.event_type ?? "account.updated",
       data: input.data ?? { status: c.status, authentication_method: { type: "credential" } },
     });
@@ -127,7 +150,7 @@ export function createMockFinch(options: MockFinchOptions): MockFinch {
     const { pathname: path } = url;
     const m = request.method;
     if (path.startsWith("/_mock/")) {
-      const answer = await adminRoute(request, path, { state, webhook: options.webhook, webhookRequest });
+      const answer = await adminRoute(request, path, { state, webhook: options.webhook, webhookRequest, advanceClock });
       if (answer) return answer;
     }
     const failure = failures.find((f) => f.path === path && (f.method === undefined || f.method === m));
@@ -142,26 +165,7 @@ export function createMockFinch(options: MockFinchOptions): MockFinch {
       return json(err.body(), failure.status, failure.headers);
     }
     if (path.startsWith("/employer/")) limiter.check(path);
-    const routes: Record<string, Record<string, () => Response | Promise<Response>>> = {
-      "/connect/sessions": { POST: () => createSession(state, options, request) },
-      "/connect/sessions/reauthenticate": { POST: () => reauthSession(state, options, request) },
-      "/authorize": { GET: () => authorize(state, url) },
-      "/authorize/approve": { GET: () => approve(state, options, url) },
-      "/authorize/deny": { GET: () => deny(state, options, url) },
-      "/auth/token": { POST: () => exchangeToken(state, options, request) },
-      "/introspect": { GET: () => introspect(state, options.clientId, request) },
-      "/disconnect": { POST: () => disconnect(state, request) },
-      "/employer/company": { GET: () => company(state, request) },
-      "/employer/directory": { GET: () => directory(state, request, url) },
-    };
-    const byMethod = routes[path];
-    if (!byMethod) throw new FinchError(404, "not_found_error", `No route for ${m} ${path}`);
-    const handler = byMethod[m];
-    if (!handler) {
-      const err = new FinchError(405, "method_not_allowed", `${m} is not allowed on ${path}`);
-      return json(err.body(), 405, { allow: Object.keys(byMethod).join(", ") });
-    }
-    return handler();
+    return finchRoute(request, url, state, options);
   }
 
   async function handle(request: Request): Promise<Response> {
@@ -187,7 +191,12 @@ export function createMockFinch(options: MockFinchOptions): MockFinch {
 
   return {
     fetch: handle,
-    approve: (sessionId) => state.mintCode(sessionId),
+    approve: (sessionId, opts) => state.mintCode(sessionId, opts?.providerId),
+    advanceClock,
+    completeJob(connectionId, origin = "https://api.tryfinch.com") {
+      const job = completeDataSync(state, connectionId, origin);
+      return { jobId: job.jobId, jobUrl: job.jobUrl, status: job.status };
+    },
     setConnectionStatus: (id, status, message) => void state.setStatus(id, status, message),
     setRateLimits: (limits, windowMs) => limiter.set(limits, windowMs),
     seedConnection(input) {

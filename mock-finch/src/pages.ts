@@ -27,8 +27,9 @@ const STYLE = `
   .actions { display: flex; gap: 10px; }
   .actions a { flex: 1; text-align: center; text-decoration: none; font-weight: 600; border-radius: 8px; padding: 10px; }
   #approve { background: var(--brand); color: #fff; }
-  #deny { border: 1px solid var(--line); color: var(--ink); }
+  #deny, #return { border: 1px solid var(--line); color: var(--ink); }
   code { display: block; background: #f4f6fb; border-radius: 8px; padding: 10px; word-break: break-all; }
+  .alt { margin: 18px 0 0; font-size: 13px; }
   footer { margin-top: 18px; font-size: 12px; color: var(--muted); }
 `;
 
@@ -57,8 +58,11 @@ export interface AuthorizeView {
   customerId: string;
   products: readonly string[];
   reauthentication: boolean;
+  providerName: string;
   approveHref: string;
   denyHref: string;
+  /** Approve as the two-entity provider instead (new connections only). */
+  multiEntityHref?: string | undefined;
 }
 
 export function authorizePage(view: AuthorizeView): string {
@@ -71,14 +75,33 @@ export function authorizePage(view: AuthorizeView): string {
 <dl>
 <dt>Customer</dt><dd id="customer-name">${escapeHtml(view.customerName)}</dd>
 <dt>Customer ID</dt><dd id="customer-id">${escapeHtml(view.customerId)}</dd>
-<dt>Provider</dt><dd>Gusto (sandbox)</dd>
+<dt>Provider</dt><dd id="provider">${escapeHtml(view.providerName)} (sandbox)</dd>
 </dl>
 <p>Requested access:</p>
 <ul id="products">${items}</ul>
 <div class="actions">
 <a id="deny" href="${escapeHtml(view.denyHref)}">Deny</a>
 <a id="approve" href="${escapeHtml(view.approveHref)}">Approve</a>
-</div>`,
+</div>${
+      view.multiEntityHref
+        ? `
+<p class="alt">Or approve as a provider with two entities:
+<a id="approve-multi-entity" href="${escapeHtml(view.multiEntityHref)}">Finch multi-entity</a></p>`
+        : ""
+    }`,
+  );
+}
+
+/** An expired session: it cannot be approved; the link (when there is a way back) ends at the app. */
+export function expiredPage(expiredAt: string, returnHref: string | null): string {
+  const back = returnHref
+    ? `<div class="actions"><a id="return" href="${escapeHtml(returnHref)}">Return to the application</a></div>`
+    : "";
+  return layout(
+    "Session expired",
+    `<h1>Session expired</h1>
+<p>This Connect session expired at <span id="expired-at">${escapeHtml(expiredAt)}</span> and can no longer be approved. Ask the application for a new link.</p>
+${back}`,
   );
 }
 

@@ -1,107 +1,88 @@
-// In-memory state of one mock instance: sessions, authorization codes, connections, tokens.
-import { type DirectoryIndividual, makeDirectory } from "./data";
-import { FinchError, randomBase64Url, randomHex, uuid } from "./http";
-import type { NewSessionInput } from "./validate";
+// In-memory state of one mock instance: sessions, authorization codes, connections, tokens, jobs.
+// The shapes live in model.ts (re-exported here for the modules that import them from state).
+import { makeDirectory } from "./data";
+import { badRequest, FinchError, randomBase64Url, randomHex, uuid } from "./http";
+import { JobBook } from "./jobs";
+import {
+  type AuthenticationType,
+  CONNECTION_STATUSES,
+  type ConnectionStatus,
+  type MockConnection,
+  type MockEntity,
+  type MockSession,
+  type MockToken,
+  STATUS_MESSAGES,
+  type TokenResponse,
+} from "./model";
+import { DEFAULT_PROVIDER, isProvider, PROVIDERS } from "./providers";
 
-export const CONNECTION_STATUSES = [
-  "pending",
-  "processing",
-  "connected",
-  "error_no_account_setup",
-  "error_permissions",
-  "reauth",
-] as const;
-export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number];
-
-/** A session keeps what it was created with (validate.ts) plus its own bookkeeping. */
-export interface MockSession extends Omit<NewSessionInput, "minutesToExpire"> {
-  sessionId: string;
-  /** Set for re-authentication sessions. */
-  connectionId: string | null;
-  createdAt: number;
-  expiresAt: number;
-  /** A session can be approved once. */
-  completed: boolean;
-}
-
-export interface MockConnection {
-  connectionId: string;
-  status: ConnectionStatus;
-  statusMessage: string;
-  customerId: string | null;
-  customerName: string | null;
-  customerEmail: string | null;
-  products: string[];
-  providerId: string;
-  accountId: string;
-  companyId: string;
-  entityIds: string[];
-  manual: boolean;
-  createdAt: number;
-  lastSuccessfulSync: string | null;
-  /** The one valid token of the connection; null once disconnected. */
-  accessToken: string | null;
-  disconnected: boolean;
-  directory: DirectoryIndividual[];
-}
-
-export interface MockToken {
-  tokenId: string;
-  connectionId: string;
-  issuedAt: number;
-}
+export {
+  CONNECTION_STATUSES,
+  type ConnectionStatus,
+  type MockConnection,
+  type MockSession,
+  type MockToken,
+  STATUS_MESSAGES,
+  type TokenResponse,
+};
 
 interface CodeGrant {
   sessionId: string;
   expiresAt: number;
 }
 
-export interface TokenResponse {
-  access_token: string;
-  token_type: "bearer";
-  connection_id: string;
-  client_type: "sandbox";
-  connection_type: "provider";
-  entity_ids: string[];
-  products: string[];
-  provider_id: string;
-  account_id: string;
-  company_id: string;
-  customer_id: string | null;
-  customer_name: string | null;
-}
+/** What became of a session: shown and approved only while "live". */
+export type SessionStanding = "live" | "expired" | "completed" | "unknown";
 
-export const STATUS_MESSAGES: Record<ConnectionStatus, string> = {
-  pending: "The connection is being set up.",
-  processing: "Finch is syncing data from the provider.",
-  connected: "Connected.",
-  error_no_account_setup: "The employer has not finished setting up the provider account.",
-  error_permissions: "The credentials lack the permissions needed for the requested products.",
-  reauth: "The employer must re-authenticate this connection.",
-};
+export interface NewConnection {
+  customerId: string | null;
+  customerName: string | null;
+  customerEmail?: string | null;
+  products: string[];
+  manual?: boolean;
+  /** A key of PROVIDERS; default gusto. */
+  providerId?: string;
+  authenticationType?: AuthenticationType;
+  /** People in the directory; default the mock's fixed twelve. */
+  employeeSize?: number;
+}
 
 export class MockState {
   readonly sessions = new Map<string, MockSession>();
   readonly codes = new Map<string, CodeGrant>();
   readonly connections = new Map<string, MockConnection>();
   readonly tokens = new Map<string, MockToken>();
+  readonly jobs: JobBook;
 
   constructor(
     readonly now: () => number,
     private readonly codeTtlMs: number,
-  ) {}
+  ) {
+    this.jobs = new JobBook(now);
+  }
+
+  standing(sessionId: string): SessionStanding {
+    const session = this.sessions.get(sessionId);
+    if (!session) return "unknown";
+    if (session.completed) return "completed";
+    return session.expiresAt <= this.now() ? "expired" : "live";
+  }
 
   /** A session that can still be shown and approved, or null. */
   liveSession(sessionId: string): MockSession | null {
-    const session = this.sessions.get(sessionId);
-    if (!session || session.completed || session.expiresAt <= this.now()) return null;
-    return session;
+    return this.standing(sessionId) === "live" ? (this.sessions.get(sessionId) ?? null) : null;
   }
 
-  /** The employer approved: mint a single-use code. Throws when the session is not live. */
-  mintCode(sessionId: string): string {
+  /**
+   * The employer approved (with `providerId`, default: the session's integration, else gusto):
+   * mint a single-use code. Throws when the session is not live or the provider is unknown.
+   */
+  mintCode(sessionId: string, providerId?: string): string {
     const session = this.liveSession(sessionId);
     if (!session) throw new Error(`mock-finch: session ${sessionId} is unknown, expired or already used`);
+    const provider = providerId ?? session.integration?.provider ?? DEFAULT_PROVIDER;
+    if (!isProvider(provider)) throw new Error(`mock-finch: unknown provider ${JSON.stringify(provider)}`);
+    session.providerId = provider;
     session.completed = true;
     const code = `${uuid()}`;
     this.codes.set(code, { sessionId, expiresAt: this.now() + this.codeTtlMs });
@@ -133,6 +114,7 @@ export class MockState {
             customerEmail: session.customerEmail,
             products: session.products,
             manual: session.manual,
+            providerId: session.providerId ?? DEFAULT_PROVIDER,
           });
     if (connection === existing) connection.products = session.products;
     this.rotateToken(connection);
@@ -145,7 +127,7 @@ export class MockState {
       connection_id: connection.connectionId,
       client_type: "sandbox",
       connection_type: "provider",
-      entity_ids: [...connection.entityIds],
+      entity_ids: connection.entities.filter((e) => !e.disconnected).map((e) => e.id),
       products: [...connection.products],
       provider_id: connection.providerId,
       account_id: connection.accountId,
@@ -155,31 +137,39 @@ export class MockState {
     };
   }
 
-  createConnection(input: {
-    customerId: string | null;
-    customerName: string | null;
-    customerEmail?: string | null;
-    products: string[];
-    manual?: boolean;
-  }): MockConnection {
+  createConnection(input: NewConnection): MockConnection {
+    const providerId = input.providerId ?? DEFAULT_PROVIDER;
+    const provider = PROVIDERS[providerId];
+    if (!provider) throw new Error(`mock-finch: unknown provider ${JSON.stringify(providerId)}`);
+    const authenticationType = input.authenticationType ?? "credential";
+    // Finch's team sets assisted connections up by hand: they start pending.
+    const status: ConnectionStatus = authenticationType === "assisted" ? "pending" : "connected";
+    const base = input.customerName ?? `${provider.name} sandbox company`;
+    const entities: MockEntity[] = Array.from({ length: provider.entities }, (_, i) => ({
+      id: uuid(),
+      name: provider.entities === 1 ? base : `${base} (entity ${i + 1})`,
+      sourceId: `mock-${randomHex(4)}`,
+      disconnected: false,
+    }));
     const connection: MockConnection = {
       connectionId: uuid(),
-      status: "connected",
-      statusMessage: STATUS_MESSAGES.connected,
+      status,
+      statusMessage: STATUS_MESSAGES[status],
       customerId: input.customerId,
       customerName: input.customerName,
       customerEmail: input.customerEmail ?? null,
       products: [...input.products],
-      providerId: "gusto",
+      providerId,
+      authenticationType,
       accountId: uuid(),
       companyId: uuid(),
-      entityIds: [uuid()],
-      manual: input.manual ?? false,
+      entities,
+      manual: input.manual ?? authenticationType === "assisted",
       createdAt: this.now(),
-      lastSuccessfulSync: new Date(this.now()).toISOString(),
+      lastSuccessfulSync: status === "connected" ? new Date(this.now()).toISOString() : null,
       accessToken: null,
       disconnected: false,
-      directory: makeDirectory(),
+      directory: makeDirectory(input.employeeSize),
     };
     this.connections.set(connection.connectionId, connection);
     return connection;
@@ -208,6 +198,20 @@ export class MockState {
     if (connection.accessToken) this.tokens.delete(connection.accessToken);
     connection.accessToken = null;
     connection.disconnected = true;
+  }
+
+  /**
+   * Disconnects some entities and keeps the rest. Every id must be an entity of the connection
+   * (already disconnected ones are fine: a repeat is harmless). When no entity is left, the
+   * connection is disconnected as by /disconnect (the mock's choice: nothing is left to serve).
+   */
+  disconnectEntities(connection: MockConnection, ids: readonly string[]): void {
+    const byId = new Map(connection.entities.map((e) => [e.id, e]));
+    if (!ids.every((id) => byId.has(id))) {
+      throw badRequest("entity_ids contains an id that is not an entity of this connection");
+    }
+    for (const id of ids) (byId.get(id) as MockEntity).disconnected = true;
+    if (connection.entities.every((e) => e.disconnected)) this.disconnect(connection);
   }
 
   setStatus(connectionId: string, status: ConnectionStatus, message?: string): MockConnection {

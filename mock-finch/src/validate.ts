@@ -1,5 +1,6 @@
 // Validation of Connect Session bodies, the way Finch answers bad input: 400 invalid_request.
 import { badRequest } from "./http";
+import { isProvider } from "./providers";
 
 export const FINCH_PRODUCTS = [
   "benefits",
@@ -19,7 +20,9 @@ export const FINCH_PRODUCTS = [
 ] as const;
 
 const MAX_MINUTES_TO_EXPIRE = 129_600;
-const DEFAULT_MINUTES_TO_EXPIRE = 43_200;
+/** Finch's defaults when minutes_to_expire is not sent: 90 days for a new session, 30 for a re-authentication. */
+export const DEFAULT_MINUTES_NEW_SESSION = 129_600;
+export const DEFAULT_MINUTES_REAUTH_SESSION = 43_200;
 
 export interface NewSessionInput {
   customerId: string;
@@ -56,7 +59,7 @@ function boundedString(body: Record<string, unknown>, key: string, required: boo
   return v;
 }
 
-function products(body: Record<string, unknown>, required: boolean): string[] | null {
+export function products(body: Record<string, unknown>, required: boolean): string[] | null {
   const v = body.products;
   if (isAbsent(v)) {
     if (required) throw badRequest("products is required");
@@ -87,9 +90,9 @@ function redirectUri(body: Record<string, unknown>): string | null {
   return v;
 }
 
-function minutesToExpire(body: Record<string, unknown>): number {
+function minutesToExpire(body: Record<string, unknown>, fallback: number): number {
   const v = body.minutes_to_expire;
-  if (isAbsent(v)) return DEFAULT_MINUTES_TO_EXPIRE;
+  if (isAbsent(v)) return fallback;
   if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > MAX_MINUTES_TO_EXPIRE) {
     throw badRequest(`minutes_to_expire must be an integer from 1 to ${MAX_MINUTES_TO_EXPIRE}`);
   }
@@ -115,6 +118,7 @@ export function parseNewSession(body: Record<string, unknown>): NewSessionInput 
     if (typeof i !== "object" || Array.isArray(i) || typeof i.provider !== "string" || !i.provider) {
       throw badRequest("integration.provider must be a non-empty string");
     }
+    if (!isProvider(i.provider)) throw badRequest("integration.provider is not a provider this mock knows");
     if (!isAbsent(i.auth_method) && typeof i.auth_method !== "string") {
       throw badRequest("integration.auth_method must be a string");
     }
@@ -127,7 +131,7 @@ export function parseNewSession(body: Record<string, unknown>): NewSessionInput 
     redirectUri: redirectUri(body),
     sandbox: (sandbox ?? null) as NewSessionInput["sandbox"],
     manual: manual === true,
-    minutesToExpire: minutesToExpire(body),
+    minutesToExpire: minutesToExpire(body, DEFAULT_MINUTES_NEW_SESSION),
     integration: isAbsent(integration) ? null : (integration as NewSessionInput["integration"]),
   };
 }
@@ -141,6 +145,6 @@ export function parseReauthSession(body: Record<string, unknown>): ReauthSession
     connectionId,
     products: products(body, false),
     redirectUri: redirectUri(body),
-    minutesToExpire: minutesToExpire(body),
+    minutesToExpire: minutesToExpire(body, DEFAULT_MINUTES_REAUTH_SESSION),
   };
 }

@@ -1,6 +1,21 @@
 // Finch webhook signing: HMAC-SHA256 over `${id}.${timestamp}.${body}`, key = base64-decoded secret.
 import { base64Decode, base64Encode } from "./http";
 
+/** Where the mock delivers webhooks: secret is base64 (Finch style); `fetch` replaces the network (tests). */
+export interface WebhookTarget {
+  secret: string;
+  targetUrl: string;
+  fetch?: (request: Request) => Promise<Response>;
+}
+
+export interface WebhookInput {
+  connection_id: string;
+  /** Default "account.updated". */
+  event_type?: string;
+  /** Default { status: <current status>, authentication_method: { type: "credential" } }. */
+  data?: unknown;
+}
+
 export interface SignWebhookOptions {
   /** Default: a fresh `msg_...` id. */
   eventId?: string;

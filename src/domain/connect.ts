@@ -140,7 +140,7 @@ async function createSession(
     }
     session = await createReauthSession(
       deps.finch,
-      { connectionId: ticket.connection_id, products, redirectUri },
+      { connectionId: ticket.connection_id, products, redirectUri, minutesToExpire: deps.connect.sessionMinutes },
       trace,
     );
   } else {
@@ -153,6 +153,7 @@ async function createSession(
         products,
         redirectUri,
         sandbox: deps.connect.sandbox,
+        minutesToExpire: deps.connect.sessionMinutes,
       },
       trace,
     );

@@ -1,8 +1,7 @@
-import * as v from "valibot";
 import type { FinchSettings } from "../config";
-import { AppError, type ErrorCode } from "../errors";
 import type { Trace } from "../lib/trace";
-import { callFinch, type FinchReply, parseErrorBody } from "./http";
+import { callFinch, parseErrorBody } from "./http";
+import { parse, rejected } from "./reply";
 import {
   DisconnectSchema,
   type Introspection,
@@ -14,27 +13,8 @@ import {
 
 /**
  * Finch operations this product uses. Each builds one request and turns the reply into a
- * validated result or a typed AppError; none returns an HTTP response or logs a body.
+ * validated result or a typed AppError (finch/reply.ts); none returns an HTTP response or logs a body.
  */
-function parse<S extends v.GenericSchema>(schema: S, reply: FinchReply, what: string): v.InferOutput<S> {
-  const result = v.safeParse(schema, reply.body);
-  if (!result.success) {
-    const field = result.issues[0] ? v.getDotPath(result.issues[0]) : undefined;
-    throw new AppError("finch_bad_response", `${what}: field ${field ?? "(root)"} invalid`);
-  }
-  return result.output;
-}
-
-/** Maps a non-2xx reply that is not 429/5xx (those throw in callFinch). */
-function rejected(reply: FinchReply, what: string, byName: Partial<Record<string, ErrorCode>> = {}): AppError {
-  const { name, finchCode } = parseErrorBody(reply.body);
-  const detail = `${what}: ${reply.status} ${name ?? "?"}${finchCode ? `/${finchCode}` : ""}`;
-  if (finchCode === "reauthenticate_user") return new AppError("finch_reauthenticate", detail);
-  const mapped = name ? byName[name] : undefined;
-  if (mapped) return new AppError(mapped, detail);
-  if (reply.status === 401 && what === "token exchange") return new AppError("finch_invalid_client", detail);
-  return new AppError("finch_rejected", detail);
-}
 
 export interface NewSession {
   customerId: string;
@@ -43,6 +23,8 @@ export interface NewSession {
   products: string[];
   redirectUri?: string | undefined;
   sandbox?: "finch" | "provider" | undefined;
+  /** Finch's minutes_to_expire (1..129600); Finch's default when not sent is 90 days. */
+  minutesToExpire: number;
 }
 
 export async function createConnectSession(
@@ -64,6 +46,7 @@ export async function createConnectSession(
         ...(input.customerEmail ? { customer_email: input.customerEmail } : {}),
         ...(input.redirectUri ? { redirect_uri: input.redirectUri } : {}),
         ...(input.sandbox ? { sandbox: input.sandbox } : {}),
+        minutes_to_expire: input.minutesToExpire,
       },
     },
     trace,
@@ -77,7 +60,7 @@ export async function createConnectSession(
 
 export async function createReauthSession(
   settings: FinchSettings,
-  input: { connectionId: string; products: string[]; redirectUri?: string | undefined },
+  input: { connectionId: string; products: string[]; redirectUri?: string | undefined; minutesToExpire: number },
   trace: Trace,
 ): Promise<{ sessionId: string; connectUrl: string }> {
   const reply = await callFinch(
@@ -91,6 +74,8 @@ export async function createReauthSession(
         connection_id: input.connectionId,
         products: input.products,
         ...(input.redirectUri ? { redirect_uri: input.redirectUri } : {}),
+        // Finch's default for a re-authentication is 30 days.
+        minutes_to_expire: input.minutesToExpire,
       },
     },
     trace,
@@ -164,5 +149,40 @@ export async function disconnect(
   if (reply.status === 401) return "already_invalid";
   if (reply.status !== 200) throw rejected(reply, "disconnect");
   parse(DisconnectSchema, reply, "disconnect");
+  return "disconnected";
+}
+
+/**
+ * POST /disconnect-entity { entity_ids }: disconnects those entities of a multi-entity connection
+ * and keeps the others. "already_invalid" when Finch says the token no longer works (as for
+ * disconnect); an entity Finch does not know for this connection is entity_not_found.
+ */
+export async function disconnectEntities(
+  settings: FinchSettings,
+  token: string,
+  entityIds: readonly string[],
+  trace: Trace,
+): Promise<"disconnected" | "already_invalid"> {
+  const reply = await callFinch(
+    settings,
+    {
+      method: "POST",
+      path: "/disconnect-entity",
+      auth: { kind: "bearer", token },
+      idempotent: true,
+      json: { entity_ids: entityIds },
+    },
+    trace,
+  );
+  if (reply.status === 401 && parseErrorBody(reply.body).finchCode !== "reauthenticate_user") return "already_invalid";
+  if (reply.status !== 200) {
+    throw rejected(
+      reply,
+      "disconnect entity",
+      {},
+      { 400: "entity_not_found", 404: "entity_not_found", 422: "entity_not_found" },
+    );
+  }
+  parse(DisconnectSchema, reply, "disconnect entity");
   return "disconnected";
 }

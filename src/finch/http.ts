@@ -23,11 +23,17 @@ export interface FinchRequest {
   json?: unknown;
   /** One retry on a refused connection or 502/503/504. Never for the code exchange. */
   idempotent: boolean;
+  /**
+   * The endpoint answers 429 with a body of its own (POST /jobs/automated: the hourly refresh
+   * limit): hand that reply back to the caller instead of throwing finch_rate_limited.
+   */
+  own429?: boolean;
 }
 
 export interface FinchReply {
   status: number;
   body: unknown;
+  headers: Headers;
 }
 
 /** Finch's error envelope: { code, name, finch_code?, message }. */
@@ -109,12 +115,9 @@ export async function callFinch(settings: FinchSettings, call: FinchRequest, tra
       }
       throw e;
     }
-    if (res.status === 429) {
-      const wait = retryAfterMs(res.headers, Date.now());
+    if (res.status === 429 && !call.own429) {
       await res.body?.cancel();
-      const headers: Record<string, string> =
-        wait === undefined ? {} : { "Retry-After": String(Math.ceil(wait / 1000)) };
-      throw new AppError("finch_rate_limited", `${call.path} 429`, { headers });
+      throw rateLimited(res.headers, call.path);
     }
     if (res.status >= 500) {
       await res.body?.cancel();
@@ -132,6 +135,13 @@ export async function callFinch(settings: FinchSettings, call: FinchRequest, tra
     } catch {
       throw new AppError("finch_bad_response", `${call.path} ${res.status} body is not JSON`);
     }
-    return { status: res.status, body: parsed };
+    return { status: res.status, body: parsed, headers: res.headers };
   }
+}
+
+/** Finch's 429: finch_rate_limited, with its Retry-After (or retry-after-ms) in whole seconds, rounded up. */
+export function rateLimited(headers: Headers, path: string): AppError {
+  const wait = retryAfterMs(headers, Date.now());
+  const retry: Record<string, string> = wait === undefined ? {} : { "Retry-After": String(Math.ceil(wait / 1000)) };
+  return new AppError("finch_rate_limited", `${path} 429`, { headers: retry });
 }

@@ -106,8 +106,8 @@ export function installFinch(): FinchHarness {
 /** Hands every code and token the mock gives out to the log guard (logs.ts), at the moment it is minted. */
 function markMockSecrets(mock: MockFinch): void {
   const { approve, seedConnection, fetch } = mock;
-  mock.approve = (sessionId) => {
-    const code = approve(sessionId);
+  mock.approve = (sessionId, opts) => {
+    const code = approve(sessionId, opts);
     markSecret("an authorization code", code);
     return code;
   };
@@ -123,7 +123,7 @@ function markMockSecrets(mock: MockFinch): void {
     if (location && URL.canParse(location))
       markSecret("an authorization code", new URL(location).searchParams.get("code"));
     // Mock bodies are small and in memory: reading a clone here cannot stall the caller.
-    if (path === "/auth/token" && response.ok) {
+    if ((path === "/auth/token" || path === "/sandbox/connections") && response.ok) {
       const body: unknown = await response
         .clone()
         .json()
@@ -137,4 +137,25 @@ function markMockSecrets(mock: MockFinch): void {
     }
     return response;
   };
+}
+
+/** A request straight to the mock Finch (no Worker), as an app with these credentials would send it. */
+export async function callMock(
+  method: string,
+  path: string,
+  opts: { auth?: "basic" | { bearer: string }; body?: unknown } = {},
+): Promise<{ status: number; headers: Headers; body: any }> {
+  const headers = new Headers({ "content-type": "application/json" });
+  if (opts.auth === "basic") {
+    headers.set(
+      "authorization",
+      `Basic ${btoa(`${TEST_SECRETS.FINCH_CLIENT_ID}:${TEST_SECRETS.FINCH_CLIENT_SECRET}`)}`,
+    );
+  } else if (opts.auth) headers.set("authorization", `Bearer ${opts.auth.bearer}`);
+  const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+  const res = await finch().mock.fetch(
+    new Request(`${TEST_VARS.FINCH_API_BASE_URL}${path}`, { method, headers, body }),
+  );
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text === "" ? undefined : JSON.parse(text) };
 }
