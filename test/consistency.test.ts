@@ -5,28 +5,37 @@ import { parseRecord } from "../src/storage/connections";
 import { generation, type WriterState } from "../src/writer/state";
 import { propertyRuns, propertyTimeout, runProperty } from "./support/property";
 import { unsealSim } from "./support/sim-finch";
-import { CONNECTIONS, emptyTally, GHOST, LOCATIONS, type Tally, World } from "./support/sim-world";
+import { CONNECTIONS, emptyTally, type FaultPlan, GHOST, LOCATIONS, type Tally, World } from "./support/sim-world";
 
 /**
- * The single writer under eventually consistent KV (docs/consistency.md quotes this test as its
- * evidence). Each case is a random schedule, interleaved across LOCATIONS locations whose KV
- * caches serve stale values (negative lookups too) for a random TTL up to 60 s, with Finch
- * replies that come back in an order fast-check's scheduler picks: connects and
- * re-authentications, Finch changing statuses, webhook deliveries (first deliveries, Finch's
- * retries re-signed with a fresh timestamp, duplicates, any order), introspects, proxied calls,
- * disconnects, key rotations with re-encryption, and the runtime evicting an idle writer (its
- * memory gone, its storage kept). After each schedule Finch redelivers what
- * was not acknowledged and every cache expires; then:
+ * The single writer under eventually consistent KV and under faults (docs/consistency.md
+ * quotes this test as its evidence). Each case is a random schedule, interleaved across
+ * LOCATIONS locations whose KV caches serve stale values (negative lookups too) for a random
+ * TTL up to 60 s, with Finch replies that come back in an order fast-check's scheduler picks:
+ * connects and re-authentications, Finch changing statuses, webhook deliveries (first
+ * deliveries, Finch's retries re-signed with a fresh timestamp, duplicates, any order),
+ * introspects, proxied calls, disconnects, key rotations with re-encryption, reads.
+ *
+ * Faults, drawn per schedule: the writer's KV writes fail, land but report failure, land late
+ * (after a "timeout") or hang; writers are reset at any moment (memory and attempts in flight
+ * lost, committed storage kept; a call in flight fails to its caller); alarms fire early, late
+ * or twice; event hand-offs fail, land unreported, or are delivered twice.
+ *
+ * After each schedule Finch redelivers what was not acknowledged, employers and apps repeat
+ * what failed (a Connect flow, a DELETE), alarms run until nothing is owed, and every cache
+ * expires; then:
  *  1. the writer's token is Finch's current token, and KV at every location shows the
- *     writer's generation (or nothing, after a disconnect);
+ *     writer's generation (or nothing, after a disconnect); one index entry per live
+ *     connection, none for a disconnected one; nothing owed, no alarm needed;
  *  2. no proxied call was left failing on a stale token while the writer held a valid one;
  *  3. the stored status is Finch's status (every change was announced and is asked of Finch);
- *  4. a disconnected connection stays gone; nothing is ever stored for one never connected.
- *  5. every stored change carries exactly its one lifecycle event (in the same save), and no
- *     event describes a change that was not stored (Finch's job webhooks and the Cron Trigger's
- *     re-checks are among the steps too).
+ *  4. a disconnected connection stays gone; nothing is ever stored for one never connected;
+ *     `GET` at every location answers the writer's state;
+ *  5. every committed change carries exactly its one lifecycle event (in the same commit), no
+ *     event describes a change that was not committed, and the app received every one of them
+ *     (deduplicated by id) and nothing else.
  *
- *   FC_RUNS=20000 npx vitest run test/consistency.test.ts
+ *   FC_RUNS=10000 npx vitest run --project workers test/consistency.test.ts
  */
 const STATUSES = ["connected", "reauth", "processing", "error_permissions", "pending"] as const;
 // conn-a carries most of the traffic, so re-authentications meet proxied calls and prompts.
@@ -54,7 +63,9 @@ const step = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("disconnect" as const), id }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("reencrypt" as const) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("evict" as const), id }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("reset" as const), id }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("alarm" as const), id }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("read" as const), id }) },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -77,12 +88,31 @@ const timed = fc.record({
   drain: fc.nat(6),
 });
 
+/** Mostly successes, so schedules still get somewhere; every kind of failure is drawn. */
+const faultPlan: fc.Arbitrary<FaultPlan> = fc.record({
+  kv: fc.array(
+    fc.oneof(
+      { weight: 6, arbitrary: fc.constant("ok" as const) },
+      { weight: 1, arbitrary: fc.constantFrom("fail" as const, "landed" as const, "late" as const, "hang" as const) },
+    ),
+    { maxLength: 40 },
+  ),
+  handoff: fc.array(
+    fc.oneof(
+      { weight: 6, arbitrary: fc.constant("ok" as const) },
+      { weight: 1, arbitrary: fc.constantFrom("fail" as const, "landed" as const, "dup" as const) },
+    ),
+    { maxLength: 12 },
+  ),
+});
+
 function addTally(total: Tally, run: Tally): void {
   for (const key of ["proxied", "healed", "staleFailures", "notYetVisible", "introspects", "deliveries"] as const) {
     total[key] += run[key];
   }
   for (const [k, n] of Object.entries(run.byStatus)) total.byStatus[k] = (total.byStatus[k] ?? 0) + n;
   for (const [k, n] of Object.entries(run.events)) total.events[k] = (total.events[k] ?? 0) + n;
+  for (const [k, n] of Object.entries(run.faults)) total.faults[k] = (total.faults[k] ?? 0) + n;
 }
 
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
@@ -112,9 +142,13 @@ function run(world: World, s: Step, at: number): Promise<void> {
       return world.disconnect(s.id);
     case "reencrypt":
       return world.reencrypt(at);
-    case "evict":
-      world.evict(s.id);
+    case "reset":
+      world.reset(s.id);
       return Promise.resolve();
+    case "alarm":
+      return world.alarm(s.id);
+    case "read":
+      return world.read(s.id, at).then(() => undefined);
     case "job":
       return world.deliverJob(s.id, `msg_job_${s.id}_${s.eventId}`, s.jobType);
   }
@@ -123,24 +157,29 @@ function run(world: World, s: Step, at: number): Promise<void> {
 async function checkInvariants(world: World): Promise<void> {
   expect(world.problems).toEqual([]);
   expect(world.tally.staleFailures, "proxied calls left failing on a stale token").toBe(0);
+  expect(world.unsettled(), `still owed after the alarms ran: ${world.describeUnsettled()}`).toBe(0);
   for (const cid of CONNECTIONS) {
     const state = world.writerState(cid);
     const atFinch = world.finch.connections.get(cid);
     const views = await Promise.all(
       Array.from({ length: LOCATIONS }, (_, l) => world.kv.view(l).get(`conn:${cid}`, "text")),
     );
+    const reads = await Promise.all(Array.from({ length: LOCATIONS }, (_, l) => world.read(cid, l)));
     const index = [...world.kv.central.keys()].filter((k) => k.startsWith("cust:") && k.endsWith(`:${cid}`));
+    expect(world.writers.get(cid)?.storage.alarmAt, `${cid}: an alarm with nothing to do`).toBeUndefined();
     if (state?.kind === "live") {
       // 1. The writer holds Finch's current token; every location converged on its generation.
       expect(atFinch?.live, `${cid} live here but not at Finch`).toBe(true);
       expect(unsealSim(state.record.token)).toBe(atFinch?.token);
       for (const raw of views) expect(raw && parseRecord(raw, cid).gen).toBe(state.record.gen);
+      for (const read of reads) expect(read).toEqual({ gen: state.record.gen });
       expect(index).toHaveLength(1);
       // 3. The stored status is Finch's.
       expect(state.record.status).toBe(atFinch?.status);
     } else {
-      // 4. Gone (or never connected here): nothing in KV anywhere, and not live at Finch.
+      // 4. Gone (or never connected here): nothing in KV anywhere, not live at Finch, not found.
       for (const raw of views) expect(raw).toBeNull();
+      for (const read of reads) expect(read).toEqual({ code: "connection_not_found" });
       expect(index).toEqual([]);
       if (state?.kind === "gone") expect(atFinch?.live).toBe(false);
     }
@@ -187,7 +226,11 @@ function checkEvents(world: World): void {
     let lastGen = 0;
     for (const saved of w.storage.history) {
       const expected = expectedEvent(saved.before, saved.after);
-      const at = `${cid} save to generation ${generation(saved.after)}`;
+      const summary = (st: WriterState | undefined) =>
+        st?.kind === "live"
+          ? `live gen ${st.record.gen} token_gen ${st.record.token_gen} ${st.record.status}`
+          : `${st?.kind} ${generation(st)}`;
+      const at = `${cid} save to generation ${generation(saved.after)} (${summary(saved.before)} -> ${summary(saved.after)}, events ${saved.events.map((e) => e.type).join(",")})`;
       expect(saved.events.length, `${at}: events`).toBe(expected ? 1 : 0);
       const [event] = saved.events;
       if (!expected || !event) continue;
@@ -201,7 +244,9 @@ function checkEvents(world: World): void {
     // The last stored change is the newest event: nothing was told that the storage lacks.
     expect(lastGen, `${cid}: an event beyond the stored generation`).toBeLessThanOrEqual(generation(w.storage.state));
   }
-  expect(world.writers.get(GHOST)?.storage.outbox ?? []).toEqual([]);
+  expect(world.writers.get(GHOST)?.storage.history.flatMap((h) => h.events) ?? []).toEqual([]);
+  // The app got every committed event (at least once: it dedupes on the id), and nothing else.
+  expect([...world.received.keys()].sort(), "events the app received").toEqual([...ids].sort());
 }
 
 it(
@@ -215,8 +260,9 @@ it(
         fc.integer({ min: 0, max: 60_000 }),
         fc.array(timed, { minLength: 3, maxLength: 30 }),
         fc.boolean(),
-        async (scheduler, ttlMs, steps, prelude) => {
-          const world = new World(scheduler, ttlMs);
+        faultPlan,
+        async (scheduler, ttlMs, steps, prelude, plan) => {
+          const world = new World(scheduler, ttlMs, plan);
           // Most schedules start from a connected conn-a, and some locations have read it.
           if (prelude) {
             await scheduler.waitFor(world.connect("conn-a"));
@@ -224,10 +270,10 @@ it(
           }
           const running: Promise<void>[] = [];
           for (const { step: s, at, dt, drain } of steps) {
-            world.clock += dt;
+            world.advance(dt);
             running.push(run(world, s, at));
             // Let the step run up to its first Finch call (real I/O, e.g. reading a request
-            // body, needs the event loop), then let some of Finch's pending replies through.
+            // body, needs the event loop), then let some of the pending replies through.
             await tick();
             for (let i = 0; i < drain && scheduler.count() > 0; i++) {
               await scheduler.waitNext(1);
@@ -235,12 +281,9 @@ it(
             }
           }
           await scheduler.waitFor(Promise.all(running));
-          // Finch keeps redelivering what was not acknowledged; the caches expire.
-          for (let round = 0; round < 5 && world.unacked.size > 0; round++) {
-            for (const e of [...world.unacked]) await scheduler.waitFor(world.deliver(e));
-          }
+          await world.quiesce();
           expect(world.unacked.size, "deliveries Finch would still be retrying").toBe(0);
-          world.clock += 61_000;
+          world.advance(61_000);
           await checkInvariants(world);
           addTally(total, world.tally);
         },
@@ -248,6 +291,11 @@ it(
     );
     console.log(JSON.stringify({ property: "consistency", ...total }));
     // A simulation in which no stale token was ever healed would prove nothing about healing.
+    // A run in which no fault fired proves nothing about faults.
+    for (const kind of ["kv fail", "kv landed", "kv late", "kv hang", "writer reset", "handoff fail", "handoff dup"]) {
+      if (propertyRuns() >= 200) expect(total.faults[kind] ?? 0, `faults fired: ${kind}`).toBeGreaterThan(0);
+    }
+    expect(Object.values(total.faults).reduce((a, b) => a + b, 0), "no fault fired").toBeGreaterThan(0);
     if (propertyRuns() >= 200) {
       expect(total.healed, "no proxied call ever met a stale token").toBeGreaterThan(0);
       // Every kind of event was stored (and checked) somewhere in the schedules.

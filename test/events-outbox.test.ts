@@ -5,7 +5,7 @@ import type { EventDeadLetters } from "../src/durable/event-dead-letters";
 import { AppError } from "../src/errors";
 import type { AppEvent } from "../src/events/model";
 import type { EventSink, EventSinks } from "../src/events/outbox";
-import { EventOutbox } from "../src/events/outbox-table";
+import { EventOutbox, OUTBOX_DDL } from "../src/events/outbox-table";
 import { statusChanged } from "./support/events";
 
 /**
@@ -16,7 +16,11 @@ import { statusChanged } from "./support/events";
 function inObject<R>(run: (state: DurableObjectState) => R | Promise<R>): Promise<R> {
   const ns = env.EVENT_DEAD_LETTERS as DurableObjectNamespace<EventDeadLetters>;
   const stub = ns.get(ns.idFromName(`outbox-test-${crypto.randomUUID()}`));
-  return runInDurableObject(stub, (_instance, state) => run(state));
+  return runInDurableObject(stub, (_instance, state) => {
+    // The owning object creates the table with its schema (src/writer/sql-storage.ts).
+    state.storage.sql.exec(OUTBOX_DDL);
+    return run(state);
+  });
 }
 
 /** A sink port that records what it accepted, or refuses the next `failures` calls. */

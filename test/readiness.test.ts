@@ -4,7 +4,7 @@ import type { ConnectionPage } from "../src/domain/listing";
 import type { StoredConnection } from "../src/storage/records";
 import { expectNoSecrets } from "./support/assert";
 import { finch } from "./support/finch";
-import { clearKv, seedConnection, testStore } from "./support/fixtures";
+import { clearKv, seedConnection, writeRecord } from "./support/fixtures";
 import { api } from "./support/http";
 
 /**
@@ -27,7 +27,7 @@ const READY = {
 async function readyConnection(customerId = "acme", extra: Partial<StoredConnection> = {}) {
   const seeded = await seedConnection({ customerId });
   const record: StoredConnection = { ...seeded.record, ...READY, ...extra };
-  await testStore().replace(record);
+  await writeRecord(record, false);
   return { ...seeded, record };
 }
 

@@ -12,6 +12,7 @@ import {
   watchBindings,
   withoutQueue,
 } from "./support/webhooks";
+import { alarmLater } from "./support/writer";
 
 /**
  * Fan-out to the optional EVENTS queue. The test pool binds a real Miniflare Queue
@@ -82,23 +83,22 @@ describe("with the EVENTS queue bound", () => {
     expect(watch.send).toHaveBeenCalledTimes(1);
   });
 
-  it("answers 503 when the queue refuses, so the retry is not a duplicate and is sent", async () => {
+  it("keeps the message when the queue refuses, and the writer's alarm sends it; a redelivery is a duplicate", async () => {
     const id = await connected();
     finch().mock.setConnectionStatus(id, "reauth");
     const watch = watchBindings();
     watch.send.mockRejectedValueOnce(new Error("queue unavailable"));
     const d = await signed(accountUpdated(id, "reauth"), { timestamp: nowS() + 1 });
-    const res = await deliver(d);
-    expect(res.status).toBe(503);
-    expect((await res.json<any>()).error.code).toBe("storage_unavailable");
-    // Finch's answer was stored before the send: storing it again is harmless.
+    // Finch's answer and the message are committed together: the webhook is answered.
+    expect(await outcome(deliver(d))).toBe("applied");
     expect((await record(id)).status).toBe("reauth");
-
-    const retry = await deliver(d);
-    expect((await retry.json<any>()).outcome).toBe("unchanged");
+    expect(watch.send).toHaveBeenCalledTimes(1);
+    // The alarm (or the writer's next call, whatever it is) sends what was kept.
+    expect(await alarmLater(id)).toBe(true);
     expect(watch.send).toHaveBeenCalledTimes(2);
-    expect(watch.messages()[1]?.event_id).toBe(d.eventId);
+    expect(watch.messages().map((m) => m.event_id)).toEqual([d.eventId, d.eventId]);
     expect(await outcome(deliver(d))).toBe("duplicate");
+    expect(await alarmLater(id)).toBe(false);
     expect(watch.send).toHaveBeenCalledTimes(2);
   });
 });

@@ -16,6 +16,7 @@ import {
   watchBindings,
 } from "./support/webhooks";
 import { workerWith } from "./support/worker";
+import { alarmLater } from "./support/writer";
 
 /** POST /webhooks/finch through the real fetch handler: acknowledgements, dedupe, ordering, rotation, KV failure. */
 
@@ -165,15 +166,16 @@ describe("acknowledged events", () => {
     expect((await record(id)).status).toBe("connected");
   });
 
-  it("answers 503 when KV cannot record the event, so Finch delivers it again", async () => {
+  it("records the event in the writer even when KV cannot take it now; a redelivery is a duplicate", async () => {
     const id = await connected();
     finch().mock.setConnectionStatus(id, "reauth");
     const d = await signed(accountUpdated(id, "reauth"), { timestamp: nowS() + 5 });
-    vi.spyOn(env.CONNECTIONS, "put").mockRejectedValueOnce(new Error("KV unavailable"));
-    await expectError(await deliver(d), 503, "storage_unavailable");
+    const put = vi.spyOn(env.CONNECTIONS, "put").mockRejectedValueOnce(new Error("KV unavailable"));
+    expect(await outcome(deliver(d))).toBe("applied");
+    expect(put).toHaveBeenCalled();
     expect((await record(id)).status).toBe("connected");
-    const retry = await deliver(d);
-    expect((await retry.json<any>()).outcome).toBe("applied");
+    expect(await outcome(deliver(d))).toBe("duplicate");
+    expect(await alarmLater(id)).toBe(true);
     expect((await record(id)).status).toBe("reauth");
   });
 });

@@ -10,7 +10,18 @@
 // biome-ignore lint/correctness/noUnusedImports: the classes serve.mjs appends extend modules.<class>.
 import subject, * as modules from "./subject.js";
 
-const counts = { get: 0, getKeys: 0, getWithMetadata: 0, put: 0, delete: 0, list: 0, doRequests: 0, budgetRequests: 0 };
+const counts = {
+  get: 0,
+  getKeys: 0,
+  getWithMetadata: 0,
+  put: 0,
+  delete: 0,
+  list: 0,
+  doRequests: 0,
+  budgetRequests: 0,
+  writerSqlRows: 0,
+  writerAlarms: 0,
+};
 const wrappedEnvs = new WeakMap();
 
 function countingKv(ns) {
@@ -72,8 +83,35 @@ function wrapEnv(env) {
   return wrapped;
 }
 
+// The connection's writer's own storage work, counted: SQLite rows written (the cursor's
+// rowsWritten of every statement that writes) and alarms set or removed (each a storage write).
+const WRITES = /^\s*(INSERT|UPDATE|DELETE|REPLACE)/i;
+
+// biome-ignore lint/correctness/noUnusedVariables: the classes serve.mjs appends call it.
+function wrapWriterCtx(ctx) {
+  // The runtime's objects cannot be wrapped in a Proxy (their methods check `this`): their
+  // methods are replaced on the instances instead, calling through to the originals.
+  const storage = ctx.storage;
+  const sql = storage.sql;
+  const exec = sql.exec.bind(sql);
+  sql.exec = (query, ...args) => {
+    const cursor = exec(query, ...args);
+    if (WRITES.test(query)) counts.writerSqlRows += cursor.rowsWritten;
+    return cursor;
+  };
+  for (const name of ["setAlarm", "deleteAlarm"]) {
+    const original = storage[name].bind(storage);
+    storage[name] = (...args) => {
+      counts.writerAlarms++;
+      return original(...args);
+    };
+  }
+  return ctx;
+}
+
 // serve.mjs appends, for each Durable Object class of the subject, a subclass constructed
-// with the counting env:  export class X extends modules.X { constructor(c, e) { super(c, wrapEnv(e)); } }
+// with the counting env (and, for the connection's writer, a counting storage):
+//   export class X extends modules.X { constructor(c, e) { super(c, wrapEnv(e)); } }
 
 export default {
   async fetch(request, env, ctx) {

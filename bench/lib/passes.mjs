@@ -108,6 +108,8 @@ export async function countRun(subject, scenario, ctx, upstream, plan) {
     kvLists: per(k.list),
     doRequests: per(k.doRequests ?? 0),
     budgetRequests: per(k.budgetRequests ?? 0),
+    writerSqlRows: per(k.writerSqlRows ?? 0),
+    writerAlarms: per(k.writerAlarms ?? 0),
     kvCalls: Object.fromEntries(Object.entries(k).map(([op, n]) => [op, per(n)])),
     upstream: per(total(paths)),
     upstreamPaths: Object.fromEntries(Object.entries(paths).map(([p, n]) => [p, per(n)])),

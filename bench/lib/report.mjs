@@ -273,6 +273,17 @@ export function targets(results) {
       hookCounts?.upstreamPaths?.["GET /introspect"] === 1,
     ),
     t("KV writes per webhook", hookCounts?.kvWrites, f(hookCounts?.kvWrites), "<= 1", hookCounts?.kvWrites <= 1),
+    // The writer's commit point (docs/consistency.md): its own SQLite rows and alarm writes.
+    ...[
+      ["callback", callbackCounts],
+      ["webhook", hookCounts],
+      ["duplicate webhook", dupCounts],
+    ].map(([what, c]) => ({
+      name: `writer SQLite rows written / alarm writes per ${what}`,
+      shown: `${f(c?.writerSqlRows)} / ${f(c?.writerAlarms)}`,
+      limit: "reported",
+      result: "-",
+    })),
     t("KV writes per duplicate webhook", dupCounts?.kvWrites, f(dupCounts?.kvWrites), "= 0", dupCounts?.kvWrites === 0),
     t(
       "upstream calls per proxied call",

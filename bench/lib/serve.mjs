@@ -28,7 +28,7 @@ const classes = (bindings) =>
   bindings
     .map(
       ({ class_name: c }) =>
-        `export class ${c} extends modules.${c} {\n  constructor(ctx, env) {\n    super(ctx, wrapEnv(env));\n  }\n}\n`,
+        `export class ${c} extends modules.${c} {\n  constructor(ctx, env) {\n    super(${c === "ConnectionWriter" ? "wrapWriterCtx(ctx)" : "ctx"}, wrapEnv(env));\n  }\n}\n`,
     )
     .join("");
 

@@ -11,21 +11,20 @@
 
 // The one exception to "public entry points only": the connection's writer runs in its own
 // Durable Object in production, which cannot be constructed outside the runtime's object
-// machinery. Here its logic (WriterCore) runs in this isolate on the production SQL storage
-// code (sqlWriterStorage, EventOutbox) over an in-memory stand-in for SQLite, with the stubbed
-// KV, and after each call its outbox is handed over as ConnectionWriter does (to a queue that
-// discards): so the whole callback includes the writer's own work (state and outbox rows
-// serialised, the event validated, the hand-off) without a Durable Object hop. A refactor of
-// these modules breaks the bundle of this worker, or the stand-in's statement list, which
-// fails the bench loudly (smoke run included).
+// machinery. Here the same instance logic the object runs (WriterHost: the operation, then the
+// owed KV writes sent and the outbox handed over) runs in this isolate on the production SQL
+// storage code (sqlWriterStorage, EventOutbox) over an in-memory stand-in for SQLite, with the
+// stubbed KV and a queue that discards: so the whole callback includes the writer's own work
+// (the commit of state, outbox and owed rows, the event validated, the KV writes, the
+// hand-off) without a Durable Object hop. A refactor of these modules breaks the bundle of
+// this worker, or the stand-in's statement list, which fails the bench loudly (smoke run included).
 import { createKeyRing } from "../../src/crypto/keyring";
 import { eventSinks } from "../../src/events/outbox";
 import { EventOutbox } from "../../src/events/outbox-table";
 import worker from "../../src/index";
-import { newTrace } from "../../src/lib/trace";
 import { ConnectionStore } from "../../src/storage/connections";
-import { WriterCore } from "../../src/writer/core";
-import { connectInput, settle } from "../../src/writer/protocol";
+import { WriterHost } from "../../src/writer/host";
+import { connectInput } from "../../src/writer/protocol";
 import { sqlWriterStorage } from "../../src/writer/sql-storage";
 import bare from "../bare/worker.js";
 
@@ -135,50 +134,43 @@ async function setup(env, ctx, callback) {
 
 /**
  * The connections' writers in the isolate (no Durable Object hop): one writer per connection
- * id, as the runtime keeps one object per id, each on its own in-memory storage, run as
- * ConnectionWriter (src/writer/object.ts) runs it: one traced, settled operation, then the
- * outbox handed to the app's queues. The RPC's serialisation of arguments and answers
- * (billed on both sides in production) is not measured.
+ * id, as the runtime keeps one object per id, each on its own in-memory storage, run by the
+ * WriterHost the object runs. The RPC's serialisation of arguments and answers (billed on both
+ * sides in production) is not measured.
  */
 function memoryWriters(env, ring) {
-  const writers = new Map();
+  const hosts = new Map();
   const settings = {
     baseUrl: env.FINCH_API_BASE_URL,
     clientId: env.FINCH_CLIENT_ID,
     clientSecret: env.FINCH_CLIENT_SECRET,
     timeoutMs: 10_000,
   };
-  const writer = (id) => {
-    let w = writers.get(id);
-    if (!w) {
+  const host = (id) => {
+    let h = hosts.get(id);
+    if (!h) {
       const storage = memoryDurableStorage();
       const outbox = new EventOutbox(storage.sql);
-      const core = new WriterCore({
-        connectionId: id,
+      h = new WriterHost({
         storage: sqlWriterStorage(storage, outbox),
+        outbox,
         store: new ConnectionStore(env.CONNECTIONS, ring),
+        sinks: () => eventSinks(env),
         finch: () => settings,
         events: () => undefined,
-        now: () => new Date(),
+        now: () => Date.now(),
       });
-      w = { core, outbox };
-      writers.set(id, w);
+      hosts.set(id, h);
     }
-    return w;
-  };
-  const run = async (id, work) => {
-    const { core, outbox } = writer(id);
-    const trace = newTrace("writer");
-    const outcome = await settle(trace, () => work(core, trace));
-    if (outbox.pending() > 0) await outbox.flush(eventSinks(env));
-    return outcome;
+    return h;
   };
   return {
     idFromName: (name) => name,
     get: () => ({
-      completeConnect: (id, input) => run(id, (c, t) => c.connect(input, t)),
-      current: (id) => run(id, (c, t) => c.current(t)),
-      staleToken: (id, gen, reauth) => run(id, (c, t) => c.staleToken(gen, reauth, t)),
+      completeConnect: (id, input) => host(id).run(id, (c, t) => c.connect(input, t)),
+      current: (id) => host(id).run(id, (c, t) => c.current(t)),
+      facts: (id) => host(id).run(id, (c, t) => c.facts(t)),
+      staleToken: (id, gen, reauth) => host(id).run(id, (c, t) => c.staleToken(gen, reauth, t)),
     }),
   };
 }
@@ -202,52 +194,91 @@ function answeringWriters(facts) {
  * is not measured; the writer's serialisation and checks around it are.
  */
 function memoryDurableStorage() {
+  let version;
   let state;
   let outbox = [];
   let seq = 0;
+  let forwards = [];
+  const owed = new Map();
+  const ids = new Map();
   const rows = (list) => ({
     toArray: () => list,
     one: () => list[0],
     [Symbol.iterator]: () => list[Symbol.iterator](),
   });
   const none = [];
+  const OWED = "key, gen, value, metadata, attempts, due_at, sent_at, clean_from";
+  const owedRow = ([key, gen, value, metadata, attempts, due_at, sent_at, clean_from]) => ({
+    key,
+    gen,
+    value,
+    metadata,
+    attempts,
+    due_at,
+    sent_at,
+    clean_from,
+  });
+  const done =
+    (fn) =>
+    (...args) => {
+      fn(...args);
+      return none;
+    };
   // Keyed by the exact statement text: a changed statement in src/ is unknown here, and fails.
   const statements = new Map([
-    ["SELECT v FROM writer_state WHERE k = 'state'", () => (state === undefined ? none : [{ v: state }])],
     [
-      "INSERT OR REPLACE INTO writer_state (k, v) VALUES ('state', ?)",
-      (v) => {
-        state = v;
-        return none;
+      "SELECT version FROM schema_version",
+      () => {
+        if (version === undefined) throw new Error("no such table: schema_version");
+        return version === null ? none : [{ version }];
       },
     ],
+    ["DELETE FROM schema_version", done(() => {})],
+    ["INSERT INTO schema_version (version) VALUES (?)", done((v) => (version = v))],
+    ["SELECT v FROM writer_state WHERE k = 'state'", () => (state === undefined ? none : [{ v: state }])],
+    ["INSERT OR REPLACE INTO writer_state (k, v) VALUES ('state', ?)", done((v) => (state = v))],
     [
       "INSERT INTO event_outbox (event_id, body) VALUES (?, ?)",
-      (id, body) => {
-        seq += 1;
-        outbox.push({ seq, id, body });
-        return none;
-      },
+      done((id, body) => outbox.push({ seq: ++seq, id, body })),
     ],
     ["SELECT COUNT(*) AS n FROM event_outbox", () => [{ n: outbox.length }]],
     ["SELECT seq, body FROM event_outbox ORDER BY seq LIMIT ?", (limit) => outbox.slice(0, limit)],
+    ["DELETE FROM event_outbox WHERE seq <= ?", done((last) => (outbox = outbox.filter((r) => r.seq > last)))],
+    ["INSERT INTO forward_outbox (body) VALUES (?)", done((body) => forwards.push({ seq: ++seq, body }))],
+    ["SELECT seq, body FROM forward_outbox ORDER BY seq LIMIT ?", (limit) => forwards.slice(0, limit)],
+    ["DELETE FROM forward_outbox WHERE seq <= ?", done((last) => (forwards = forwards.filter((r) => r.seq > last)))],
+    ["INSERT OR REPLACE INTO event_ids (id, at) VALUES (?, ?)", done((id, at) => ids.set(id, at))],
+    ["DELETE FROM event_ids WHERE at <= ?", done(() => {})],
+    ["DELETE FROM event_ids WHERE id NOT IN (SELECT id FROM event_ids ORDER BY at DESC LIMIT ?)", done(() => {})],
+    ["SELECT at FROM event_ids WHERE id = ?", (id) => (ids.has(id) ? [{ at: ids.get(id) }] : none)],
+    [`SELECT ${OWED} FROM kv_owed ORDER BY key`, () => [...owed.values()].sort((a, b) => (a.key < b.key ? -1 : 1))],
+    [`SELECT ${OWED} FROM kv_owed WHERE key = ?`, (key) => (owed.has(key) ? [owed.get(key)] : none)],
     [
-      "DELETE FROM event_outbox WHERE seq <= ?",
-      (last) => {
-        outbox = outbox.filter((r) => r.seq > last);
-        return none;
-      },
+      `INSERT OR REPLACE INTO kv_owed (${OWED}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      done((...values) => owed.set(values[0], owedRow(values))),
+    ],
+    [
+      "DELETE FROM kv_owed WHERE key = ? AND gen = ?",
+      done((key, gen) => owed.get(key)?.gen === gen && owed.delete(key)),
     ],
   ]);
   const sql = {
     exec(query, ...bindings) {
-      if (query.startsWith("CREATE TABLE IF NOT EXISTS ")) return rows(none);
+      if (query.startsWith("CREATE TABLE")) {
+        if (query.includes("schema_version")) version ??= null;
+        return rows(none);
+      }
       const run = statements.get(query);
       if (!run) throw new Error(`steps: the in-memory writer storage does not know: ${query}`);
       return rows(run(...bindings));
     },
   };
-  return { sql, transactionSync: (fn) => fn() };
+  return {
+    sql,
+    transactionSync: (fn) => fn(),
+    setAlarm: async () => {},
+    deleteAlarm: async () => {},
+  };
 }
 
 /** A Queue that accepts and discards: the app's event queue without its I/O. */

@@ -65,5 +65,20 @@ export async function completeConnect(
   };
   // The writer refuses an id stored under another customer (customer_mismatch, logged as a
   // security event like the checks above: see lib/trace.ts).
-  return deps.writers(token.connection_id).connect(connectInput(app, token), trace);
+  const writer = deps.writers(token.connection_id);
+  const input = connectInput(app, token);
+  // This isolate holds the only copy of a token Finch has just issued (the old one is revoked):
+  // a writer that could not be reached, or was reset mid-call, is asked again. Storing the same
+  // token twice is a no-op, so a repeat after a commit whose answer was lost changes nothing.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await writer.connect(input, trace);
+    } catch (e) {
+      if (attempt >= WRITER_ATTEMPTS || !(e instanceof AppError && e.code === "storage_unavailable")) throw e;
+      trace.notes.push(`writer call ${attempt} failed: asked again`);
+    }
+  }
 }
+
+/** Writer calls a callback makes at most for one token. */
+const WRITER_ATTEMPTS = 3;

@@ -16,8 +16,22 @@ export interface ConnectionDeps {
   writers: Writers;
 }
 
-export async function getConnection(store: ConnectionStore, connectionId: string): Promise<ConnectionFacts> {
-  return publicFacts(await store.require(connectionId));
+/**
+ * The connection's facts from KV at this location (one read). A miss is asked of the writer
+ * (one object request): KV here may not have seen a connection created elsewhere within the
+ * minute, or may still serve a cached miss from before it existed. The writer answers from its
+ * own storage, and never for a disconnected connection.
+ */
+export async function getConnection(
+  deps: { store: ConnectionStore; writers: Writers },
+  connectionId: string,
+  trace: Trace,
+): Promise<ConnectionFacts> {
+  const record = await deps.store.get(connectionId);
+  if (record) return publicFacts(record);
+  const facts = await deps.writers(connectionId).facts(trace);
+  trace.notes.push("not in KV here: facts from the writer");
+  return facts;
 }
 
 /**

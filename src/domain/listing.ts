@@ -3,6 +3,7 @@ import { AppError } from "../errors";
 import { decodeCursor, encodeCursor } from "../lib/cursor";
 import { sha256Hex } from "../lib/encoding";
 import type { ConnectionStore, KeyPage, ListedKey } from "../storage/connections";
+import { customerIndexKey } from "../storage/keys";
 import { AuthMethodSchema, EntitySchema, readiness, type StoredConnection } from "../storage/records";
 
 /**
@@ -100,8 +101,13 @@ function byCustomer(store: ConnectionStore, customerId: string): Resolve {
     Promise.all(
       keys.map(async (key) => {
         const record = await store.get(key.connectionId);
-        // The prefix is a truncated hash: the record itself says whose connection it is.
-        return record && record.customer_id === customerId ? fromRecord(record) : undefined;
+        // The prefix is a truncated hash: the record itself says whose connection it is. An
+        // entry of an earlier life of the connection (disconnected, then connected again, its
+        // removal still owed by the writer) is not this record's own entry: skipped, so the
+        // connection is listed once.
+        if (!record || record.customer_id !== customerId) return undefined;
+        const own = await customerIndexKey(record.customer_id, record.created_at, record.connection_id);
+        return own === key.key ? fromRecord(record) : undefined;
       }),
     );
 }

@@ -14,16 +14,15 @@ import { dispatchEvents, type EventSinks } from "./outbox";
  * was appended meanwhile), so concurrent requests to the writer do not send a page twice.
  */
 export const OUTBOX_TABLE = "event_outbox";
+/** The table's definition, run by the owning object's schema migrations (src/writer/sql-storage.ts). */
+export const OUTBOX_DDL = `CREATE TABLE IF NOT EXISTS ${OUTBOX_TABLE} (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, body TEXT NOT NULL)`;
 const PAGE = 100;
 
 export class EventOutbox {
   private tail: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly sql: SqlStorage) {
-    sql.exec(
-      `CREATE TABLE IF NOT EXISTS ${OUTBOX_TABLE} (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, body TEXT NOT NULL)`,
-    );
-  }
+  /** `sql` must already hold the table (OUTBOX_DDL). */
+  constructor(private readonly sql: SqlStorage) {}
 
   /** Adds events; call inside the transaction that stores their change. Invalid events throw (and roll it back). */
   append(events: readonly AppEvent[]): void {

@@ -46,7 +46,7 @@ const onConnection =
     run(ctx, connectionId(ctx, input));
 
 export const getConnection = onConnection<Out<typeof ConnectionSchema>>((ctx, id) =>
-  connections.getConnection(storeFor(ctx.env), id),
+  connections.getConnection({ store: storeFor(ctx.env), writers: writersFor(ctx.env) }, id, ctx.trace),
 );
 
 /** The one operation that hands out a token (HTTP marks its answer no-store). */

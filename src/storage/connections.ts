@@ -13,10 +13,10 @@ import {
 
 /**
  * The connections in KV, as named operations (layout: keys.ts, docs/storage-schema.md).
- * Reads (get, token, list pages) are for every path at the edge; the writes (create,
- * replace, remove) belong to the connection's single writer (src/writer/), which orders
- * them by generation. KV failures surface as storage_unavailable, unreadable values as
- * record_unreadable.
+ * Reads (get, token, list pages) are for every path at the edge; writes are planned here
+ * (storeWrites, removeWrites) and applied only by the connection's single writer
+ * (src/writer/), after its own storage committed them with their generation. KV failures
+ * surface as storage_unavailable, unreadable values as record_unreadable.
  */
 
 /** What a listing needs, kept in the record key's KV metadata (under its 1 KiB limit). */
@@ -84,6 +84,13 @@ async function kv<T>(what: string, op: () => Promise<T>): Promise<T> {
   }
 }
 
+/** One KV write a connection's writer owes: a put (`value`, with listing metadata), or a delete (`value` null). */
+export interface KvWrite {
+  key: string;
+  value: string | null;
+  metadata?: ListingMetadata;
+}
+
 /** One listed key: its connection id, the key (an opaque position for cursors) and its metadata. */
 export interface ListedKey {
   key: string;
@@ -141,37 +148,35 @@ export class ConnectionStore {
   }
 
   /**
-   * A new connection: the record and its customer index entry (two writes), stored as a pair
-   * or not at all. A record without its index entry would stay invisible to its customer's
-   * listing (later writes never add the entry): the half that landed is undone, best effort.
+   * The KV writes that store `record` (docs/consistency.md): its record key, and for a new
+   * connection also its customer index entry. Planned here, applied one by one with `apply`
+   * by the connection's writer after its own storage committed them (src/writer/owed.ts).
    */
-  async create(record: StoredConnection): Promise<void> {
-    const recordKey = connectionKey(record.connection_id);
+  async storeWrites(record: StoredConnection, isNew: boolean): Promise<KvWrite[]> {
+    const put: KvWrite = {
+      key: connectionKey(record.connection_id),
+      value: JSON.stringify(record),
+      metadata: listingMetadata(record),
+    };
+    if (!isNew) return [put];
     const indexKey = await customerIndexKey(record.customer_id, record.created_at, record.connection_id);
-    const puts: [string, () => Promise<void>][] = [
-      [recordKey, () => this.putRecord(record)],
-      [indexKey, () => this.ns.put(indexKey, record.connection_id)],
+    return [put, { key: indexKey, value: record.connection_id }];
+  }
+
+  /** The KV writes that forget `record`: its customer index entry and its record key. */
+  async removeWrites(record: StoredConnection): Promise<KvWrite[]> {
+    const indexKey = await customerIndexKey(record.customer_id, record.created_at, record.connection_id);
+    return [
+      { key: indexKey, value: null },
+      { key: connectionKey(record.connection_id), value: null },
     ];
-    const results = await Promise.allSettled(puts.map(([, put]) => put()));
-    if (results.every((r) => r.status === "fulfilled")) return;
-    const landed = puts.filter((_, i) => results[i]?.status === "fulfilled");
-    await Promise.allSettled(landed.map(([key]) => this.ns.delete(key)));
-    throw new AppError("storage_unavailable", "kv write failed");
   }
 
-  /** An existing connection's record, rewritten whole (one write; its index entry stays). */
-  replace(record: StoredConnection): Promise<void> {
-    return kv("write", () => this.putRecord(record));
-  }
-
-  /**
-   * Removes the record and its index entry. The index entry goes first: a dangling index
-   * entry is skipped by listings, a record without one would be invisible to its customer.
-   */
-  async remove(record: StoredConnection): Promise<void> {
-    const indexKey = await customerIndexKey(record.customer_id, record.created_at, record.connection_id);
-    await kv("delete", () => this.ns.delete(indexKey));
-    await kv("delete", () => this.ns.delete(connectionKey(record.connection_id)));
+  /** One planned write, once. A failure is storage_unavailable (it may still have landed). */
+  apply(write: KvWrite): Promise<void> {
+    if (write.value === null) return kv("delete", () => this.ns.delete(write.key));
+    const { value, metadata } = write;
+    return kv("write", () => this.ns.put(write.key, value, metadata === undefined ? {} : { metadata }));
   }
 
   /** A page of every connection's record key, by connection id, with its listing metadata. */
@@ -195,11 +200,6 @@ export class ConnectionStore {
     };
   }
 
-  private putRecord(record: StoredConnection): Promise<void> {
-    return this.ns.put(connectionKey(record.connection_id), JSON.stringify(record), {
-      metadata: listingMetadata(record),
-    });
-  }
 }
 
 export function parseRecord(raw: string, connectionId: string): StoredConnection {

@@ -2,26 +2,52 @@ import type { FinchSettings } from "../config";
 import { AppError } from "../errors";
 import type { AppEvent } from "../events/model";
 import type { Trace } from "../lib/trace";
-import type { ConnectionStore } from "../storage/connections";
+import { toBase64Url, utf8 } from "../lib/encoding";
+import type { ConnectionStore, KvWrite } from "../storage/connections";
 import type { StoredConnection } from "../storage/records";
 import { type Cause, changeEvents } from "./emit";
-import type { WriterState, WriterStorage } from "./state";
+import type { OwedWrites } from "./owed";
+import { type Claim, type Commit, generation, type WriterState, type WriterStorage } from "./state";
+
+/** What Finch webhooks a commit handled: their ids (claimed with it) and the messages to forward. */
+export interface Delivered {
+  claims: readonly Claim[];
+  forward: readonly unknown[];
+}
+
+export const NOTHING_DELIVERED: Delivered = { claims: [], forward: [] };
+
+/**
+ * The id of a lifecycle event caused by a Finch webhook: derived from Finch's event id, so
+ * every copy and every redelivery of that webhook would tell the app the same id (a claim
+ * makes the writer apply it once anyway; this holds even past the claim's three days).
+ */
+async function derivedEventId(connectionId: string, finchEventId: string, type: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", utf8(`${connectionId}\n${finchEventId}\n${type}`));
+  return `evt_${toBase64Url(new Uint8Array(digest))}`;
+}
 
 export interface WriterDeps {
   connectionId: string;
   storage: WriterStorage;
-  /** KV as seen from where the writer runs. */
+  /** KV as seen from where the writer runs: legacy adoption reads, sealing, planning writes. */
   store: ConnectionStore;
+  /** The KV writes this object owes, and the attempts in flight (one per object instance). */
+  owed: OwedWrites;
   finch: () => FinchSettings;
   /** The webhook fan-out queue, when bound. */
   events: () => Queue<unknown> | undefined;
   now: () => Date;
 }
 
+/** A commit that owes KV writes (or events) also sets the alarm: it finishes them if the object is reset first. */
+export const SAFETY_ALARM_MS = 10_000;
+
 /**
  * What every writer operation (core.ts) stands on: the committed state (memory, else the
  * writer's storage, else adopted once from KV), the lock that runs changes one at a time, and
- * `commit`, the one way a changed record is stored, with its lifecycle event.
+ * `commit`, the one way a changed record is stored, with its lifecycle event and the KV writes
+ * it owes. The writer's storage is the commit point: KV is written only after it (owed.ts).
  */
 export class WriterBase {
   #state: WriterState | undefined;
@@ -30,13 +56,20 @@ export class WriterBase {
   constructor(protected readonly deps: WriterDeps) {}
 
   /**
-   * The state, from memory, else the writer's storage, else (once) adopted from KV. Whatever
-   * a change committed while this was reading wins over what it read.
+   * The state, from memory, else the writer's storage, else (once) adopted from KV: a record
+   * written before the single writer existed. Whatever a change committed while this was
+   * reading wins over what it read.
    */
   protected async load(trace: Trace): Promise<WriterState | undefined> {
     if (this.#state) return this.#state;
-    const saved = await this.deps.storage.load();
-    if (this.#state) return this.#state;
+    const saved = this.deps.storage.load();
+    if (saved?.kind === "gone" && saved.cleanup) {
+      // A tombstone from before the owed table: its KV removal becomes owed writes.
+      const writes = await this.deps.store.removeWrites(saved.cleanup);
+      if (this.#state) return this.#state;
+      this.persist({ state: { kind: "gone", gen: saved.gen, at: saved.at } }, writes);
+      return this.#state;
+    }
     if (saved) {
       this.#state = saved;
       return saved;
@@ -47,8 +80,7 @@ export class WriterBase {
     if (!found) return undefined;
     const gen = found.gen ?? 0;
     const adopted: WriterState = { kind: "live", record: { ...found, gen, token_gen: found.token_gen ?? gen } };
-    this.#state = adopted;
-    await this.deps.storage.save(adopted);
+    this.persist({ state: adopted });
     trace.notes.push(`writer adopted the KV record at generation ${gen}`);
     return adopted;
   }
@@ -60,28 +92,65 @@ export class WriterBase {
   }
 
   /**
-   * Writes a changed record: KV first (so a failure leaves both as they were), then the state
-   * with the change's lifecycle event (emit.ts) in one transaction. The event is built before
+   * Stores a changed record: the state, the change's lifecycle event (emit.ts) and the KV
+   * writes it owes, in one commit; the writes are sent after it. The event is built before
    * anything is written, so a change is never stored without it. `checked`: the change is
-   * Finch's introspect answer (the reconciliation's clock restarts).
+   * Finch's introspect answer (the reconciliation's clock restarts). `delivered`: the Finch
+   * webhooks that caused it, claimed in the same commit (their first id names the event).
    */
-  protected async commit(record: StoredConnection, isNew: boolean, cause: Cause, checked = false) {
+  protected async commit(
+    record: StoredConnection,
+    isNew: boolean,
+    cause: Cause,
+    checked = false,
+    delivered: Delivered = NOTHING_DELIVERED,
+  ): Promise<StoredConnection> {
     const before = this.#state;
     const at = this.deps.now().toISOString();
-    const events = changeEvents(before, record, cause, at);
-    if (isNew) await this.deps.store.create(record);
-    else await this.deps.store.replace(record);
+    let events = changeEvents(before, record, cause, at);
+    const finchEventId = delivered.claims[0]?.eventId;
+    if (finchEventId !== undefined) {
+      const id = this.deps.connectionId;
+      events = await Promise.all(events.map(async (e) => ({ ...e, id: await derivedEventId(id, finchEventId, e.type) })));
+    }
+    const writes = await this.deps.store.storeWrites(record, isNew);
     const checkedAt = checked ? at : before?.kind === "live" ? before.checked_at : undefined;
     const state: WriterState = { kind: "live", record, ...(checkedAt ? { checked_at: checkedAt } : {}) };
-    await this.deps.storage.save(state, events);
-    this.#state = state;
+    this.persist({ state, events, ...delivered }, writes);
     return record;
   }
 
-  /** A state that is not a record change (a marker, a tombstone with its event), held and saved. */
-  protected async keep(state: WriterState, events: readonly AppEvent[] = []): Promise<void> {
-    this.#state = state;
-    await this.deps.storage.save(state, events);
+  /** A state that is not a record change (a marker, a tombstone with its event and deletes), stored. */
+  protected keep(
+    state: WriterState,
+    events: readonly AppEvent[] = [],
+    writes: readonly KvWrite[] = [],
+    delivered: Delivered = NOTHING_DELIVERED,
+  ): void {
+    this.persist({ state, events, ...delivered }, writes);
+  }
+
+  /** Claims webhooks that changed nothing (and keeps their messages to forward), with the state as it is. */
+  protected claimOnly(delivered: Delivered): void {
+    const state = this.#state;
+    if (!state || (delivered.claims.length === 0 && delivered.forward.length === 0)) return;
+    this.persist({ state, ...delivered });
+  }
+
+  /**
+   * The commit itself, synchronous from the plan to the first sends: the rows say their
+   * writes were sent at this instant, and they are.
+   */
+  protected persist(change: Omit<Commit, "owed" | "alarmBy">, writes: readonly KvWrite[] = []): void {
+    const owed = this.deps.owed.plan(writes, generation(change.state));
+    const safety = owed.length > 0 || (change.events?.length ?? 0) > 0 || (change.forward?.length ?? 0) > 0;
+    this.deps.storage.commit({
+      ...change,
+      owed,
+      ...(safety ? { alarmBy: this.deps.now().getTime() + SAFETY_ALARM_MS } : {}),
+    });
+    this.#state = change.state;
+    this.deps.owed.kick(owed);
   }
 
   protected async live(trace: Trace): Promise<StoredConnection> {
@@ -91,8 +160,8 @@ export class WriterBase {
   }
 
   /** Finch answered, nothing changed: only the writer's own clock for the reconciliation moves (no KV write). */
-  protected markChecked(record: StoredConnection): Promise<void> {
-    return this.keep({ kind: "live", record, checked_at: this.deps.now().toISOString() });
+  protected markChecked(record: StoredConnection, delivered: Delivered = NOTHING_DELIVERED): void {
+    this.keep({ kind: "live", record, checked_at: this.deps.now().toISOString() }, [], [], delivered);
   }
 
   /** The committed state, as this writer holds it now (for diagnostics and the simulation's checks). */

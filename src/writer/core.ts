@@ -1,50 +1,36 @@
 import { AppError } from "../errors";
-import { disconnect as finchDisconnect, introspect as finchIntrospect } from "../finch/api";
-import type { Introspection } from "../finch/schemas";
+import { disconnect as finchDisconnect } from "../finch/api";
 import type { Trace } from "../lib/trace";
 import { type ConnectionFacts, publicFacts, type StoredConnection } from "../storage/records";
 import { fanOut } from "../webhooks/fan-out";
-import { WriterBase } from "./base";
-import { Coalescer } from "./coalesce";
+import { AskingWriter } from "./asking";
+import type { Delivered } from "./base";
 import { checkToken, connectedRecord, resealed } from "./connect";
-import { disconnectEvents, type StatusReason, type SyncJob } from "./emit";
-import { applyIntrospection, markedReauth, recordedSync } from "./introspection";
+import { disconnectEvents, type SyncJob } from "./emit";
+import { applyIntrospection, recordedSync } from "./introspection";
 import type {
   ConnectInput,
   CurrentToken,
   Disconnected,
   Imported,
   ImportInput,
-  Introspected,
   PromptOutcome,
-  ReconcileOutcome,
   ResealOutcome,
 } from "./protocol";
-import { generation, type WriterState } from "./state";
-
-/** Who asked for an introspect, and so why a status it finds changed. */
-interface Asked {
-  trace: Trace;
-  reason: StatusReason;
-}
-
-/** Finch's "reauthenticate" is an answer about the token (refresh records it), not a failure. */
-const isReauth = (e: unknown) => e instanceof AppError && e.code === "finch_reauthenticate";
-
-/** States of a connection this Worker has had (a webhook's event id is only kept for those). */
-const held = (state: WriterState | undefined) => state?.kind === "live" || state?.kind === "gone";
+import { type Claim, generation, type WriterState } from "./state";
 
 /**
  * The logic of one connection's single writer, free of the Durable Object so it can be driven
- * directly (test/consistency.test.ts). Every change is a named operation run one at a time
- * (`exclusive`), gets the next generation, goes to KV first and to the writer's own storage
- * second, with its lifecycle event (base.ts `commit`). Introspects call Finch outside the
- * lock (an answer obtained with a token that has since been replaced is not stored: it
- * describes the old token); a connect's token check and a disconnect hold it, as nothing may
- * change between their Finch call and their write.
+ * directly (host.ts runs it for the object, the simulation and the benchmark). Every change is
+ * a named operation run one at a time (`exclusive`), gets the next generation, and is committed
+ * to the writer's own storage with its lifecycle event and the KV writes it owes (base.ts
+ * `commit`), which are sent after. A connect's token check and a disconnect hold the lock
+ * across their Finch call, as nothing may change between it and their commit; introspects
+ * (asking.ts) do not.
  */
-export class WriterCore extends WriterBase {
-  readonly #introspects = new Coalescer<Asked, Introspected>((asked) => this.introspectOnce(asked));
+export class WriterCore extends AskingWriter {
+  /** Copies of one Finch webhook being handled here now, by event id. */
+  readonly #deliveries = new Map<string, Promise<PromptOutcome>>();
 
   connect(input: ConnectInput, trace: Trace): Promise<ConnectionFacts> {
     return this.exclusive(async () => {
@@ -57,8 +43,13 @@ export class WriterCore extends WriterBase {
       // token alive: one Finch no longer accepts must not replace the stored one, nor undo a
       // disconnect. Finch's answer also says the status now (a re-authentication or a revival
       // may have been followed by a change whose webhook was handled before this call).
-      const fresh = state && !(await this.holds(existing, input.accessToken));
-      const check = fresh
+      // The same token again: a callback retrying a call whose commit happened (the answer was
+      // lost to a reset). Nothing to change, and nothing to tell.
+      if (existing && (await this.holds(existing, input.accessToken))) {
+        trace.notes.push("this token is already stored");
+        return publicFacts(existing);
+      }
+      const check = state
         ? await checkToken(this.deps.finch(), this.deps.connectionId, input.accessToken, trace)
         : "skip";
       if (check === "refused") {
@@ -110,156 +101,86 @@ export class WriterCore extends WriterBase {
     return this.tokenOf(await this.live(trace));
   }
 
-  private async tokenOf(record: StoredConnection): Promise<CurrentToken> {
-    return { token: await this.deps.store.token(record), tokenGen: record.token_gen ?? 0, gen: record.gen ?? 0 };
+  /**
+   * The connection's facts, for a read that found nothing in KV at its location (a connection
+   * created elsewhere within the minute, or a cached miss): the writer's word, never a
+   * disconnected connection.
+   */
+  async facts(trace: Trace): Promise<ConnectionFacts> {
+    return publicFacts(await this.live(trace));
   }
 
   /**
-   * A caller's token (of generation `tokenGen`) was refused by Finch. A newer token, if there
-   * is one. Otherwise, when Finch said reauthenticate_user, the status is asked of Finch
-   * (introspect, coalesced) rather than set here: Finch's answer is ordered with every other
-   * introspect, while a proxied call's 401 may be older than the last one of them.
+   * One Finch webhook, once: a copy that arrives while the first is being handled here waits
+   * for it, and one whose id this writer has claimed (in the commit of the change it caused)
+   * is a duplicate. A failed delivery claims nothing: Finch redelivers it, and it runs again.
    */
-  async staleToken(tokenGen: number, reauth: boolean, trace: Trace): Promise<CurrentToken | undefined> {
-    const state = await this.load(trace);
-    if (state?.kind !== "live") return undefined;
-    const record = state.record;
-    if ((record.token_gen ?? 0) > tokenGen) {
-      trace.notes.push(`writer holds a newer token (generation ${record.token_gen})`);
-      return this.tokenOf(record);
-    }
-    if (reauth) {
-      trace.notes.push("finch says reauthenticate_user");
-      await this.refresh(trace, "proxy_401").catch(() =>
-        trace.notes.push("introspect after reauthenticate_user failed"),
+  private deliver(eventId: string, work: (claim: Claim) => Promise<PromptOutcome>): Promise<PromptOutcome> {
+    const first = this.#deliveries.get(eventId);
+    if (first) {
+      return first.then(
+        () => "duplicate",
+        () => this.deliver(eventId, work),
       );
     }
-    return undefined;
-  }
-
-  /** Finch asked for re-authentication with the current token (caller holds the lock). */
-  private async markReauth(record: StoredConnection, reason: StatusReason): Promise<StoredConnection> {
-    const next = markedReauth(record, this.deps.now());
-    return next ? this.commit({ ...next, gen: (record.gen ?? 0) + 1 }, false, { op: "status", reason }, true) : record;
-  }
-
-  /**
-   * Introspects with Finch; prompts that arrive while one is in flight share the next one
-   * (whose status change, if any, is told with the reason of the call that started it).
-   */
-  refresh(trace: Trace, reason: StatusReason = "introspect"): Promise<Introspected> {
-    return this.#introspects.run({ trace, reason }, () => trace.notes.push("introspect coalesced"));
+    const atMs = this.deps.now().getTime();
+    if (this.deps.storage.seen(eventId, atMs)) return Promise.resolve("duplicate");
+    const run = work({ eventId, atMs }).finally(() => this.#deliveries.delete(eventId));
+    this.#deliveries.set(eventId, run);
+    return run;
   }
 
   /**
-   * One introspect. An answer obtained with a token that was replaced while Finch answered
-   * describes the old token: it is dropped and Finch is asked again with the new one.
+   * A webhook for a connection that is not live here: a tombstone claims it (with its message
+   * to forward); one never held keeps nothing, its message is forwarded at once.
    */
-  private async introspectOnce({ trace, reason }: Asked): Promise<Introspected> {
-    for (let attempt = 1; ; attempt++) {
-      const used = await this.live(trace);
-      const tokenGen = used.token_gen ?? 0;
-      let facts: Introspection | undefined;
-      let failure: unknown;
-      try {
-        facts = await finchIntrospect(this.deps.finch(), await this.deps.store.token(used), trace);
-      } catch (e) {
-        failure = e;
-      }
-      const answer = await this.exclusive(async () => {
-        let record = await this.live(trace);
-        if ((record.token_gen ?? 0) !== tokenGen) return undefined;
-        if (failure !== undefined || !facts) {
-          // Finch's "reauthenticate" is an answer about the current token: record it.
-          if (isReauth(failure)) await this.markReauth(record, reason);
-          throw failure;
-        }
-        if (facts.connection_id && facts.connection_id !== this.deps.connectionId) {
-          throw new AppError("finch_bad_response", "introspect names another connection");
-        }
-        const next = applyIntrospection(record, facts, this.deps.now());
-        if (next)
-          record = await this.commit({ ...next, gen: (record.gen ?? 0) + 1 }, false, { op: "status", reason }, true);
-        else await this.markChecked(record);
-        return { ...publicFacts(record), status_message: facts.connection_status?.message ?? null };
-      });
-      if (answer) return answer;
-      trace.notes.push("introspect answer superseded by a newer token");
-      if (attempt >= 3) return { ...publicFacts(await this.live(trace)), status_message: null };
-    }
-  }
-
-  /**
-   * The periodic re-check (src/domain/reconcile.ts): introspects, with reason "reconcile",
-   * unless Finch answered for this record (or its status was set) within `maxAgeMs`.
-   */
-  async reconcile(maxAgeMs: number, trace: Trace): Promise<ReconcileOutcome> {
-    const state = await this.load(trace);
-    if (state?.kind !== "live") return "gone";
-    const last = Math.max(Date.parse(state.checked_at ?? "") || 0, Date.parse(state.record.status_at) || 0);
-    if (this.deps.now().getTime() - last < maxAgeMs) return "fresh";
-    await this.refreshAnswered(trace, "reconcile");
-    return "checked";
-  }
-
-  /** An introspect whose "reauthenticate" answer (recorded by refresh) is not a failure. */
-  private async refreshAnswered(trace: Trace, reason: StatusReason): Promise<void> {
-    try {
-      await this.refresh(trace, reason);
-    } catch (e) {
-      if (!isReauth(e)) throw e;
-    }
-  }
-
-  /**
-   * A webhook's delivery: deduped on its event id; `message` is fanned out after `work`, and
-   * the id remembered only once that succeeded, and only for a connection this Worker has had.
-   */
-  private async delivery(
-    eventId: string,
-    message: unknown,
-    work: () => Promise<{ outcome: PromptOutcome; held: boolean }>,
-  ): Promise<PromptOutcome> {
-    const nowMs = this.deps.now().getTime();
-    if (await this.deps.storage.seen(eventId, nowMs)) return "duplicate";
-    const done = await work();
-    await fanOut(this.deps.events(), message);
-    if (done.held) await this.deps.storage.remember(eventId, nowMs);
-    return done.outcome;
+  private async notLive(state: WriterState | undefined, delivered: Delivered): Promise<PromptOutcome> {
+    if (state?.kind === "gone") this.claimOnly(delivered);
+    else for (const message of delivered.forward) await fanOut(this.deps.events(), message);
+    return "unknown_connection";
   }
 
   /**
    * A Finch job webhook saying a sync finished: recorded in the record (data readiness) with
-   * its `connection.data_synced` event, delivered as a prompt is (`delivery`).
+   * its `connection.data_synced` event, the webhook claimed in the same commit.
    */
   jobCompleted(eventId: string, job: SyncJob, message: unknown, trace: Trace): Promise<PromptOutcome> {
-    return this.delivery(eventId, message, () =>
+    return this.deliver(eventId, (claim) =>
       this.exclusive(async () => {
+        const delivered: Delivered = { claims: [claim], forward: message === undefined ? [] : [message] };
         const state = await this.load(trace);
-        // Disconnected (a tombstone) or never held here: nothing to record, as for a prompt.
-        if (state?.kind !== "live") return { outcome: "unknown_connection", held: held(state) };
+        if (state?.kind !== "live") return this.notLive(state, delivered);
         const next = recordedSync(state.record, job, this.deps.now());
-        await this.commit({ ...next, gen: (state.record.gen ?? 0) + 1 }, false, { op: "job", job });
-        return { outcome: "applied", held: true };
+        if (!next) {
+          this.claimOnly(delivered);
+          return "unchanged";
+        }
+        await this.commit({ ...next, gen: (state.record.gen ?? 0) + 1 }, false, { op: "job", job }, false, delivered);
+        return "applied";
       }),
     );
   }
 
-  /** A webhook's prompt. Errors reaching Finch propagate: the route answers 5xx and Finch redelivers. */
+  /**
+   * A webhook's prompt: Finch is asked (introspect, coalesced) and its answer stored, claiming
+   * the webhook in the same commit. Errors reaching Finch propagate: the route answers 5xx and
+   * Finch redelivers.
+   */
   prompt(eventId: string, message: unknown, trace: Trace): Promise<PromptOutcome> {
-    return this.delivery(eventId, message, async () => {
+    return this.deliver(eventId, async (claim) => {
+      const delivered: Delivered = { claims: [claim], forward: message === undefined ? [] : [message] };
       const state = await this.load(trace);
       if (state === undefined) {
         // Under the lock: a first connect committing meanwhile must not be overwritten.
         await this.exclusive(async () => {
           if ((await this.load(trace)) !== undefined) return;
-          await this.keep({ kind: "prompted", at: this.deps.now().toISOString() });
+          this.keep({ kind: "prompted", at: this.deps.now().toISOString() });
         });
       }
-      if (state?.kind !== "live") return { outcome: "unknown_connection", held: held(state) };
+      if (state?.kind !== "live") return this.notLive(state, delivered);
       const before = generation(state);
       try {
-        await this.refreshAnswered(trace, "webhook");
+        await this.refreshAnswered(trace, "webhook", delivered);
       } catch (e) {
         if (e instanceof AppError && e.code === "connection_not_found") {
           // Disconnected while Finch was asked. A connect already on its way may bring it
@@ -268,35 +189,30 @@ export class WriterCore extends WriterBase {
         }
         throw e;
       }
-      return { outcome: generation(this.committed) > before ? "applied" : "unchanged", held: true };
+      return generation(this.committed) > before ? "applied" : "unchanged";
     });
   }
 
+  /**
+   * Ends the connection at Finch, then commits the tombstone with its event and the KV
+   * deletes it owes (the customer index entry and the record), in one commit: from then on
+   * nothing but a fresh connect brings it back, and the deletes are finished by the alarm if
+   * KV fails now.
+   */
   disconnect(trace: Trace): Promise<Disconnected> {
     return this.exclusive(async () => {
       const state = await this.load(trace);
       const id = this.deps.connectionId;
-      if (state?.kind === "gone" && state.cleanup) {
-        await this.removeFromKv(state.cleanup, state.gen, state.at);
-        return { connection_id: id, disconnected: true, finch: "disconnected" };
-      }
       if (state?.kind !== "live") throw new AppError("connection_not_found", `connection ${id}`);
       const record = state.record;
       const finch = await finchDisconnect(this.deps.finch(), await this.deps.store.token(record), trace);
       if (finch === "already_invalid") trace.notes.push("finch says the token is already invalid");
-      // The tombstone first: from here on nothing but a fresh connect can bring it back.
       const gen = generation(state) + 1;
       const at = this.deps.now().toISOString();
-      const events = disconnectEvents(record, gen, at);
-      await this.keep({ kind: "gone", gen, at, cleanup: record }, events);
-      await this.removeFromKv(record, gen, at);
+      const writes = await this.deps.store.removeWrites(record);
+      this.keep({ kind: "gone", gen, at }, disconnectEvents(record, gen, at), writes);
       return { connection_id: id, disconnected: true, finch };
     });
-  }
-
-  private async removeFromKv(record: StoredConnection, gen: number, at: string): Promise<void> {
-    await this.deps.store.remove(record);
-    await this.keep({ kind: "gone", gen, at });
   }
 
   reseal(trace: Trace): Promise<ResealOutcome> {

@@ -48,13 +48,14 @@ export function markedReauth(record: StoredConnection, now: Date): StoredConnect
 /**
  * A finished Finch sync recorded: an initial sync (org or payroll) sets `last_initial_sync_at`,
  * `data_sync_all` sets `last_data_sync_all_at`. Finch delivers out of order, so a time never
- * moves back.
+ * moves back; undefined when it would not move forward.
  */
-export function recordedSync(record: StoredConnection, job: SyncJob, now: Date): StoredConnection {
+export function recordedSync(record: StoredConnection, job: SyncJob, now: Date): StoredConnection | undefined {
   const field = job.job_type === "data_sync_all" ? "last_data_sync_all_at" : "last_initial_sync_at";
   const stored = record[field] ?? null;
-  const latest = stored !== null && stored > job.completed_at ? stored : job.completed_at;
-  return { ...record, [field]: latest, updated_at: now.toISOString() };
+  // Nothing newer than what is stored: no change, and so no event.
+  if (stored !== null && stored >= job.completed_at) return undefined;
+  return { ...record, [field]: job.completed_at, updated_at: now.toISOString() };
 }
 
 function sameFacts(a: StoredConnection, b: StoredConnection): boolean {

@@ -148,6 +148,8 @@ export interface Writer {
    */
   importConnection(input: ImportInput, trace: Trace): Promise<Imported>;
   current(trace: Trace): Promise<CurrentToken>;
+  /** The connection's facts, from the writer's own storage (a read that missed in KV heals here). */
+  facts(trace: Trace): Promise<ConnectionFacts>;
   /**
    * Introspects with Finch (coalesced) and stores Finch's answer; a status change is told with
    * `reason` (default "introspect").

@@ -1,13 +1,18 @@
 import * as v from "valibot";
-import type { EventOutbox } from "../events/outbox-table";
+import { type EventOutbox, OUTBOX_DDL } from "../events/outbox-table";
+import { migrate } from "../lib/sql-schema";
 import { StoredConnectionSchema } from "../storage/records";
+import type { OwedRow } from "./owed";
 import { EVENT_ID_TTL_MS, MAX_EVENT_IDS, type WriterState, type WriterStorage } from "./state";
 
 /**
- * WriterStorage on a SQLite-backed Durable Object: one row for the state, one table of
- * recent webhook event ids, and the outbox of lifecycle events (events/outbox-table.ts),
- * written in the same transaction as the state. Reads are checked with the record schema
- * like KV reads are.
+ * WriterStorage on a SQLite-backed Durable Object: one row for the state, the recent webhook
+ * event ids, the owed KV writes (owed.ts) and the outbox of lifecycle events
+ * (events/outbox-table.ts). A commit writes all of them in one transaction and sets the alarm
+ * in the same synchronous step: the runtime stores a step's writes and its alarm together, and
+ * holds every outgoing request (the KV writes included) until they are durable, so a reset
+ * before the commit leaves nothing anywhere and a reset after it leaves rows the alarm finishes.
+ * Reads are checked with the record schema like KV reads are.
  */
 const StateSchema = v.variant("kind", [
   v.object({ kind: v.literal("live"), record: StoredConnectionSchema, checked_at: v.optional(v.string()) }),
@@ -20,36 +25,127 @@ const StateSchema = v.variant("kind", [
   v.object({ kind: v.literal("prompted"), at: v.string() }),
 ]);
 
-export function sqlWriterStorage(
-  storage: Pick<DurableObjectStorage, "sql" | "transactionSync">,
-  outbox: EventOutbox,
-): WriterStorage {
+/** The writer's schema, one entry per version (src/lib/sql-schema.ts); only ever appended. */
+export const WRITER_SCHEMA: readonly (readonly string[])[] = [
+  [
+    "CREATE TABLE IF NOT EXISTS writer_state (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS event_ids (id TEXT PRIMARY KEY, at INTEGER NOT NULL)",
+    OUTBOX_DDL,
+  ],
+  [
+    `CREATE TABLE kv_owed (key TEXT PRIMARY KEY, gen INTEGER NOT NULL, value TEXT, metadata TEXT,
+       attempts INTEGER NOT NULL, due_at INTEGER NOT NULL, sent_at INTEGER, clean_from INTEGER NOT NULL)`,
+    "CREATE TABLE forward_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)",
+  ],
+];
+
+interface OwedSqlRow extends Record<string, SqlStorageValue> {
+  key: string;
+  gen: number;
+  value: string | null;
+  metadata: string | null;
+  attempts: number;
+  due_at: number;
+  sent_at: number | null;
+  clean_from: number;
+}
+
+const fromSql = (r: OwedSqlRow): OwedRow => ({
+  key: r.key,
+  gen: r.gen,
+  value: r.value,
+  metadata: r.metadata === null ? undefined : JSON.parse(r.metadata),
+  attempts: r.attempts,
+  due_at: r.due_at,
+  sent_at: r.sent_at,
+  clean_from: r.clean_from,
+});
+
+type Durable = Pick<DurableObjectStorage, "sql" | "transactionSync" | "setAlarm" | "deleteAlarm">;
+
+export function sqlWriterStorage(storage: Durable, outbox: EventOutbox): WriterStorage {
   const { sql } = storage;
-  sql.exec("CREATE TABLE IF NOT EXISTS writer_state (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
-  sql.exec("CREATE TABLE IF NOT EXISTS event_ids (id TEXT PRIMARY KEY, at INTEGER NOT NULL)");
+  migrate(storage, WRITER_SCHEMA);
+  const OWED_COLUMNS = "key, gen, value, metadata, attempts, due_at, sent_at, clean_from";
+  const putOwed = (row: OwedRow) =>
+    sql.exec(
+      `INSERT OR REPLACE INTO kv_owed (${OWED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      row.key,
+      row.gen,
+      row.value,
+      row.metadata === undefined ? null : JSON.stringify(row.metadata),
+      row.attempts,
+      row.due_at,
+      row.sent_at,
+      row.clean_from,
+    );
+  // What this instance last asked the alarm to be (unknown after a wake: then it is set again).
+  let alarmAt: number | undefined;
+  const alarm = (atMs: number | undefined) => {
+    alarmAt = atMs;
+    const done = atMs === undefined ? storage.deleteAlarm() : storage.setAlarm(atMs);
+    done.catch(() => console.log(JSON.stringify({ level: "warn", msg: "writer_alarm_set_failed" })));
+  };
   return {
-    async load() {
+    load() {
       const row = sql.exec<{ v: string }>("SELECT v FROM writer_state WHERE k = 'state'").toArray()[0];
       if (!row) return undefined;
       return v.parse(StateSchema, JSON.parse(row.v)) as WriterState;
     },
-    async save(state, events = []) {
+    commit(change) {
       storage.transactionSync(() => {
-        sql.exec("INSERT OR REPLACE INTO writer_state (k, v) VALUES ('state', ?)", JSON.stringify(state));
-        outbox.append(events);
+        sql.exec("INSERT OR REPLACE INTO writer_state (k, v) VALUES ('state', ?)", JSON.stringify(change.state));
+        outbox.append(change.events ?? []);
+        for (const row of change.owed ?? []) putOwed(row);
+        for (const message of change.forward ?? []) {
+          sql.exec("INSERT INTO forward_outbox (body) VALUES (?)", JSON.stringify(message));
+        }
+        const claims = change.claims ?? [];
+        for (const { eventId, atMs } of claims) {
+          sql.exec("INSERT OR REPLACE INTO event_ids (id, at) VALUES (?, ?)", eventId, atMs);
+        }
+        const last = claims.at(-1);
+        if (last) {
+          sql.exec("DELETE FROM event_ids WHERE at <= ?", last.atMs - EVENT_ID_TTL_MS);
+          sql.exec(
+            "DELETE FROM event_ids WHERE id NOT IN (SELECT id FROM event_ids ORDER BY at DESC LIMIT ?)",
+            MAX_EVENT_IDS,
+          );
+        }
       });
+      // No await since the transaction: stored with it (see above).
+      if (change.alarmBy !== undefined && (alarmAt === undefined || alarmAt > change.alarmBy)) alarm(change.alarmBy);
     },
-    async seen(eventId, nowMs) {
+    seen(eventId, nowMs) {
       const row = sql.exec<{ at: number }>("SELECT at FROM event_ids WHERE id = ?", eventId).toArray()[0];
       return row !== undefined && row.at > nowMs - EVENT_ID_TTL_MS;
     },
-    async remember(eventId, nowMs) {
-      sql.exec("INSERT OR REPLACE INTO event_ids (id, at) VALUES (?, ?)", eventId, nowMs);
-      sql.exec("DELETE FROM event_ids WHERE at <= ?", nowMs - EVENT_ID_TTL_MS);
-      sql.exec(
-        "DELETE FROM event_ids WHERE id NOT IN (SELECT id FROM event_ids ORDER BY at DESC LIMIT ?)",
-        MAX_EVENT_IDS,
-      );
+    owed() {
+      return sql.exec<OwedSqlRow>(`SELECT ${OWED_COLUMNS} FROM kv_owed ORDER BY key`).toArray().map(fromSql);
+    },
+    owedRow(key) {
+      const row = sql.exec<OwedSqlRow>(`SELECT ${OWED_COLUMNS} FROM kv_owed WHERE key = ?`, key).toArray()[0];
+      return row && fromSql(row);
+    },
+    putOwed,
+    forwards(limit) {
+      return sql
+        .exec<{ seq: number; body: string }>("SELECT seq, body FROM forward_outbox ORDER BY seq LIMIT ?", limit)
+        .toArray()
+        .map((r) => ({ seq: r.seq, message: JSON.parse(r.body) as unknown }));
+    },
+    dropForwards(seq) {
+      sql.exec("DELETE FROM forward_outbox WHERE seq <= ?", seq);
+    },
+    dropOwed(key, gen) {
+      sql.exec("DELETE FROM kv_owed WHERE key = ? AND gen = ?", key, gen);
+    },
+    setAlarm(atMs) {
+      if (atMs === alarmAt) return;
+      alarm(atMs);
+    },
+    alarmFired() {
+      alarmAt = undefined;
     },
   };
 }

@@ -1,33 +1,72 @@
 import type { AppEvent } from "../events/model";
 import type { StoredConnection } from "../storage/records";
+import type { OwedRow } from "./owed";
 
 /**
  * What a connection's writer keeps in its own (strongly consistent) storage. `live` holds the
  * authoritative record, token sealed exactly as in KV. `gone` is the tombstone a disconnect
- * leaves: nothing but a fresh connect may bring the connection back. `cleanup` is the record
- * whose KV entries still have to be removed (a delete that failed half-way is finished by
- * the next call). `prompted`: never connected here, but Finch has announced a change (its
- * webhook can overtake the callback of a first connect): that connect then asks Finch for
- * the status instead of assuming "connected". Nothing goes to KV for it. `checked_at` (live
- * only, never in KV): when Finch last answered an introspect for the record, changed or not;
- * the reconciliation (src/domain/reconcile.ts) skips connections checked recently.
+ * leaves: nothing but a fresh connect may bring the connection back (the KV deletes it owes
+ * are rows of the owed table, like every other KV write). `cleanup` is only read: tombstones
+ * stored before the owed table existed named the record whose KV entries were still to be
+ * removed; loading one turns it into owed deletes. `prompted`: never connected here, but
+ * Finch has announced a change (its webhook can overtake the callback of a first connect):
+ * that connect then asks Finch for the status instead of assuming "connected". Nothing goes
+ * to KV for it. `checked_at` (live only, never in KV): when Finch last answered an introspect
+ * for the record, changed or not; the reconciliation (src/domain/reconcile.ts) skips
+ * connections checked recently.
  */
 export type WriterState =
   | { kind: "live"; record: StoredConnection; checked_at?: string }
   | { kind: "gone"; gen: number; at: string; cleanup?: StoredConnection }
   | { kind: "prompted"; at: string };
 
+/** A Finch webhook event id, handled at `atMs`. */
+export interface Claim {
+  eventId: string;
+  atMs: number;
+}
+
+/** One commit of the writer: everything in it is stored together, or nothing is. */
+export interface Commit {
+  state: WriterState;
+  /** The change's lifecycle events, appended to the outbox. */
+  events?: readonly AppEvent[];
+  /** KV writes the change owes, as rows of the owed table (replacing a row of the same key). */
+  owed?: readonly OwedRow[];
+  /** Finch webhook event ids this change handled: remembered, so a redelivery is a duplicate. */
+  claims?: readonly Claim[];
+  /** Finch webhook messages to forward to the EVENTS queue (docs/webhooks.md), kept until sent. */
+  forward?: readonly unknown[];
+  /** An alarm no later than this (ms): the safety net that finishes the owed writes after a reset. */
+  alarmBy?: number;
+}
+
+/**
+ * The writer's own storage: the commit point (docs/consistency.md). Every method is
+ * synchronous, as SQLite in a Durable Object is: nothing else runs between a read here and
+ * the commit that follows it.
+ */
 export interface WriterStorage {
-  load(): Promise<WriterState | undefined>;
-  /**
-   * Stores the state and appends `events` (the lifecycle events of this change) to the
-   * writer's outbox, both in one transaction: neither is kept without the other.
-   */
-  save(state: WriterState, events?: readonly AppEvent[]): Promise<void>;
+  load(): WriterState | undefined;
+  /** One transaction: the state, its events, its owed KV writes, its claimed event id, its alarm. */
+  commit(change: Commit): void;
   /** Whether a webhook event id was already handled (and not expired). */
-  seen(eventId: string, nowMs: number): Promise<boolean>;
-  /** Remembers an event id; old and surplus ids are dropped so the table stays bounded. */
-  remember(eventId: string, nowMs: number): Promise<void>;
+  seen(eventId: string, nowMs: number): boolean;
+  /** The owed KV writes, by key. */
+  owed(): OwedRow[];
+  owedRow(key: string): OwedRow | undefined;
+  /** Replaces one owed row (bookkeeping of an attempt). */
+  putOwed(row: OwedRow): void;
+  /** Drops the row of `key`, if it is still of generation `gen` (a newer one stays owed). */
+  dropOwed(key: string, gen: number): void;
+  /** The oldest webhook messages still to forward, at most `limit`. */
+  forwards(limit: number): { seq: number; message: unknown }[];
+  /** Forgets the forwarded messages up to `seq` (they were sent). */
+  dropForwards(seq: number): void;
+  /** Sets the one alarm to `atMs`, or removes it (undefined). */
+  setAlarm(atMs: number | undefined): void;
+  /** The alarm has just fired: none is set until the next setAlarm. */
+  alarmFired(): void;
 }
 
 /** Finch retries a delivery for hours: ids are kept three days, at most this many per connection. */

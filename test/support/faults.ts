@@ -242,3 +242,22 @@ export function failKv(method: KvMethod, when: (key: string) => boolean = () => 
         : original(key, ...rest),
     );
 }
+
+/**
+ * Makes the Worker's KV `method` land (the write happens) and still report failure, for the keys
+ * `when` picks; or, with `hang`, land and never answer (the caller's own timeout decides).
+ */
+export function landKvThenFail(
+  method: "put" | "delete",
+  when: (key: string) => boolean = () => true,
+  opts: { hang?: boolean } = {},
+) {
+  const ns = env.CONNECTIONS as unknown as Record<"put" | "delete", (...args: unknown[]) => Promise<unknown>>;
+  const original = ns[method].bind(ns);
+  return vi.spyOn(ns, method).mockImplementation(async (key: unknown, ...rest: unknown[]) => {
+    const result = await original(key, ...rest);
+    if (typeof key !== "string" || !when(key)) return result;
+    if (opts.hang) return new Promise(() => {});
+    throw new Error(`KV ${method.toUpperCase()} failed: 500 after the write was applied`);
+  });
+}

@@ -94,8 +94,17 @@ export async function seedConnection(opts: SeedOptions = {}): Promise<Seeded> {
     updated_at: at,
     token: await store.seal(connectionId, accessToken),
   };
-  await store.create(record);
+  await writeRecord(record, true, store);
   return { connectionId, accessToken, record };
+}
+
+/**
+ * Writes a record straight to KV as the writer's owed writes would (record, and for a new
+ * connection its index entry), with no writer state: as a record stored before the single
+ * writer existed, which the writer adopts on its first call.
+ */
+export async function writeRecord(record: StoredConnection, isNew: boolean, store = testStore()): Promise<void> {
+  for (const write of await store.storeWrites(record, isNew)) await store.apply(write);
 }
 
 // --- reading KV -------------------------------------------------------------------------

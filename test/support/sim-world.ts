@@ -2,27 +2,30 @@ import { env } from "cloudflare:workers";
 import type fc from "fast-check";
 import { getConfig } from "../../src/config";
 import { completeConnect } from "../../src/domain/callback";
-import { disconnectConnection, introspectConnection } from "../../src/domain/connections";
+import { disconnectConnection, getConnection, introspectConnection } from "../../src/domain/connections";
 import type { PendingFlow } from "../../src/domain/flow-state";
 import { proxyToFinch } from "../../src/domain/proxy";
 import { reencryptBatch } from "../../src/domain/reencrypt";
 import { handleWebhookEvent } from "../../src/domain/webhooks";
 import { AppError } from "../../src/errors";
-import { type AppEvent, parseAppEvent } from "../../src/events/model";
+import type { AppEvent } from "../../src/events/model";
 import { newTrace } from "../../src/lib/trace";
 import { ConnectionStore } from "../../src/storage/connections";
-import { localWriter } from "../../src/writer/client";
-import { WriterCore } from "../../src/writer/core";
+import { inProcessWriters } from "../../src/writer/client";
+import { WriterHost } from "../../src/writer/host";
 import type { CurrentToken, Writers } from "../../src/writer/protocol";
-import type { WriterState, WriterStorage } from "../../src/writer/state";
+import type { WriterState } from "../../src/writer/state";
 import { type PendingEvent, SimFinch, simRing, unsealSim } from "./sim-finch";
-import { SimKv } from "./sim-kv";
+import { type KvFault, SimKv } from "./sim-kv";
+import { SimReset, SimWriterStorage } from "./sim-writer";
 
 /**
  * One simulated deployment for test/consistency.test.ts: several locations, each running the
- * real domain functions against its own view of KV (SimKv), one WriterCore per connection
- * (as the Durable Object would hold it, with in-memory storage), the simulated Finch, and a
- * clock that only the schedule moves.
+ * real domain functions against its own view of KV (SimKv), one writer per connection run by
+ * the production WriterHost over in-memory storage (SimWriterStorage), the simulated Finch, the
+ * app's event queue, and a clock that only the schedule moves. Faults come from a plan the
+ * property draws: the writer's KV writes fail, land and report failure, land late or hang;
+ * event hand-offs fail or are delivered twice; writers are reset at any moment.
  */
 export const LOCATIONS = 3;
 export const WRITER_LOCATION = 0;
@@ -30,47 +33,19 @@ export const CONNECTIONS = ["conn-a", "conn-b"];
 /** Never connected: nothing may ever be stored for it. */
 export const GHOST = "conn-ghost";
 
-/** One save of the writer's storage: the state before and after, and the events appended with it. */
-export interface Saved {
-  before: WriterState | undefined;
-  after: WriterState;
-  events: AppEvent[];
-}
+export type HandoffFault = "ok" | "fail" | "landed" | "dup";
 
-/**
- * The writer's own storage, in memory (the Durable Object's SQLite in production). Its outbox
- * keeps every event ever appended, in the order of the saves that stored them (`history`), so
- * the simulation can match each stored change with its events.
- */
-export class MemoryWriterStorage implements WriterStorage {
-  state: WriterState | undefined;
-  readonly ids = new Map<string, number>();
-  readonly history: Saved[] = [];
-  async load() {
-    return this.state && structuredClone(this.state);
-  }
-  async save(state: WriterState, events: readonly AppEvent[] = []) {
-    // One step, as the SQLite transaction: the state and its events, or neither.
-    const checked = events.map((e) => parseAppEvent(e, "internal_error"));
-    this.history.push({ before: this.state, after: structuredClone(state), events: checked });
-    this.state = structuredClone(state);
-  }
-  get outbox(): AppEvent[] {
-    return this.history.flatMap((h) => h.events);
-  }
-  async seen(id: string) {
-    return this.ids.has(id);
-  }
-  async remember(id: string, nowMs: number) {
-    this.ids.set(id, nowMs);
-  }
+/** The faults one schedule injects, consumed in order (then everything succeeds). */
+export interface FaultPlan {
+  kv: KvFault[];
+  handoff: HandoffFault[];
 }
 
 export interface SimWriter {
-  core: WriterCore;
-  storage: MemoryWriterStorage;
-  /** Calls in flight. */
-  busy: number;
+  storage: SimWriterStorage;
+  host: WriterHost | undefined;
+  /** The storage epoch the host was made for (a reset makes a new one). */
+  epoch: number;
 }
 
 export interface Tally {
@@ -86,6 +61,8 @@ export interface Tally {
   byStatus: Record<string, number>;
   /** Lifecycle events stored, by type (the event check must not pass for want of events). */
   events: Record<string, number>;
+  /** Faults that fired, by kind (a run in which none fired proves nothing about faults). */
+  faults: Record<string, number>;
 }
 
 export const emptyTally = (): Tally => ({
@@ -97,9 +74,11 @@ export const emptyTally = (): Tally => ({
   deliveries: 0,
   byStatus: {},
   events: {},
+  faults: {},
 });
 
-const OK_CODES = new Set(["connection_not_found", "finch_rejected", "finch_reauthenticate"]);
+/** Codes a caller may be answered in a schedule; any other is a problem. */
+const OK_CODES = new Set(["connection_not_found", "finch_rejected", "finch_reauthenticate", "storage_unavailable"]);
 
 export class World {
   clock = Date.parse("2026-11-29T00:00:00Z");
@@ -109,82 +88,140 @@ export class World {
   readonly writers = new Map<string, SimWriter>();
   readonly unacked = new Set<PendingEvent>();
   readonly problems: string[] = [];
-  private readonly settings = getConfig(env).finch();
-
+  /** What the app received from its event queue, by event id (it dedupes on the id). */
+  readonly received = new Map<string, AppEvent>();
+  /** Connect flows whose callback failed: the employer connects again. */
+  readonly retryConnect = new Set<string>();
+  /** Disconnects answered with a 5xx: the app asks again. */
+  readonly retryDisconnect = new Set<string>();
   readonly tally: Tally = emptyTally();
+  private readonly settings = getConfig(env).finch();
+  private kvFaults = 0;
+  private handoffFaults = 0;
 
-  constructor(scheduler: fc.Scheduler, ttlMs: number) {
+  constructor(
+    private readonly scheduler: fc.Scheduler,
+    ttlMs: number,
+    private readonly plan: FaultPlan = { kv: [], handoff: [] },
+  ) {
     this.kv = new SimKv(LOCATIONS, ttlMs, () => this.clock);
     this.finch = new SimFinch(scheduler);
     this.finch.install();
+  }
+
+  private fired(kind: string): void {
+    this.tally.faults[kind] = (this.tally.faults[kind] ?? 0) + 1;
+  }
+
+  /** Moves the clock; late KV writes whose time has come land. */
+  advance(ms: number): void {
+    this.clock += ms;
+    this.kv.landDue();
   }
 
   store(location: number): ConnectionStore {
     return new ConnectionStore(this.kv.view(location), this.ring);
   }
 
+  /** KV as the writers reach it: the plan's faults apply to their writes. */
+  private writerKv(): KVNamespace {
+    return this.kv.view(WRITER_LOCATION, {
+      next: () => {
+        const fault = this.plan.kv[this.kvFaults++] ?? "ok";
+        if (fault !== "ok") this.fired(`kv ${fault}`);
+        return fault;
+      },
+      later: (land) => void this.scheduler.schedule(Promise.resolve(), "kv late write lands").then(land),
+      answer: (settle) => this.scheduler.schedule(Promise.resolve(), "kv answers").then(settle),
+    });
+  }
+
+  /** The app's event queue: the plan says whether a hand-off fails, lands unreported, or is delivered twice. */
+  private readonly appQueue = {
+    sendBatch: async (messages: Iterable<MessageSendRequest<unknown>>) => {
+      const fault = this.plan.handoff[this.handoffFaults++] ?? "ok";
+      if (fault !== "ok") this.fired(`handoff ${fault}`);
+      if (fault === "fail") throw new Error("queue unavailable");
+      const events = [...messages].map((m) => m.body as AppEvent);
+      const times = fault === "dup" ? 2 : 1;
+      for (let i = 0; i < times; i++) for (const e of events) this.received.set(e.id, e);
+      if (fault === "landed") throw new Error("queue answered 503 after accepting");
+    },
+  };
+
   writer(id: string): SimWriter {
     let w = this.writers.get(id);
     if (!w) {
-      const storage = new MemoryWriterStorage();
-      w = { core: this.newCore(id, storage), storage, busy: 0 };
+      w = { storage: new SimWriterStorage(), host: undefined, epoch: -1 };
       this.writers.set(id, w);
     }
     return w;
   }
 
-  private newCore(id: string, storage: MemoryWriterStorage): WriterCore {
-    return new WriterCore({
-      connectionId: id,
-      storage,
-      store: this.store(WRITER_LOCATION),
-      finch: () => this.settings,
-      events: () => undefined,
-      now: () => new Date(this.clock),
-    });
+  /** The instance serving `id` now: a new one after a reset (its memory empty, its storage kept). */
+  private hostOf(id: string): WriterHost {
+    const w = this.writer(id);
+    if (!w.host || w.epoch !== w.storage.epoch) {
+      const storage = w.storage.handle();
+      w.epoch = w.storage.epoch;
+      w.host = new WriterHost({
+        storage,
+        outbox: storage,
+        store: new ConnectionStore(this.writerKv(), this.ring),
+        sinks: () => ({ appQueue: this.appQueue, webhookQueue: undefined }),
+        finch: () => this.settings,
+        events: () => undefined,
+        now: () => this.clock,
+        // A KV attempt's timeout fires when the schedule says so.
+        wait: () => this.scheduler.schedule(Promise.resolve(), "kv attempt timeout"),
+      });
+    }
+    return w.host;
+  }
+
+  /** A writer reset: memory and attempts in flight are gone; what was committed stays. */
+  reset(id: string): void {
+    const w = this.writers.get(id);
+    if (!w) return;
+    w.storage.reset();
+    this.fired("writer reset");
   }
 
   /**
-   * The runtime evicts an idle object: its memory is gone, the next call starts from its
-   * storage. Only while no call is in flight (the runtime never runs two instances of one).
+   * The writer's alarm, whenever it fires (on time, late, or twice). An alarm whose handler
+   * did not finish (its instance was reset) is run again by the runtime: it stays set.
    */
-  evict(id: string): void {
+  async alarm(id: string): Promise<void> {
     const w = this.writers.get(id);
-    if (w && w.busy === 0) w.core = this.newCore(id, w.storage);
+    const at = w?.storage.alarmAt;
+    if (!w || at === undefined) return;
+    try {
+      await this.hostOf(id).alarm();
+    } catch (e) {
+      if (!(e instanceof SimReset)) this.problems.push(`alarm ${id}: ${String(e)}`);
+      w.storage.alarmAt ??= at;
+    }
   }
 
-  /** Each call counts as in flight on its writer until it settles. */
-  readonly allWriters: Writers = (id) => {
-    const w = this.writer(id);
-    const inner = localWriter(w.core);
-    const track =
-      <A extends unknown[], R>(f: (...args: A) => Promise<R>) =>
-      async (...args: A): Promise<R> => {
-        w.busy++;
-        try {
-          return await f(...args);
-        } finally {
-          w.busy--;
-        }
-      };
+  /**
+   * Every call through the Writers interface: a call whose instance was reset before it
+   * answered fails as the Durable Object's would (storage_unavailable to the caller).
+   */
+  readonly allWriters: Writers = inProcessWriters((id) => {
+    const host = this.hostOf(id);
+    const epoch = this.writer(id).storage.epoch;
     return {
-      connect: track(inner.connect),
-      importConnection: track(inner.importConnection),
-      current: track(inner.current),
-      refresh: track(inner.refresh),
-      prompt: track(inner.prompt),
-      jobCompleted: track(inner.jobCompleted),
-      reconcile: track(inner.reconcile),
-      staleToken: track(inner.staleToken),
-      disconnect: track(inner.disconnect),
-      reseal: track(inner.reseal),
-    };
-  };
+      run: async (cid, work) => {
+        const outcome = await host.run(cid, work);
+        if (this.writer(id).storage.epoch !== epoch) throw new SimReset();
+        return outcome;
+      },
+    } as WriterHost;
+  });
 
-  /** The writer's committed state: in its memory, else (just evicted) in its storage. */
+  /** The writer's committed state (its storage: the commit point). */
   writerState(id: string): WriterState | undefined {
-    const w = this.writers.get(id);
-    return w?.core.committed ?? w?.storage.state;
+    return this.writers.get(id)?.storage.state;
   }
 
   /** The writer's committed token, and whether Finch accepts it right now. */
@@ -212,11 +249,17 @@ export class World {
       exp: Math.floor(Date.now() / 1000) + 1800,
     };
     const deps = { finch: this.settings, connect: getConfig(env).connect(), writers: this.allWriters };
-    // finch_rejected: a later re-authentication revoked this token before it reached the
-    // writer, after a disconnect (with a record, the writer keeps the newer one and says ok).
-    await completeConnect(deps, ctx, this.finch.code(id), newTrace("sim")).catch((e) =>
-      e instanceof AppError && e.code === "finch_rejected" ? undefined : this.expected(e, `connect ${id}`),
-    );
+    try {
+      await completeConnect(deps, ctx, this.finch.code(id), newTrace("sim"));
+      this.retryConnect.delete(id);
+    } catch (e) {
+      // finch_rejected: a later re-authentication revoked this token before it reached the
+      // writer, after a disconnect (with a record, the writer keeps the newer one and says ok).
+      if (e instanceof AppError && e.code === "finch_rejected") return;
+      // The callback failed after Finch issued a token: the employer sees an error page and connects again.
+      if (e instanceof AppError && e.status >= 500) this.retryConnect.add(id);
+      this.expected(e, `connect ${id}`);
+    }
   }
 
   async introspect(id: string): Promise<void> {
@@ -233,7 +276,14 @@ export class World {
   }
 
   async disconnect(id: string): Promise<void> {
-    await disconnectConnection(this.allWriters, id, newTrace("sim")).catch((e) => this.expected(e, "disconnect"));
+    try {
+      await disconnectConnection(this.allWriters, id, newTrace("sim"));
+      this.retryDisconnect.delete(id);
+    } catch (e) {
+      if (e instanceof AppError && e.code === "connection_not_found") this.retryDisconnect.delete(id);
+      else if (e instanceof AppError && e.status >= 500) this.retryDisconnect.add(id);
+      this.expected(e, "disconnect");
+    }
   }
 
   async reencrypt(location: number): Promise<void> {
@@ -300,6 +350,16 @@ export class World {
     ).catch((e) => this.expected(e, "job webhook"));
   }
 
+  /** GET /api/connections/:id at `location`: the facts, or the error code. */
+  async read(id: string, location: number): Promise<{ gen: number | undefined } | { code: string }> {
+    try {
+      const facts = await getConnection({ store: this.store(location), writers: this.allWriters }, id, newTrace("sim"));
+      return { gen: facts.gen };
+    } catch (e) {
+      return { code: e instanceof AppError ? e.code : String(e) };
+    }
+  }
+
   private count(outcome: string): void {
     this.tally.byStatus[outcome] = (this.tally.byStatus[outcome] ?? 0) + 1;
   }
@@ -312,8 +372,12 @@ export class World {
       return {
         ...w,
         staleToken: async (gen, reauth, trace) => {
+          // The writer's token when it was asked, and still when it answered (a change while the
+          // call was settling its KV writes is not the answer's fault).
+          const before = this.writerToken(cid);
           const returned = await w.staleToken(gen, reauth, trace);
-          asked.push({ valid: this.writerToken(cid).valid, returned });
+          const after = this.writerToken(cid);
+          asked.push({ valid: before.valid && after.valid && before.token === after.token, returned });
           return returned;
         },
       };
@@ -346,5 +410,40 @@ export class World {
       (first && !first.returned && first.valid) ||
       (first?.returned !== undefined && this.finch.connections.get(id)?.token === first.returned.token);
     if (healable) this.tally.staleFailures++;
+  }
+
+  /** What is still owed, for a failure message. */
+  describeUnsettled(): string {
+    const parts = [`kv writes on their way: ${this.kv.inFlight()}`];
+    for (const [id, w] of this.writers) {
+      const rows = [...w.storage.owedRows.values()].map((r) => `${r.key}@${r.gen} due ${r.due_at - this.clock}`);
+      parts.push(`${id}: owed [${rows.join(", ")}], outbox ${w.storage.outbox.length}, alarm ${w.storage.alarmAt}`);
+    }
+    return parts.join("; ");
+  }
+
+  /** What is still to do before the world is at rest: owed KV writes, late writes, events. */
+  unsettled(): number {
+    let n = this.kv.inFlight();
+    for (const w of this.writers.values()) n += w.storage.owedRows.size + w.storage.outbox.length;
+    return n;
+  }
+
+  /**
+   * After the schedule: Finch redelivers what was not acknowledged, employers and apps repeat
+   * what failed, and time passes with the alarms firing until nothing is owed anywhere.
+   */
+  async quiesce(): Promise<void> {
+    for (let round = 0; round < 8; round++) {
+      for (const e of [...this.unacked]) await this.scheduler.waitFor(this.deliver(e));
+      for (const id of [...this.retryConnect]) await this.scheduler.waitFor(this.connect(id));
+      for (const id of [...this.retryDisconnect]) await this.scheduler.waitFor(this.disconnect(id));
+      if (this.unacked.size + this.retryConnect.size + this.retryDisconnect.size === 0) break;
+    }
+    for (let round = 0; round < 40 && this.unsettled() > 0; round++) {
+      const due = [...this.writers.values()].map((w) => w.storage.alarmAt ?? this.clock);
+      this.advance(Math.max(1_000, Math.max(...due) - this.clock + 1));
+      for (const id of this.writers.keys()) await this.scheduler.waitFor(this.alarm(id));
+    }
   }
 }
