@@ -295,7 +295,10 @@ it(
     for (const kind of ["kv fail", "kv landed", "kv late", "kv hang", "writer reset", "handoff fail", "handoff dup"]) {
       if (propertyRuns() >= 200) expect(total.faults[kind] ?? 0, `faults fired: ${kind}`).toBeGreaterThan(0);
     }
-    expect(Object.values(total.faults).reduce((a, b) => a + b, 0), "no fault fired").toBeGreaterThan(0);
+    expect(
+      Object.values(total.faults).reduce((a, b) => a + b, 0),
+      "no fault fired",
+    ).toBeGreaterThan(0);
     if (propertyRuns() >= 200) {
       expect(total.healed, "no proxied call ever met a stale token").toBeGreaterThan(0);
       // Every kind of event was stored (and checked) somewhere in the schedules.

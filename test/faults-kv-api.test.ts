@@ -5,8 +5,8 @@ import { failKv, watchKvWrites } from "./support/faults";
 import { finch } from "./support/finch";
 import { clearKv, kvEntries, rawRecord, retiredRing, seedConnection } from "./support/fixtures";
 import { api } from "./support/http";
-import { alarmLater } from "./support/writer";
 import { accountUpdated, deliver, signed } from "./support/webhooks";
+import { alarmLater } from "./support/writer";
 
 /**
  * KV failures behind the API, the proxy and the webhook receiver: a read that fails is 503
@@ -71,22 +71,25 @@ describe("KV unavailable", () => {
   it.each([
     ["introspect", "POST", "/introspect", "GET /introspect"],
     ["webhook", "WEBHOOK", "", "GET /introspect"],
-  ])("%s, write fails after the work was done: the writer keeps the change, the alarm writes it", async (_, method, suffix, route) => {
-    const { connectionId } = await seedConnection();
-    finch().mock.setConnectionStatus(connectionId, "reauth");
-    const put = failKv("put");
-    const res =
-      method === "WEBHOOK"
-        ? await deliver(await signed(accountUpdated(connectionId, "reauth")))
-        : await api(`/api/connections/${connectionId}${suffix}`, { method });
-    expect(res.status, await res.clone().text()).toBe(200);
-    expect(finch().calls(route)).toHaveLength(1);
-    expect((await rawRecord(connectionId))?.status).toBe("connected");
-    put.mockRestore();
-    expect(await alarmLater(connectionId)).toBe(true);
-    expect((await rawRecord(connectionId))?.status).toBe("reauth");
-    await expectServes();
-  });
+  ])(
+    "%s, write fails after the work was done: the writer keeps the change, the alarm writes it",
+    async (_, method, suffix, route) => {
+      const { connectionId } = await seedConnection();
+      finch().mock.setConnectionStatus(connectionId, "reauth");
+      const put = failKv("put");
+      const res =
+        method === "WEBHOOK"
+          ? await deliver(await signed(accountUpdated(connectionId, "reauth")))
+          : await api(`/api/connections/${connectionId}${suffix}`, { method });
+      expect(res.status, await res.clone().text()).toBe(200);
+      expect(finch().calls(route)).toHaveLength(1);
+      expect((await rawRecord(connectionId))?.status).toBe("connected");
+      put.mockRestore();
+      expect(await alarmLater(connectionId)).toBe(true);
+      expect((await rawRecord(connectionId))?.status).toBe("reauth");
+      await expectServes();
+    },
+  );
 
   it("disconnect, delete fails after Finch disconnected: answered, and the alarm forgets it", async () => {
     const { connectionId } = await seedConnection();

@@ -124,7 +124,11 @@ describe("3. a first connect whose record write times out after landing", () => 
     expect(res.status, await res.clone().text()).toBe(200);
     timedOut.mockRestore();
     expect((await listing()).map((c) => c.connection_id)).toEqual([id]);
-    expect(events().filter((e) => e.connection_id === id).map((e) => e.type)).toEqual(["connection.created"]);
+    expect(
+      events()
+        .filter((e) => e.connection_id === id)
+        .map((e) => e.type),
+    ).toEqual(["connection.created"]);
   }, 20_000);
 });
 
@@ -141,7 +145,11 @@ describe("4. a first connect whose writer is reset after the commit", () => {
     await alarmLater(id);
     expect(await rawRecord(id)).not.toBeNull();
     expect((await listing()).map((c) => c.connection_id)).toEqual([id]);
-    expect(events().filter((e) => e.connection_id === id).map((e) => e.type)).toEqual(["connection.created"]);
+    expect(
+      events()
+        .filter((e) => e.connection_id === id)
+        .map((e) => e.type),
+    ).toEqual(["connection.created"]);
   });
 });
 
@@ -186,7 +194,9 @@ describe("7. a read where KV has cached a miss", () => {
     const miss = vi
       .spyOn(env.CONNECTIONS, "get")
       .mockImplementation(((key: string, ...rest: unknown[]) =>
-        key === `conn:${id}` ? Promise.resolve(null) : (original as (...a: unknown[]) => unknown)(key, ...rest)) as KVNamespace["get"]);
+        key === `conn:${id}`
+          ? Promise.resolve(null)
+          : (original as (...a: unknown[]) => unknown)(key, ...rest)) as KVNamespace["get"]);
     const res = await api(`/api/connections/${id}`);
     expect(res.status, await res.clone().text()).toBe(200);
     expect(await res.json()).toMatchObject({ connection_id: id, customer_id: "acme", gen: 1 });

@@ -50,7 +50,8 @@ describe("writer storage (SQLite)", () => {
       expect(storage.seen("msg_first", t0 + 1000)).toBe(true);
       expect(storage.seen("msg_other", t0 + 1000)).toBe(false);
       expect(storage.seen("msg_first", t0 + EVENT_ID_TTL_MS)).toBe(false);
-      for (let i = 0; i < MAX_EVENT_IDS + 10; i++) storage.commit({ state, claims: [{ eventId: `msg_${i}`, atMs: t0 + 10 + i }] });
+      for (let i = 0; i < MAX_EVENT_IDS + 10; i++)
+        storage.commit({ state, claims: [{ eventId: `msg_${i}`, atMs: t0 + 10 + i }] });
       const { n } = sql.exec<{ n: number }>("SELECT count(*) AS n FROM event_ids").one();
       expect(n).toBe(MAX_EVENT_IDS);
       // The oldest went first: the first id and the first ten of the loop.
@@ -140,7 +141,12 @@ describe("writer schema versions", () => {
       // Waking again runs no DDL, only the version read.
       const statements: string[] = [];
       const watched = {
-        sql: { exec: (query: string, ...args: unknown[]) => (statements.push(query), sql.exec(query, ...args)) },
+        sql: {
+          exec: (query: string, ...args: unknown[]) => {
+            statements.push(query);
+            return sql.exec(query, ...args);
+          },
+        },
         transactionSync: <T>(fn: () => T) => durable.transactionSync(fn),
         setAlarm: (at: number) => durable.setAlarm(at),
         deleteAlarm: () => durable.deleteAlarm(),

@@ -199,7 +199,6 @@ export class ConnectionStore {
       complete: result.list_complete,
     };
   }
-
 }
 
 export function parseRecord(raw: string, connectionId: string): StoredConnection {

@@ -1,8 +1,8 @@
 import type { FinchSettings } from "../config";
 import { AppError } from "../errors";
 import type { AppEvent } from "../events/model";
-import type { Trace } from "../lib/trace";
 import { toBase64Url, utf8 } from "../lib/encoding";
+import type { Trace } from "../lib/trace";
 import type { ConnectionStore, KvWrite } from "../storage/connections";
 import type { StoredConnection } from "../storage/records";
 import { type Cause, changeEvents } from "./emit";
@@ -111,7 +111,9 @@ export class WriterBase {
     const finchEventId = delivered.claims[0]?.eventId;
     if (finchEventId !== undefined) {
       const id = this.deps.connectionId;
-      events = await Promise.all(events.map(async (e) => ({ ...e, id: await derivedEventId(id, finchEventId, e.type) })));
+      events = await Promise.all(
+        events.map(async (e) => ({ ...e, id: await derivedEventId(id, finchEventId, e.type) })),
+      );
     }
     const writes = await this.deps.store.storeWrites(record, isNew);
     const checkedAt = checked ? at : before?.kind === "live" ? before.checked_at : undefined;

@@ -27,7 +27,8 @@ export function durableWriters(env: Env): Writers {
       facts: (trace) => remote(trace, () => object().facts(id)),
       refresh: (trace, reason) => remote(trace, () => object().refresh(id, reason)),
       prompt: (eventId, message, trace) => remote(trace, () => object().prompt(id, eventId, message)),
-      jobCompleted: (eventId, job, message, trace) => remote(trace, () => object().jobCompleted(id, eventId, job, message)),
+      jobCompleted: (eventId, job, message, trace) =>
+        remote(trace, () => object().jobCompleted(id, eventId, job, message)),
       reconcile: (maxAgeMs, trace) => remote(trace, () => object().reconcile(id, maxAgeMs)),
       staleToken: (tokenGen, reauth, trace) => remote(trace, () => object().staleToken(id, tokenGen, reauth)),
       disconnect: (trace) => remote(trace, () => object().disconnect(id)),

@@ -105,9 +105,7 @@ export class WriterHost {
       owed.nextDue(),
       deps.outbox.pending() > 0 ? (this.#outboxRetryAt ?? deps.now()) : undefined,
       deps.storage.forwards(1).length > 0 ? (this.#forwardRetryAt ?? deps.now()) : undefined,
-    ].filter(
-      (at): at is number => at !== undefined,
-    );
+    ].filter((at): at is number => at !== undefined);
     deps.storage.setAlarm(due.length ? Math.max(deps.now(), Math.min(...due)) : undefined);
   }
 
