@@ -8,6 +8,7 @@ import { APP_WEBHOOK_DLQ_NAME, APP_WEBHOOK_QUEUE_NAME, handleQueue } from "../sr
 import { APP_SECRET, batchOf, deliveryDeps, RECEIVER, statusChanged, watchQueue, webhookEnv } from "./support/events";
 import { finch } from "./support/finch";
 import { API_KEY } from "./support/http";
+import { logLines } from "./support/logs";
 import { workerWith } from "./support/worker";
 
 /**
@@ -113,6 +114,20 @@ describe("POST /api/events/redeliver", () => {
     }
     expect(queue.send).not.toHaveBeenCalled();
     expect(queue.sendBatch).not.toHaveBeenCalled();
+  });
+
+  it("never repeats a key it does not know, in the answer or the log", async () => {
+    const invented = "zz_caller_chosen_key_name";
+    const mark = logLines().length;
+    const res = await worker()("/api/events/redeliver", { [invented]: true });
+    expect(res.status).toBe(400);
+    const text = await res.text();
+    expect(JSON.parse(text).error).toMatchObject({
+      code: "body_invalid",
+      message: expect.stringContaining("Unknown field"),
+    });
+    expect(text).not.toContain(invented);
+    expect(logLines().slice(mark).join("\n")).not.toContain(invented);
   });
 
   it("needs the API key, POST, and APP_WEBHOOK_URL", async () => {
