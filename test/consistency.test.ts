@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { expect, it } from "vitest";
-import { APP_EVENT_TYPES, type AppEvent } from "../src/events/model";
+import { APP_EVENT_TYPES, type AppEvent, type ConnectionState } from "../src/events/model";
 import { parseRecord } from "../src/storage/connections";
+import { publicFacts, readiness, type StoredConnection } from "../src/storage/records";
 import { generation, type WriterState } from "../src/writer/state";
 import { propertyRuns, propertyTimeout, runProperty } from "./support/property";
 import { unsealSim } from "./support/sim-finch";
@@ -22,9 +23,10 @@ import { CONNECTIONS, emptyTally, GHOST, LOCATIONS, type Tally, World } from "./
  *  2. no proxied call was left failing on a stale token while the writer held a valid one;
  *  3. the stored status is Finch's status (every change was announced and is asked of Finch);
  *  4. a disconnected connection stays gone; nothing is ever stored for one never connected.
- *  5. every stored change carries exactly its one lifecycle event (in the same save), and no
- *     event describes a change that was not stored (Finch's job webhooks and the Cron Trigger's
- *     re-checks are among the steps too).
+ *  5. every stored change carries exactly its one lifecycle event (in the same save), with the
+ *     connection's state after it, and no event describes a change that was not stored
+ *     (Finch's job webhooks and the Cron Trigger's re-checks are among the steps too);
+ *  6. the newest event of each connection holds its state as finally stored.
  *
  *   FC_RUNS=20000 npx vitest run test/consistency.test.ts
  */
@@ -178,6 +180,32 @@ function expectedEvent(before: WriterState | undefined, after: WriterState): Par
   if (a.last_initial_sync_at !== b.last_initial_sync_at || a.last_data_sync_all_at !== b.last_data_sync_all_at) {
     return { type: "connection.data_synced" };
   }
+  if (JSON.stringify(shown(a)) !== JSON.stringify(shown(b))) return { type: "connection.updated" };
+  return undefined;
+}
+
+/**
+ * A record's facts under the names events carry them (`connection`, without the generation):
+ * what the app is told. The simulation's values are all in the events' alphabet, so nothing is
+ * normalised here.
+ */
+function shown(r: StoredConnection): Omit<ConnectionState, "generation"> {
+  const f = publicFacts(r);
+  return {
+    status: f.status,
+    customer_id: f.customer_id,
+    provider_id: f.provider_id,
+    products: f.products,
+    ...readiness(f),
+  };
+}
+
+/** What `connection` must say after a save: the record, or the last one with status `disconnected`. */
+function expectedState(saved: { before: WriterState | undefined; after: WriterState }): ConnectionState | undefined {
+  if (saved.after.kind === "live") return { generation: generation(saved.after), ...shown(saved.after.record) };
+  if (saved.after.kind === "gone" && saved.before?.kind === "live") {
+    return { generation: generation(saved.after), ...shown(saved.before.record), status: "disconnected" };
+  }
   return undefined;
 }
 
@@ -192,6 +220,7 @@ function checkEvents(world: World): void {
       const [event] = saved.events;
       if (!expected || !event) continue;
       expect(event, at).toMatchObject({ ...expected, connection_id: cid, generation: generation(saved.after) });
+      expect(event.connection, `${at}: the state it tells`).toEqual(expectedState(saved));
       expect(event.generation, `${at}: generations only grow`).toBeGreaterThan(lastGen);
       lastGen = event.generation;
       expect(ids.has(event.id), `${at}: event id reused`).toBe(false);
@@ -200,6 +229,16 @@ function checkEvents(world: World): void {
     }
     // The last stored change is the newest event: nothing was told that the storage lacks.
     expect(lastGen, `${cid}: an event beyond the stored generation`).toBeLessThanOrEqual(generation(w.storage.state));
+    // 6. The newest event holds the state as stored now: an app that keeps only the event with
+    // the highest generation (docs/events.md, "The receiver rule") knows everything it was told.
+    const newest = w.storage.history.flatMap((h) => h.events).at(-1);
+    const final = w.storage.state;
+    if (final?.kind === "live") {
+      const { generation: _g, ...told } = newest?.connection ?? ({} as ConnectionState);
+      expect(told, `${cid}: the newest event's state`).toEqual(shown(final.record));
+    } else if (final?.kind === "gone") {
+      expect(newest?.type, `${cid}: the newest event of a disconnected connection`).toBe("connection.disconnected");
+    }
   }
   expect(world.writers.get(GHOST)?.storage.outbox ?? []).toEqual([]);
 }
