@@ -6,6 +6,7 @@ import { publicFacts, readiness, type StoredConnection } from "../src/storage/re
 import { changeEvents, disconnectEvents, type StatusReason, type SyncJob } from "../src/writer/emit";
 import { applyIntrospection, markedReauth, recordedSync } from "../src/writer/introspection";
 import type { WriterState } from "../src/writer/state";
+import { storedConnection } from "./support/events";
 import { propertyTimeout, runProperty } from "./support/property";
 
 /**
@@ -139,24 +140,7 @@ class Writer {
     const gen = this.gen() + 1;
     const record = this.state?.kind === "live" ? this.state.record : undefined;
     if (s.kind === "connect") {
-      const base: StoredConnection = record ?? {
-        v: 1,
-        connection_id: this.id,
-        customer_id: "acme",
-        customer_name: "Acme",
-        customer_email: null,
-        provider_id: "gusto",
-        products: [],
-        client_type: null,
-        connection_type: null,
-        company_id: null,
-        account_id: null,
-        status: "connected",
-        status_at: at,
-        created_at: at,
-        updated_at: at,
-        token: { kid: "k1", iv: "", ct: "" },
-      };
+      const base = record ?? storedConnection({ connection_id: this.id, products: [], created_at: at });
       const token = { kid: "k1", iv: `iv-${gen}`, ct: `ct-${gen}` };
       const products = s.products ?? base.products;
       this.commit(

@@ -4,6 +4,7 @@ import { getConfig } from "../../src/config";
 import type { Env } from "../../src/env";
 import type { DeliveryDeps } from "../../src/events/consumer";
 import { type AppEvent, type ConnectionState, newEvent } from "../../src/events/model";
+import type { StoredConnection } from "../../src/storage/records";
 import { markSecret } from "./logs";
 
 /**
@@ -34,6 +35,32 @@ export function connectionAt(generation: number, overrides: Partial<ConnectionSt
     last_successful_sync: "2026-03-01T11:00:00.000Z",
     last_initial_sync_at: null,
     last_data_sync_all_at: null,
+    ...overrides,
+  };
+}
+
+/** A stored record (the writer's view) with made-up token parts: for the pure event rules in src/writer/emit.ts. */
+export function storedConnection(overrides: Partial<StoredConnection> = {}): StoredConnection {
+  const at = "2026-03-01T12:00:00.000Z";
+  return {
+    v: 1,
+    connection_id: CONNECTION,
+    customer_id: "acme",
+    customer_name: "Acme",
+    customer_email: null,
+    provider_id: "gusto",
+    products: ["company"],
+    client_type: null,
+    connection_type: null,
+    company_id: null,
+    account_id: null,
+    status: "connected",
+    status_at: at,
+    created_at: at,
+    updated_at: at,
+    gen: 1,
+    token_gen: 1,
+    token: { kid: "k1", iv: "iv", ct: "ct" },
     ...overrides,
   };
 }
