@@ -23,7 +23,7 @@ export interface DeadLetter {
 /** At most this many rows per call, and the table never holds more than MAX_ROWS. */
 const PAGE_MAX = 100;
 /** Durable Objects' SQLite refuses a statement with more than 100 bound parameters. */
-export const SQL_MAX_PARAMS = 100;
+const SQL_MAX_PARAMS = 100;
 const MAX_ROWS = 100_000;
 
 export class EventDeadLetters extends DurableObject {

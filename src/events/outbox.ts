@@ -43,7 +43,7 @@ export const SEND_BATCH_MAX = 100;
 export const SEND_BATCH_MAX_BYTES = 192 * 1024;
 
 /** `events` in sendBatch-sized chunks, in order. */
-export function sendBatches(events: readonly AppEvent[]): AppEvent[][] {
+function sendBatches(events: readonly AppEvent[]): AppEvent[][] {
   const batches: AppEvent[][] = [];
   let current: AppEvent[] = [];
   let bytes = 0;

@@ -67,7 +67,7 @@ export function changeEvents(
 }
 
 /** The status a disconnected connection's state shows in its events (a connection never has it at Finch). */
-export const DISCONNECTED = "disconnected";
+const DISCONNECTED = "disconnected";
 
 /**
  * The tombstone a disconnect stores: `record` is the connection as it was, `gen` the
@@ -92,7 +92,7 @@ const subject = (r: StoredConnection, gen: number): EventSubject => ({
  * shows them), lists keep the record's bounded prefix, a time that is not ISO-8601 is re-read
  * or null.
  */
-export function connectionState(r: StoredConnection, gen: number): ConnectionState {
+function connectionState(r: StoredConnection, gen: number): ConnectionState {
   return {
     generation: gen,
     status: eventStatus(r.status),
