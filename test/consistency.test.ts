@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { expect, it } from "vitest";
-import { APP_EVENT_TYPES, type AppEvent } from "../src/events/model";
+import { APP_EVENT_TYPES, type AppEvent, type ConnectionState } from "../src/events/model";
 import { parseRecord } from "../src/storage/connections";
+import { publicFacts, readiness, type StoredConnection } from "../src/storage/records";
 import { generation, type WriterState } from "../src/writer/state";
 import { propertyRuns, propertyTimeout, runProperty } from "./support/property";
 import { unsealSim } from "./support/sim-finch";
@@ -31,9 +32,10 @@ import { CONNECTIONS, emptyTally, type FaultPlan, GHOST, LOCATIONS, type Tally, 
  *  3. the stored status is Finch's status (every change was announced and is asked of Finch);
  *  4. a disconnected connection stays gone; nothing is ever stored for one never connected;
  *     `GET` at every location answers the writer's state;
- *  5. every committed change carries exactly its one lifecycle event (in the same commit), no
- *     event describes a change that was not committed, and the app received every one of them
- *     (deduplicated by id) and nothing else.
+ *  5. every committed change carries exactly its one lifecycle event (in the same commit), with
+ *     the connection's state after it; no event describes a change that was not committed, and
+ *     the app received every one of them (deduplicated by id) and nothing else;
+ *  6. the newest event of each connection holds its state as finally stored.
  *
  *   FC_RUNS=10000 npx vitest run --project workers test/consistency.test.ts
  */
@@ -217,6 +219,32 @@ function expectedEvent(before: WriterState | undefined, after: WriterState): Par
   if (a.last_initial_sync_at !== b.last_initial_sync_at || a.last_data_sync_all_at !== b.last_data_sync_all_at) {
     return { type: "connection.data_synced" };
   }
+  if (JSON.stringify(shown(a)) !== JSON.stringify(shown(b))) return { type: "connection.updated" };
+  return undefined;
+}
+
+/**
+ * A record's facts under the names events carry them (`connection`, without the generation):
+ * what the app is told. The simulation's values are all in the events' alphabet, so nothing is
+ * normalised here.
+ */
+function shown(r: StoredConnection): Omit<ConnectionState, "generation"> {
+  const f = publicFacts(r);
+  return {
+    status: f.status,
+    customer_id: f.customer_id,
+    provider_id: f.provider_id,
+    products: f.products,
+    ...readiness(f),
+  };
+}
+
+/** What `connection` must say after a save: the record, or the last one with status `disconnected`. */
+function expectedState(saved: { before: WriterState | undefined; after: WriterState }): ConnectionState | undefined {
+  if (saved.after.kind === "live") return { generation: generation(saved.after), ...shown(saved.after.record) };
+  if (saved.after.kind === "gone" && saved.before?.kind === "live") {
+    return { generation: generation(saved.after), ...shown(saved.before.record), status: "disconnected" };
+  }
   return undefined;
 }
 
@@ -235,6 +263,7 @@ function checkEvents(world: World): void {
       const [event] = saved.events;
       if (!expected || !event) continue;
       expect(event, at).toMatchObject({ ...expected, connection_id: cid, generation: generation(saved.after) });
+      expect(event.connection, `${at}: the state it tells`).toEqual(expectedState(saved));
       expect(event.generation, `${at}: generations only grow`).toBeGreaterThan(lastGen);
       lastGen = event.generation;
       expect(ids.has(event.id), `${at}: event id reused`).toBe(false);
@@ -243,6 +272,16 @@ function checkEvents(world: World): void {
     }
     // The last stored change is the newest event: nothing was told that the storage lacks.
     expect(lastGen, `${cid}: an event beyond the stored generation`).toBeLessThanOrEqual(generation(w.storage.state));
+    // 6. The newest event holds the state as stored now: an app that keeps only the event with
+    // the highest generation (docs/events.md, "The receiver rule") knows everything it was told.
+    const newest = w.storage.history.flatMap((h) => h.events).at(-1);
+    const final = w.storage.state;
+    if (final?.kind === "live") {
+      const { generation: _g, ...told } = newest?.connection ?? ({} as ConnectionState);
+      expect(told, `${cid}: the newest event's state`).toEqual(shown(final.record));
+    } else if (final?.kind === "gone") {
+      expect(newest?.type, `${cid}: the newest event of a disconnected connection`).toBe("connection.disconnected");
+    }
   }
   expect(world.writers.get(GHOST)?.storage.history.flatMap((h) => h.events) ?? []).toEqual([]);
   // The app got every committed event (at least once: it dedupes on the id), and nothing else.

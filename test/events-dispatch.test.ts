@@ -2,8 +2,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Env } from "../src/env";
 import { AppError } from "../src/errors";
-import { dispatchEvents, eventSinks, SEND_BATCH_MAX } from "../src/events/outbox";
-import { statusChanged, watchQueue, webhookEnv } from "./support/events";
+import { dispatchEvents, eventSinks, jsonBytes, SEND_BATCH_MAX, SEND_BATCH_MAX_BYTES } from "../src/events/outbox";
+import { connectionAt, statusChanged, watchQueue, webhookEnv } from "./support/events";
 import { workerWith } from "./support/worker";
 
 /**
@@ -49,6 +49,24 @@ describe("dispatchEvents", () => {
     await dispatchEvents({ appQueue: undefined, webhookQueue: webhookQueue() }, events);
     expect(hooks.sendBatch.mock.calls.map((c) => [...c[0]].length)).toEqual([100, 100, 5]);
     expect(hooks.bodies()).toEqual(events);
+  });
+
+  it("cuts batches by bytes too, so large events pass Queues' 256 KB a batch (the real queue checks)", async () => {
+    const app = watchQueue(appQueue(), "pass");
+    const big = (i: number) =>
+      statusChanged(i + 1, {
+        connection: connectionAt(i + 1, {
+          products: Array.from({ length: 64 }, (_, p) => `${p}`.padEnd(64, "p")),
+          entities: Array.from({ length: 32 }, (_, e) => ({ id: `${e}`.padEnd(128, "e"), status: "connected" })),
+        }),
+      });
+    const events = Array.from({ length: 40 }, (_, i) => big(i));
+    expect(jsonBytes(events[0])).toBeGreaterThan(9_000);
+    await dispatchEvents({ appQueue: appQueue(), webhookQueue: undefined }, events);
+    const batches = app.sendBatch.mock.calls.map((c) => [...c[0]].map((m) => m.body));
+    expect(batches.length).toBeGreaterThan(1);
+    for (const batch of batches) expect(jsonBytes(batch)).toBeLessThanOrEqual(SEND_BATCH_MAX_BYTES);
+    expect(app.bodies()).toEqual(events);
   });
 
   it("throws event_queue_unavailable when a queue refuses, so the writer keeps its rows", async () => {

@@ -99,6 +99,15 @@ describe("lifecycle events from the writer", () => {
     expect(q.events()).toHaveLength(6);
     expect(new Set(q.events().map((e) => e.id)).size).toBe(6);
     expectNoTokens(q.events());
+    // Each carries the connection as stored after its change (the tombstone's: status disconnected).
+    expect(q.events().map((e) => [e.connection.generation, e.connection.status])).toEqual([
+      [1, "connected"],
+      [2, "connected"],
+      [3, "reauth"],
+      [4, "connected"],
+      [5, "reauth"],
+      [6, "disconnected"],
+    ]);
   });
 
   it("an import emits connection.created with source import; importing it again emits nothing", async () => {
@@ -136,6 +145,13 @@ describe("lifecycle events from the writer", () => {
     const stored = await record(id);
     expect(Date.parse(stored.last_initial_sync_at)).not.toBeNaN();
     expect(Date.parse(stored.last_data_sync_all_at)).not.toBeNaN();
+    // The later event still says when the initial sync finished: a receiver that kept only it knows.
+    expect(q.events()[1]?.connection).toMatchObject({
+      generation: 3,
+      status: "connected",
+      last_initial_sync_at: stored.last_initial_sync_at,
+      last_data_sync_all_at: stored.last_data_sync_all_at,
+    });
     const shown = await (await api(`/api/connections/${id}`)).json<Record<string, unknown>>();
     expect(shown).toMatchObject({
       status: "connected",

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { APP_EVENT_TYPES, AppEventSchema, jobCompletion, newEvent, parseAppEvent } from "../src/events/model";
-import { CONNECTION, statusChanged } from "./support/events";
+import { CONNECTION, connectionAt, statusChanged } from "./support/events";
 
 /** The event model: every type builds, ids are fixed at creation, and nothing unlisted rides along. */
-const base = { connection_id: CONNECTION, customer_id: "acme", generation: 4 };
+const base = { connection_id: CONNECTION, customer_id: "acme", generation: 4, connection: connectionAt(4) };
 
 describe("newEvent", () => {
   it("builds every type with an evt_ id, the envelope and the occurred_at it is given or now", () => {
@@ -25,12 +25,26 @@ describe("newEvent", () => {
         occurred_at: "2026-03-01T12:00:00.000Z",
         data: { job_type: "data_sync_all", job_id: "job-1", completed_at: "2026-03-01T12:00:00.000Z" },
       }),
-      newEvent({ ...base, type: "connection.disconnected", data: { old_status: "reauth" } }),
+      newEvent({
+        ...base,
+        type: "connection.updated",
+        data: { changed: ["entities", "last_successful_sync"], reason: "reconcile" },
+      }),
+      newEvent({
+        ...base,
+        connection: connectionAt(4, { status: "disconnected" }),
+        type: "connection.disconnected",
+        data: { old_status: "reauth" },
+      }),
     ];
     expect(built.map((e) => e.type)).toEqual(APP_EVENT_TYPES);
     for (const e of built) {
       expect(e.id).toMatch(/^evt_[A-Za-z0-9_-]{22}$/);
-      expect(e).toMatchObject(base);
+      const { connection, ...envelope } = base;
+      expect(e).toMatchObject(envelope);
+      expect(e.connection).toEqual(
+        e.type === "connection.disconnected" ? { ...connection, status: "disconnected" } : connection,
+      );
       expect(Date.parse(e.occurred_at)).not.toBeNaN();
     }
     expect(built[3]?.occurred_at).toBe("2026-03-01T12:00:00.000Z");
@@ -47,6 +61,8 @@ describe("newEvent", () => {
     for (const bad of [
       { ...e, access_token: "tok-should-never-travel" },
       { ...e, data: { ...e.data, access_token: "tok-should-never-travel" } },
+      { ...e, connection: { ...e.connection, access_token: "tok-should-never-travel" } },
+      { ...e, connection: { ...e.connection, entities: [{ id: "e-1", status: null, token: "tok" }] } },
     ]) {
       expect(() => parseAppEvent(bad)).toThrow();
     }
@@ -65,8 +81,23 @@ describe("newEvent", () => {
       { ...e, data: { ...e.data, reason: "guess" } },
       { ...e, id: "evt_short" },
       { ...e, occurred_at: "yesterday" },
+      { ...e, connection: undefined },
+      // The state's generation and customer are the envelope's.
+      { ...e, connection: { ...e.connection, generation: e.generation - 1 } },
+      { ...e, connection: { ...e.connection, customer_id: "someone-else" } },
+      { ...e, connection: { ...e.connection, products: ["caf\u00e9"] } },
+      {
+        ...e,
+        connection: {
+          ...e.connection,
+          entities: Array.from({ length: 33 }, (_, i) => ({ id: `e${i}`, status: null })),
+        },
+      },
+      { ...e, connection: { ...e.connection, last_initial_sync_at: "soon" } },
+      { ...e, type: "connection.updated", data: { changed: [], reason: "introspect" } },
+      { ...e, type: "connection.updated", data: { changed: ["generation"], reason: "introspect" } },
     ]) {
-      expect(AppEventSchema.options.length).toBe(5);
+      expect(AppEventSchema.options.length).toBe(6);
       expect(() => parseAppEvent(bad)).toThrow(/invalid/);
     }
   });

@@ -3,11 +3,13 @@ import { Webhook } from "standardwebhooks";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { Env } from "../src/env";
 import { deliverWebhookBatch } from "../src/events/consumer";
+import { REDELIVER_MAX } from "../src/events/dead-letters";
 import type { AppEvent } from "../src/events/model";
 import { APP_WEBHOOK_DLQ_NAME, APP_WEBHOOK_QUEUE_NAME, handleQueue } from "../src/events/queue";
 import { APP_SECRET, batchOf, deliveryDeps, RECEIVER, statusChanged, watchQueue, webhookEnv } from "./support/events";
 import { finch } from "./support/finch";
 import { API_KEY } from "./support/http";
+import { logLines } from "./support/logs";
 import { workerWith } from "./support/worker";
 
 /**
@@ -69,6 +71,27 @@ describe("POST /api/events/redeliver", () => {
     expect(queue.bodies()).toEqual([b, a]);
   });
 
+  it("replays exactly 100 named ids (the documented maximum) and refuses 101, touching nothing", async () => {
+    const events = Array.from({ length: REDELIVER_MAX + 1 }, (_, i) => statusChanged(i + 1));
+    await deadLetter(events);
+    const ids = events.map((e) => e.id);
+
+    let queue = watchQueue(webhookQueue());
+    const over = await worker()("/api/events/redeliver", { event_ids: ids });
+    expect([over.status, (await over.json<any>()).error.code]).toEqual([400, "body_invalid"]);
+    expect(queue.bodies()).toEqual([]);
+
+    queue = watchQueue(webhookQueue());
+    const res = await worker()("/api/events/redeliver", { event_ids: ids.slice(0, REDELIVER_MAX) });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ redelivered: REDELIVER_MAX, not_found: [], unreadable: 0, next_cursor: null });
+    expect(queue.bodies()).toEqual(events.slice(0, REDELIVER_MAX));
+    // Exactly those were removed: the 101st is still held.
+    queue = watchQueue(webhookQueue());
+    expect(await (await worker()("/api/events/redeliver")).json()).toMatchObject({ redelivered: 1 });
+    expect(queue.bodies()).toEqual([events[REDELIVER_MAX]]);
+  });
+
   it("pages with a cursor, bounded by limit", async () => {
     const events = Array.from({ length: 5 }, (_, i) => statusChanged(i));
     await deadLetter(events);
@@ -113,6 +136,20 @@ describe("POST /api/events/redeliver", () => {
     }
     expect(queue.send).not.toHaveBeenCalled();
     expect(queue.sendBatch).not.toHaveBeenCalled();
+  });
+
+  it("never repeats a key it does not know, in the answer or the log", async () => {
+    const invented = "zz_caller_chosen_key_name";
+    const mark = logLines().length;
+    const res = await worker()("/api/events/redeliver", { [invented]: true });
+    expect(res.status).toBe(400);
+    const text = await res.text();
+    expect(JSON.parse(text).error).toMatchObject({
+      code: "body_invalid",
+      message: expect.stringContaining("Unknown field"),
+    });
+    expect(text).not.toContain(invented);
+    expect(logLines().slice(mark).join("\n")).not.toContain(invented);
   });
 
   it("needs the API key, POST, and APP_WEBHOOK_URL", async () => {

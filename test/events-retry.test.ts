@@ -1,8 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { APP_WEBHOOK_DLQ_NAME, APP_WEBHOOK_QUEUE_NAME } from "../src/events/queue";
-import { classify, MAX_RETRIES, QUEUE_MAX_DELAY_S, retryDelaySeconds } from "../src/events/retry";
+import { APP_WEBHOOK_DLQ_NAME, APP_WEBHOOK_DLQ2_NAME, APP_WEBHOOK_QUEUE_NAME } from "../src/events/queue";
+import {
+  classify,
+  DEAD_LETTER_MAX_RETRIES,
+  DEAD_LETTER_RETRY_DELAY_S,
+  MAX_RETRIES,
+  QUEUE_MAX_DELAY_S,
+  retryDelaySeconds,
+} from "../src/events/retry";
 import { retryAfterMs, retryAfterSeconds } from "../src/lib/retry-after";
 import toml from "../wrangler.toml?raw";
+import { consumerConfig } from "./support/queue-model";
 
 /** The retry schedule of webhook deliveries and the consumer configuration it depends on. */
 const DAY_S = 24 * 3600;
@@ -28,6 +36,25 @@ describe("retry schedule", () => {
     expect(/^max_retries = (\d+)$/m.exec(webhook)?.[1]).toBe(String(MAX_RETRIES));
     expect(webhook).toContain(`dead_letter_queue = "${APP_WEBHOOK_DLQ_NAME}"`);
     expect(consumers.some((c) => c.includes(`queue = "${APP_WEBHOOK_DLQ_NAME}"`))).toBe(true);
+  });
+
+  it("matches wrangler.toml: both dead-letter consumers back off, and the first has a queue behind it", () => {
+    const dlq = consumerConfig(APP_WEBHOOK_DLQ_NAME);
+    const dlq2 = consumerConfig(APP_WEBHOOK_DLQ2_NAME);
+    const expected = { max_retries: DEAD_LETTER_MAX_RETRIES, retry_delay: DEAD_LETTER_RETRY_DELAY_S };
+    expect(dlq).toMatchObject({ ...expected, dead_letter_queue: APP_WEBHOOK_DLQ2_NAME });
+    // The second level sends back to the first itself (dead-letter-consumer.ts): no third queue.
+    expect(dlq2).toMatchObject({ ...expected, dead_letter_queue: undefined });
+    // Queues' own limits: at most 100 retries, delays up to 12 h.
+    expect(DEAD_LETTER_MAX_RETRIES).toBeLessThanOrEqual(100);
+    expect(DEAD_LETTER_RETRY_DELAY_S).toBeLessThanOrEqual(QUEUE_MAX_DELAY_S);
+  });
+
+  it("a failed dead-letter store is retried for over 24 h per level, and a throwing batch for over 24 h too", () => {
+    let backoff = 0;
+    for (let n = 1; n <= DEAD_LETTER_MAX_RETRIES; n++) backoff += retryDelaySeconds(n);
+    expect(backoff).toBeGreaterThanOrEqual(DAY_S);
+    expect(DEAD_LETTER_MAX_RETRIES * DEAD_LETTER_RETRY_DELAY_S).toBeGreaterThanOrEqual(DAY_S);
   });
 
   it("honours a longer Retry-After, never a shorter one, and stays within Queues' limit", () => {

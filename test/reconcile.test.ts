@@ -55,13 +55,23 @@ describe("scheduled reconciliation", () => {
     expect((await rawRecord(quiet.connectionId))?.status).toBe("connected");
     expect((await rawRecord(fresh.connectionId))?.gen).toBeUndefined();
     const events = sendBatch.mock.calls.flatMap(([batch]) => [...batch].map((m) => m.body as AppEvent));
-    expect(events).toMatchObject([
+    const of = (id: string) => events.filter((e) => e.connection_id === id);
+    expect(of(stale.connectionId)).toMatchObject([
       {
         type: "connection.status_changed",
-        connection_id: stale.connectionId,
         data: { old_status: "connected", new_status: "reauth", reason: "reconcile" },
+        connection: { status: "reauth" },
       },
     ]);
+    // The quiet one's status held, but Finch's answer filled in facts the seeded record lacked.
+    expect(of(quiet.connectionId)).toMatchObject([
+      {
+        type: "connection.updated",
+        data: { changed: ["authentication_methods", "entities", "last_successful_sync"], reason: "reconcile" },
+        connection: { status: "connected" },
+      },
+    ]);
+    expect(events).toHaveLength(2);
     // The pass ended: the position is back at the start, and the lease is given back.
     expect(await cursorState()).toEqual({ position: {} });
     await runWith();

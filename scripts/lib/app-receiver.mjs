@@ -26,7 +26,7 @@ function readBody(req) {
 
 /** One readable line per event; the whole event follows as compact JSON. */
 export function describeEvent(event) {
-  const head = `${event.type} ${event.id} connection=${event.connection_id} customer=${event.customer_id} generation=${event.generation}`;
+  const head = `${event.type} ${event.id} connection=${event.connection_id} customer=${event.customer_id} generation=${event.generation} status=${event.connection?.status}`;
   return `${head}\n    ${JSON.stringify(event.data)}`;
 }
 

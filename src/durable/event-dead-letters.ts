@@ -22,6 +22,8 @@ export interface DeadLetter {
 
 /** At most this many rows per call, and the table never holds more than MAX_ROWS. */
 const PAGE_MAX = 100;
+/** Durable Objects' SQLite refuses a statement with more than 100 bound parameters. */
+const SQL_MAX_PARAMS = 100;
 const MAX_ROWS = 100_000;
 
 export class EventDeadLetters extends DurableObject {
@@ -66,16 +68,22 @@ export class EventDeadLetters extends DurableObject {
     const limit = Math.max(1, Math.min(PAGE_MAX, Math.floor(input.limit)));
     const sql = this.ctx.storage.sql;
     if (input.ids) {
-      const ids = input.ids.slice(0, PAGE_MAX);
-      if (ids.length === 0) return [];
-      const marks = ids.map(() => "?").join(",");
-      return sql
-        .exec<Record<string, SqlStorageValue>>(
-          `SELECT seq, event_id, body, dead_at FROM dead WHERE event_id IN (${marks}) ORDER BY seq LIMIT ?`,
-          ...ids,
-          limit,
-        )
-        .toArray() as unknown as DeadLetter[];
+      // Ids are unique, so each matches at most one row: no LIMIT parameter, and the lookup is
+      // split so no statement binds more than SQL_MAX_PARAMS ids.
+      const ids = [...new Set(input.ids)].slice(0, PAGE_MAX);
+      const rows: DeadLetter[] = [];
+      for (let i = 0; i < ids.length; i += SQL_MAX_PARAMS) {
+        const chunk = ids.slice(i, i + SQL_MAX_PARAMS);
+        const marks = chunk.map(() => "?").join(",");
+        const found = sql
+          .exec<Record<string, SqlStorageValue>>(
+            `SELECT seq, event_id, body, dead_at FROM dead WHERE event_id IN (${marks})`,
+            ...chunk,
+          )
+          .toArray() as unknown as DeadLetter[];
+        rows.push(...found);
+      }
+      return rows.sort((a, b) => a.seq - b.seq).slice(0, limit);
     }
     return sql
       .exec<Record<string, SqlStorageValue>>(

@@ -1,71 +1,86 @@
-import { type AppEvent, newEvent, type STATUS_CHANGE_REASONS, type SYNC_JOB_TYPES } from "./model";
+import {
+  type AppEvent,
+  type ConnectionState,
+  newEvent,
+  type STATE_FIELDS,
+  type STATUS_CHANGE_REASONS,
+  type SYNC_JOB_TYPES,
+} from "./model";
 
 /**
- * One builder per lifecycle change, for the connection's writer. Each takes the connection as
- * stored after the change (any record with these fields: the builders copy only what an event
- * may carry, so passing a whole record, sealed token included, is safe) and the generation the
- * change was stored under.
+ * One builder per lifecycle change, for the connection's writer (src/writer/emit.ts decides
+ * which change is which, and builds the subject from the stored record, bounded and
+ * normalised). Every event carries the connection's state after the change (`connection`),
+ * and its envelope's generation and customer id are that state's.
  */
 export interface EventSubject {
   connection_id: string;
-  customer_id: string;
-  status: string;
-  products: readonly string[];
-  provider_id: string | null;
+  /** The connection after the change, generation included. */
+  connection: ConnectionState;
 }
 
-export interface Stamp {
-  /** The connection's generation after the change. */
-  generation: number;
-  /** When the change was stored; default now. */
-  at?: string;
-}
+type Reason = (typeof STATUS_CHANGE_REASONS)[number];
 
-const envelope = (c: EventSubject, stamp: Stamp) => ({
+/** `at`: when the change was stored; default now. */
+const envelope = (c: EventSubject, at: string | undefined) => ({
   connection_id: c.connection_id,
-  customer_id: c.customer_id,
-  generation: stamp.generation,
-  ...(stamp.at ? { occurred_at: stamp.at } : {}),
+  customer_id: c.connection.customer_id,
+  generation: c.connection.generation,
+  connection: c.connection,
+  ...(at ? { occurred_at: at } : {}),
 });
 
-export const connectionCreated = (c: EventSubject, source: "connect" | "import", stamp: Stamp): AppEvent =>
+export const connectionCreated = (c: EventSubject, source: "connect" | "import", at?: string): AppEvent =>
   newEvent({
-    ...envelope(c, stamp),
+    ...envelope(c, at),
     type: "connection.created",
-    data: { source, status: c.status, products: [...c.products], provider_id: c.provider_id },
+    data: {
+      source,
+      status: c.connection.status,
+      products: [...c.connection.products],
+      provider_id: c.connection.provider_id,
+    },
   });
 
-export const connectionReauthenticated = (c: EventSubject, stamp: Stamp): AppEvent =>
+export const connectionReauthenticated = (c: EventSubject, at?: string): AppEvent =>
   newEvent({
-    ...envelope(c, stamp),
+    ...envelope(c, at),
     type: "connection.reauthenticated",
-    data: { status: c.status, products: [...c.products] },
+    data: { status: c.connection.status, products: [...c.connection.products] },
   });
 
 /**
- * The status moved from `oldStatus` to `c.status`; undefined when it did not move (a repeated
- * webhook or an introspect that found nothing new changes nothing, so it tells nothing).
+ * The status moved from `oldStatus` to `c.connection.status`; undefined when it did not move
+ * (a repeated webhook or an introspect that found nothing new changes nothing, so it tells nothing).
  */
 export function statusChanged(
   c: EventSubject,
   oldStatus: string | null,
-  reason: (typeof STATUS_CHANGE_REASONS)[number],
-  stamp: Stamp,
+  reason: Reason,
+  at?: string,
 ): AppEvent | undefined {
-  if (oldStatus === c.status) return undefined;
+  if (oldStatus === c.connection.status) return undefined;
   return newEvent({
-    ...envelope(c, stamp),
+    ...envelope(c, at),
     type: "connection.status_changed",
-    data: { old_status: oldStatus, new_status: c.status, reason },
+    data: { old_status: oldStatus, new_status: c.connection.status, reason },
   });
 }
 
 export const dataSynced = (
   c: EventSubject,
   job: { job_type: (typeof SYNC_JOB_TYPES)[number]; job_id: string; completed_at: string },
-  stamp: Stamp,
-): AppEvent => newEvent({ ...envelope(c, stamp), type: "connection.data_synced", data: { ...job } });
+  at?: string,
+): AppEvent => newEvent({ ...envelope(c, at), type: "connection.data_synced", data: { ...job } });
 
-/** `c` is the connection as it was before the disconnect: its status becomes `old_status`. */
-export const connectionDisconnected = (c: EventSubject, stamp: Stamp): AppEvent =>
-  newEvent({ ...envelope(c, stamp), type: "connection.disconnected", data: { old_status: c.status } });
+/** Facts of the connection changed with no other event to tell them (products, entities, ...). */
+export const connectionUpdated = (
+  c: EventSubject,
+  changed: readonly (typeof STATE_FIELDS)[number][],
+  reason: Reason,
+  at?: string,
+): AppEvent => newEvent({ ...envelope(c, at), type: "connection.updated", data: { changed: [...changed], reason } });
+
+/** `c` is the tombstone's state (status `disconnected`); `oldStatus` the status it had before. */
+export const connectionDisconnected = (c: EventSubject, oldStatus: string | null, at?: string): AppEvent =>
+  newEvent({ ...envelope(c, at), type: "connection.disconnected", data: { old_status: oldStatus } });

@@ -1,7 +1,6 @@
 import type { AppEventSettings } from "../config";
 import { AppError } from "../errors";
 import { retryAfterSeconds } from "../lib/retry-after";
-import type { DeadLetterStore } from "./dead-letters";
 import { type AppEvent, parseAppEvent } from "./model";
 import { classify, type Outcome, retryDelaySeconds } from "./retry";
 import { signDelivery } from "./sign";
@@ -23,9 +22,17 @@ export interface DeliveryDeps {
   timeoutMs: number;
 }
 
-type Logged = Outcome | { kind: "misconfigured" | "unreadable" | "stored"; reason: string };
+type Logged =
+  | Outcome
+  | { kind: "misconfigured" | "unreadable" | "stored" | "store_failed" | "requeued"; reason: string };
 
-function logDelivery(message: Message<unknown>, event: AppEvent | undefined, outcome: Logged, delayS?: number): void {
+/** The one log line per message of both consumers (this one and dead-letter-consumer.ts). */
+export function logDelivery(
+  message: Message<unknown>,
+  event: AppEvent | undefined,
+  outcome: Logged,
+  delayS?: number,
+): void {
   const line: Record<string, unknown> = {
     level: outcome.kind === "delivered" ? "info" : "warn",
     msg: "app_webhook_delivery",
@@ -117,32 +124,4 @@ async function deliverOne(message: Message<unknown>, deps: DeliveryDeps): Promis
 /** APP_WEBHOOK_QUEUE: one POST per message, all messages of the batch at once. */
 export async function deliverWebhookBatch(batch: MessageBatch<unknown>, deps: DeliveryDeps): Promise<void> {
   await Promise.all(batch.messages.map((m) => deliverOne(m, deps)));
-}
-
-/**
- * APP_WEBHOOK_DLQ: keeps each event for `POST /api/events/redeliver`. The whole batch is one
- * write; if it fails every message is retried (Cloudflare redelivers the batch).
- */
-export async function storeDeadLetterBatch(
-  batch: MessageBatch<unknown>,
-  store: DeadLetterStore,
-  now: () => number,
-): Promise<void> {
-  const keep: { message: Message<unknown>; event: AppEvent }[] = [];
-  for (const message of batch.messages) {
-    try {
-      keep.push({ message, event: parseAppEvent(message.body) });
-    } catch {
-      logDelivery(message, undefined, { kind: "unreadable", reason: "dead letter is not an app event" });
-      message.ack();
-    }
-  }
-  if (keep.length === 0) return;
-  const entries = keep.map(({ event }) => ({ event_id: event.id, body: JSON.stringify(event) }));
-  const { dropped } = await store.store(entries, new Date(now()).toISOString());
-  for (const { message, event } of keep) {
-    logDelivery(message, event, { kind: "stored", reason: "kept for redelivery" });
-    message.ack();
-  }
-  if (dropped > 0) console.log(JSON.stringify({ level: "error", msg: "app_webhook_dead_letters_full", dropped }));
 }

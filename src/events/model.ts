@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { AppError } from "../errors";
 import { ConnectionIdSchema } from "../finch/schemas";
 import { toBase64Url } from "../lib/encoding";
+import { MAX_AUTH_METHODS, MAX_ENTITIES } from "../storage/records";
 import { CONNECTION_STATUS } from "../webhooks/event";
 
 /**
@@ -11,17 +12,65 @@ import { CONNECTION_STATUS } from "../webhooks/event";
  */
 export const EVENT_ID = /^evt_[A-Za-z0-9_-]{16,64}$/;
 
+/**
+ * The most an event's JSON can take, in UTF-8 bytes: the bounds below allow about 36 KB (a
+ * test builds the largest one). Usually under 2 KB. Queues take 128 KB a message.
+ */
+export const EVENT_MAX_BYTES = 40 * 1024;
+
 const status = v.pipe(v.string(), v.regex(CONNECTION_STATUS));
 const isoTime = v.pipe(v.string(), v.isoTimestamp());
 const name = (max: number) => v.pipe(v.string(), v.minLength(1), v.maxLength(max));
+/** Finch's names and ids as events carry them: printable ASCII, so an event's size is bounded in bytes too. */
+export const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
+const ascii = (max: number) => v.pipe(v.string(), v.regex(PRINTABLE_ASCII), v.maxLength(max));
+const products = v.pipe(v.array(ascii(64)), v.maxLength(64));
+const generation = v.pipe(v.number(), v.integer(), v.minValue(0));
+
+/**
+ * The connection as stored after the change (the same names as the API's connection object,
+ * docs/api.md), in every event. Per connection, the event with the highest generation holds the
+ * current state: a receiver that drops older events loses nothing (docs/events.md, "The
+ * receiver rule"). Lists keep the stored record's bounded prefixes.
+ */
+export const ConnectionStateSchema = v.strictObject({
+  generation,
+  status,
+  customer_id: name(255),
+  provider_id: v.nullable(ascii(128)),
+  products,
+  authentication_methods: v.nullable(
+    v.pipe(v.array(v.strictObject({ type: ascii(64), status: v.nullable(ascii(64)) })), v.maxLength(MAX_AUTH_METHODS)),
+  ),
+  entities: v.nullable(
+    v.pipe(v.array(v.strictObject({ id: ascii(128), status: v.nullable(ascii(64)) })), v.maxLength(MAX_ENTITIES)),
+  ),
+  last_successful_sync: v.nullable(isoTime),
+  last_initial_sync_at: v.nullable(isoTime),
+  last_data_sync_all_at: v.nullable(isoTime),
+});
+export type ConnectionState = v.InferOutput<typeof ConnectionStateSchema>;
+/** The fields of `connection` a `connection.updated` can name (the generation always moves). */
+export const STATE_FIELDS = [
+  "status",
+  "customer_id",
+  "provider_id",
+  "products",
+  "authentication_methods",
+  "entities",
+  "last_successful_sync",
+  "last_initial_sync_at",
+  "last_data_sync_all_at",
+] as const satisfies readonly Exclude<keyof ConnectionState, "generation">[];
 
 const envelope = {
   id: v.pipe(v.string(), v.regex(EVENT_ID)),
   connection_id: ConnectionIdSchema,
   customer_id: name(255),
-  /** The connection's generation after the change: receivers drop events older than the last seen. */
-  generation: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  /** The connection's generation after the change: receivers keep the event with the highest. */
+  generation,
   occurred_at: isoTime,
+  connection: ConnectionStateSchema,
 };
 
 export const STATUS_CHANGE_REASONS = ["webhook", "introspect", "proxy_401", "reconcile"] as const;
@@ -33,15 +82,15 @@ const CreatedSchema = v.strictObject({
   data: v.strictObject({
     source: v.picklist(CREATED_SOURCES),
     status,
-    products: v.pipe(v.array(name(64)), v.maxLength(64)),
-    provider_id: v.nullable(name(128)),
+    products,
+    provider_id: v.nullable(ascii(128)),
   }),
 });
 
 const ReauthenticatedSchema = v.strictObject({
   ...envelope,
   type: v.literal("connection.reauthenticated"),
-  data: v.strictObject({ status, products: v.pipe(v.array(name(64)), v.maxLength(64)) }),
+  data: v.strictObject({ status, products }),
 });
 
 const StatusChangedSchema = v.strictObject({
@@ -67,6 +116,15 @@ const DataSyncedSchema = v.strictObject({
   }),
 });
 
+const UpdatedSchema = v.strictObject({
+  ...envelope,
+  type: v.literal("connection.updated"),
+  data: v.strictObject({
+    changed: v.pipe(v.array(v.picklist(STATE_FIELDS)), v.minLength(1), v.maxLength(STATE_FIELDS.length)),
+    reason: v.picklist(STATUS_CHANGE_REASONS),
+  }),
+});
+
 const DisconnectedSchema = v.strictObject({
   ...envelope,
   type: v.literal("connection.disconnected"),
@@ -78,6 +136,7 @@ export const AppEventSchema = v.variant("type", [
   ReauthenticatedSchema,
   StatusChangedSchema,
   DataSyncedSchema,
+  UpdatedSchema,
   DisconnectedSchema,
 ]);
 
@@ -113,7 +172,12 @@ export function parseAppEvent(value: unknown, code: "internal_error" | "body_inv
     const field = v.getDotPath(parsed.issues[0] as v.BaseIssue<unknown>) ?? "event";
     throw new AppError(code, `app event ${field} invalid`);
   }
-  return parsed.output;
+  const event = parsed.output;
+  // One number, said twice: the envelope's (to order events) and the state's (to keep it).
+  if (event.connection.generation !== event.generation || event.connection.customer_id !== event.customer_id) {
+    throw new AppError(code, "app event connection invalid");
+  }
+  return event;
 }
 
 const JOB_EVENT = /^job\.([a-z_]+)\.(completed|succeeded)$/;

@@ -34,8 +34,35 @@ export interface DispatchResult {
   webhook_queue: number;
 }
 
-/** Queues take at most 100 messages (and 256 KB) per sendBatch; events are well under 1 KB each. */
+/**
+ * Queues take at most 100 messages and 256 KB per sendBatch (and 128 KB per message). An event
+ * is at most EVENT_MAX_BYTES (model.ts; usually under 2 KB), so a batch is cut by count and by
+ * bytes, with room left for the platform's per-message overhead.
+ */
 export const SEND_BATCH_MAX = 100;
+export const SEND_BATCH_MAX_BYTES = 192 * 1024;
+
+/** `events` in sendBatch-sized chunks, in order. */
+function sendBatches(events: readonly AppEvent[]): AppEvent[][] {
+  const batches: AppEvent[][] = [];
+  let current: AppEvent[] = [];
+  let bytes = 0;
+  for (const event of events) {
+    const size = jsonBytes(event);
+    if (current.length > 0 && (current.length === SEND_BATCH_MAX || bytes + size > SEND_BATCH_MAX_BYTES)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(event);
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
+const encoder = new TextEncoder();
+export const jsonBytes = (value: unknown): number => encoder.encode(JSON.stringify(value)).byteLength;
 
 /**
  * The sinks configured in `env`. Throws config_invalid (naming the setting) when
@@ -47,8 +74,8 @@ export function eventSinks(env: Env): EventSinks {
 }
 
 async function sendAll(sink: EventSink, events: readonly AppEvent[], name: string): Promise<void> {
-  for (let i = 0; i < events.length; i += SEND_BATCH_MAX) {
-    const chunk = events.slice(i, i + SEND_BATCH_MAX).map((body) => ({ body, contentType: "json" as const }));
+  for (const batch of sendBatches(events)) {
+    const chunk = batch.map((body) => ({ body, contentType: "json" as const }));
     try {
       await sink.sendBatch(chunk);
     } catch (cause) {

@@ -40,3 +40,12 @@ export function classify(status: number, retryAfter: number | undefined): Outcom
   if (status === 429 || status >= 500) return { kind: "retry", status, retryAfter, reason: `status ${status}` };
   return { kind: "dead", status, reason: `status ${status}` };
 }
+
+/**
+ * The dead-letter queues' consumers (dead-letter-consumer.ts), both levels. Each must equal
+ * `max_retries` and `retry_delay` of its consumer in wrangler.toml (a test checks). With the
+ * backoff above a failed store is retried for just over 24 h per level; `retry_delay` is the
+ * platform's wait after a batch that threw (a bug, not a failed store): 30 h per level.
+ */
+export const DEAD_LETTER_MAX_RETRIES = 30;
+export const DEAD_LETTER_RETRY_DELAY_S = 3600;

@@ -11,17 +11,71 @@ import { ConnectionIdSchema } from "../finch/schemas";
  * (src/rpc.ts). The three parts mirror HTTP because the OpenAPI description is generated
  * from these schemas (scripts/openapi.ts); an RPC adapter fills them from its arguments.
  * A failure under `body` is `body_invalid` (and names the field to the caller); anything
- * else is `param_invalid`. Field names only, never the value.
+ * else is `param_invalid`. Field names only, never the value, and only names the schema
+ * declares: a key the caller made up (refused by a strict object) is "an unknown field",
+ * never repeated in the answer or the log, since it is text the caller sent.
  */
 export function parseInput<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOutput<S> {
   const parsed = v.safeParse(schema, input);
   if (parsed.success) return parsed.output;
   const issue = parsed.issues[0];
-  const [where, ...rest] = ((issue && v.getDotPath(issue)) ?? "").split(".");
-  const field = rest.join(".") || "(root)";
-  if (where === "body")
-    throw new AppError("body_invalid", `body field ${field} invalid`, { expose: `Field: ${field}.` });
-  throw new AppError("param_invalid", `${[where || "input", ...rest].join(".")} invalid`);
+  const { path, unknown } = issue ? knownPath(schema, issue) : { path: [], unknown: false };
+  const [where, ...rest] = path;
+  if (where === "body") {
+    const field = rest.join(".");
+    if (unknown) {
+      const under = field ? ` in ${field}` : "";
+      throw new AppError("body_invalid", `body unknown field${under}`, { expose: `Unknown field${under}.` });
+    }
+    const named = field || "(root)";
+    throw new AppError("body_invalid", `body field ${named} invalid`, { expose: `Field: ${named}.` });
+  }
+  const at = [where || "input", ...rest].join(".");
+  throw new AppError("param_invalid", unknown ? `${at} unknown field` : `${at} invalid`);
+}
+
+/** What a schema node may hold that leads to its children (valibot's objects, arrays, wrappers, unions). */
+interface SchemaNode {
+  entries?: Record<string, unknown>;
+  item?: unknown;
+  wrapped?: unknown;
+  options?: readonly unknown[];
+}
+
+/**
+ * The issue's path as far as the schema declares it: each object key must be one of the
+ * schema's own entries (array indexes are positions, not text). The first key that is not
+ * stops the walk with `unknown: true`.
+ */
+function knownPath(schema: v.GenericSchema, issue: v.BaseIssue<unknown>): { path: string[]; unknown: boolean } {
+  const path: string[] = [];
+  let nodes: unknown[] = [schema];
+  for (const item of issue.path ?? []) {
+    const next: unknown[] = [];
+    for (const node of nodes.flatMap(unwrap)) {
+      if (
+        item.type === "object" &&
+        typeof item.key === "string" &&
+        node.entries &&
+        Object.hasOwn(node.entries, item.key)
+      )
+        next.push(node.entries[item.key]);
+      else if (item.type === "array" && typeof item.key === "number" && node.item !== undefined) next.push(node.item);
+    }
+    if (next.length === 0) return { path, unknown: true };
+    path.push(String(item.key));
+    nodes = next;
+  }
+  return { path, unknown: false };
+}
+
+/** A schema node with its optional/nullable wrappers removed; a union's options side by side. */
+function unwrap(node: unknown, depth = 0): SchemaNode[] {
+  if (!node || typeof node !== "object" || depth > 16) return [];
+  const n = node as SchemaNode;
+  if (n.wrapped !== undefined) return unwrap(n.wrapped, depth + 1);
+  if (Array.isArray(n.options)) return n.options.flatMap((o) => unwrap(o, depth + 1));
+  return [n];
 }
 
 /**

@@ -3,7 +3,8 @@ import { vi } from "vitest";
 import { getConfig } from "../../src/config";
 import type { Env } from "../../src/env";
 import type { DeliveryDeps } from "../../src/events/consumer";
-import { type AppEvent, newEvent } from "../../src/events/model";
+import { type AppEvent, type ConnectionState, newEvent } from "../../src/events/model";
+import type { StoredConnection } from "../../src/storage/records";
 import { markSecret } from "./logs";
 
 /**
@@ -21,6 +22,49 @@ export function webhookEnv(extra: Partial<Env> = {}): Env {
   return { ...env, APP_WEBHOOK_URL: RECEIVER, APP_WEBHOOK_SECRET: APP_SECRET, ...extra } as Env;
 }
 
+/** A connection's state as events carry it, at `generation` (a connected single-entity connection). */
+export function connectionAt(generation: number, overrides: Partial<ConnectionState> = {}): ConnectionState {
+  return {
+    generation,
+    status: "reauth",
+    customer_id: "acme",
+    provider_id: "gusto",
+    products: ["company", "directory"],
+    authentication_methods: [{ type: "credential", status: "reauth" }],
+    entities: null,
+    last_successful_sync: "2026-03-01T11:00:00.000Z",
+    last_initial_sync_at: null,
+    last_data_sync_all_at: null,
+    ...overrides,
+  };
+}
+
+/** A stored record (the writer's view) with made-up token parts: for the pure event rules in src/writer/emit.ts. */
+export function storedConnection(overrides: Partial<StoredConnection> = {}): StoredConnection {
+  const at = "2026-03-01T12:00:00.000Z";
+  return {
+    v: 1,
+    connection_id: CONNECTION,
+    customer_id: "acme",
+    customer_name: "Acme",
+    customer_email: null,
+    provider_id: "gusto",
+    products: ["company"],
+    client_type: null,
+    connection_type: null,
+    company_id: null,
+    account_id: null,
+    status: "connected",
+    status_at: at,
+    created_at: at,
+    updated_at: at,
+    gen: 1,
+    token_gen: 1,
+    token: { kid: "k1", iv: "iv", ct: "ct" },
+    ...overrides,
+  };
+}
+
 export function statusChanged(generation = 3, overrides: Partial<AppEvent> = {}): AppEvent {
   return {
     ...newEvent({
@@ -28,6 +72,7 @@ export function statusChanged(generation = 3, overrides: Partial<AppEvent> = {})
       connection_id: CONNECTION,
       customer_id: "acme",
       generation,
+      connection: connectionAt(generation),
       data: { old_status: "connected", new_status: "reauth", reason: "proxy_401" },
     }),
     ...overrides,

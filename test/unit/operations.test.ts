@@ -1,13 +1,17 @@
 import { env } from "cloudflare:workers";
+import fc from "fast-check";
+import type * as v from "valibot";
 import { describe, expect, it, vi } from "vitest";
 import type { Env } from "../../src/env";
 import { AppError, ConfigError, publicMessage } from "../../src/errors";
 import { newTrace } from "../../src/lib/trace";
 import { redeliverEvents } from "../../src/operations/admin";
 import { getConnection, listConnections } from "../../src/operations/connections";
-import { ImportInput, ListInput, parseInput } from "../../src/operations/input";
+import * as inputs from "../../src/operations/input";
+import { ImportInput, ListInput, parseInput, RedeliverInput } from "../../src/operations/input";
 import { FinchRpcError } from "../../src/rpc-error";
 import { seedConnection } from "../support/fixtures";
+import { runProperty } from "../support/property";
 
 /**
  * Unit tests of the operations layer: its input parsing and a few operations called directly
@@ -42,6 +46,61 @@ describe("parseInput", () => {
     expect(e.detail).toBe("query.limit invalid");
     expect(refusal(() => parseInput(ListInput, "not an object")).code).toBe("param_invalid");
     expect(refusal(() => parseInput(ListInput, {})).detail).toBe("query invalid");
+  });
+
+  it("a key the schema does not declare is an unknown field: never named, in the answer or the log", () => {
+    const e = refusal(() => parseInput(RedeliverInput, { query: {}, body: { zq_caller_key: true } }));
+    expect(e.code).toBe("body_invalid");
+    expect(e.expose).toBe("Unknown field.");
+    expect(e.detail).toBe("body unknown field");
+    // A declared field is still named.
+    expect(refusal(() => parseInput(RedeliverInput, { query: {}, body: { event_ids: [] } })).expose).toBe(
+      "Field: event_ids.",
+    );
+  });
+
+  it("no operation's refusal holds a key the caller made up (every input schema, keys anywhere)", async () => {
+    const schemas = Object.entries(inputs).filter(([name]) => /^[A-Z]\w*Input$/.test(name)) as [
+      string,
+      v.GenericSchema,
+    ][];
+    expect(schemas.map(([name]) => name).sort()).toEqual([
+      "ByIdInput",
+      "ImportInput",
+      "ListInput",
+      "RedeliverInput",
+      "ReencryptInput",
+    ]);
+    // A valid input per operation, so the invented key is what gets judged.
+    const valid: Record<string, Record<string, Record<string, unknown>>> = {
+      ByIdInput: { path: { connection_id: "c-1" } },
+      ImportInput: { body: { access_token: "t", customer_id: "acme", customer_name: "Acme" } },
+      ListInput: { query: {} },
+      RedeliverInput: { query: {} },
+      ReencryptInput: { query: {} },
+    };
+    for (const [name, schema] of schemas) expect(() => parseInput(schema, valid[name])).not.toThrow();
+    // Invented keys carry a marker no schema uses; `place` puts one at the top, in a part, or in a list item.
+    const key = fc.string({ maxLength: 24 }).map((s) => `zq${s}`);
+    const value = fc.oneof(fc.constant(true), fc.string(), fc.constant(null), fc.constant({ a: 1 }));
+    const place = fc.constantFrom("top", "path", "query", "body", "list-item");
+    await runProperty(
+      "parse-input-unknown-keys",
+      fc.asyncProperty(fc.constantFrom(...schemas), key, value, place, async ([name, schema], k, x, where) => {
+        const input: Record<string, unknown> = { ...valid[name] };
+        const part = (p: string) => (input[p] ?? {}) as Record<string, unknown>;
+        if (where === "top") input[k] = x;
+        else if (where === "list-item") input.body = { ...part("body"), event_ids: [{ [k]: x }] };
+        else input[where] = { ...part(where), [k]: x };
+        try {
+          parseInput(schema, input);
+        } catch (e) {
+          expect(e).toBeInstanceOf(AppError);
+          const told = `${(e as AppError).detail} ${(e as AppError).expose} ${publicMessage(e as AppError)}`;
+          expect(told).not.toContain("zq");
+        }
+      }),
+    );
   });
 
   it("returns the parsed input, unknown keys dropped", () => {
