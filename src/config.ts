@@ -1,3 +1,4 @@
+import { type ApiKey, parseApiKeys } from "./api-keys";
 import { createKeyRing, type KeyRing } from "./crypto/keyring";
 import type { EventDeadLetters } from "./durable/event-dead-letters";
 import type { RateBudget } from "./durable/rate-budget";
@@ -77,7 +78,8 @@ export interface Config {
   /** The CONNECTION_WRITER binding is present (for /healthz). */
   connectionWriter(): true;
   rateBudget(): RateBudgetSettings;
-  apiKeys(): readonly string[];
+  /** API_KEYS: bare keys (every scope and customer) or named, scoped keys (src/api-keys.ts). */
+  apiKeys(): readonly ApiKey[];
   /** Decoded webhook HMAC keys, with the configured text as a stable cache id. */
   webhookSecrets(): readonly { id: string; key: Uint8Array }[];
   events(): Queue<unknown> | undefined;
@@ -175,16 +177,6 @@ function parseTicketSecret(env: Env): string {
   const secret = required(env, "TICKET_SECRET");
   if (secret.length < 32) throw new ConfigError("TICKET_SECRET", "must be at least 32 characters");
   return secret;
-}
-
-function parseApiKeys(env: Env): string[] {
-  const keys = list(required(env, "API_KEYS"));
-  if (keys.some((k) => k.length < 24)) throw new ConfigError("API_KEYS", "entries must be at least 24 characters");
-  // A key outside the Bearer token alphabet could never be presented, so it would silently never work.
-  if (keys.some((k) => !/^[A-Za-z0-9._~+/-]+=*$/.test(k))) {
-    throw new ConfigError("API_KEYS", "entries may only use A-Z a-z 0-9 . _ ~ + / - (and trailing =)");
-  }
-  return keys;
 }
 
 function parseWebhookSecrets(env: Env): { id: string; key: Uint8Array }[] {

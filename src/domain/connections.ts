@@ -1,4 +1,5 @@
 import type { FinchSettings } from "../config";
+import { AppError } from "../errors";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
 import { type ConnectionFacts, publicFacts } from "../storage/records";
@@ -16,8 +17,51 @@ export interface ConnectionDeps {
   writers: Writers;
 }
 
-export async function getConnection(store: ConnectionStore, connectionId: string): Promise<ConnectionFacts> {
-  return publicFacts(await store.require(connectionId));
+/** The customers whose connections a caller may touch; undefined for every customer. */
+export type Customers = ReadonlySet<string> | undefined;
+
+/** A connection with no customer belongs to no restricted caller. */
+export const customerAllowed = (customers: Customers, customerId: string | null | undefined): boolean =>
+  customers === undefined || (typeof customerId === "string" && customers.has(customerId));
+
+/** Another customer's connection is answered as if it did not exist: its existence is not leaked. */
+const notYours = () => new AppError("connection_not_found", "connection of a customer outside the caller's");
+
+export async function getConnection(
+  store: ConnectionStore,
+  connectionId: string,
+  customers: Customers,
+): Promise<ConnectionFacts> {
+  const record = await store.require(connectionId);
+  if (!customerAllowed(customers, record.customer_id)) throw notYours();
+  return publicFacts(record);
+}
+
+/**
+ * For a caller limited to customers: the connection's KV record must be one of theirs. Without a
+ * record here the customer cannot be checked, so the connection is "not found" (fails closed).
+ */
+export function ensureCustomer(record: { customer_id: string } | undefined, customers: Customers): void {
+  if (customers === undefined) return;
+  if (!record) throw new AppError("connection_not_found", "not in KV here: a restricted caller cannot be checked");
+  if (!customerAllowed(customers, record.customer_id)) throw notYours();
+}
+
+/**
+ * Before a writer operation, for a caller limited to customers: one KV read at this location
+ * (none for an unrestricted caller). KV can be up to a minute behind the writer, so a connection
+ * created elsewhere that recently is "not found" here until KV has it. A live connection's
+ * customer never changes (the writer refuses a connect for another customer).
+ */
+export async function requireCustomer(store: ConnectionStore, connectionId: string, customers: Customers) {
+  if (customers === undefined) return;
+  ensureCustomer(await store.get(connectionId), customers);
+}
+
+/** After a writer answered with the connection's facts: the customer is checked again against the writer's own record. */
+export function checkCustomer<T extends { customer_id: string | null }>(facts: T, customers: Customers): T {
+  if (!customerAllowed(customers, facts.customer_id)) throw notYours();
+  return facts;
 }
 
 /**

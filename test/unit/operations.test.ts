@@ -6,6 +6,7 @@ import { newTrace } from "../../src/lib/trace";
 import { redeliverEvents } from "../../src/operations/admin";
 import { getConnection, listConnections } from "../../src/operations/connections";
 import { ImportInput, ListInput, parseInput } from "../../src/operations/input";
+import { RPC_PRINCIPAL } from "../../src/operations/principal";
 import { FinchRpcError } from "../../src/rpc-error";
 import { seedConnection } from "../support/fixtures";
 
@@ -13,7 +14,7 @@ import { seedConnection } from "../support/fixtures";
  * Unit tests of the operations layer: its input parsing and a few operations called directly
  * (no HTTP, no RPC), beside the integration tests that go through exports.default.fetch.
  */
-const ctx = (bindings: Env = env) => ({ env: bindings, trace: newTrace("unit-test") });
+const ctx = (bindings: Env = env) => ({ env: bindings, trace: newTrace("unit-test"), principal: RPC_PRINCIPAL });
 
 function refusal(work: () => unknown): AppError {
   try {
