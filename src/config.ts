@@ -30,6 +30,11 @@ export interface ConnectSettings {
   successUrl: string | undefined;
   errorUrl: string | undefined;
   allowedReturnOrigins: ReadonlySet<string>;
+  /**
+   * TICKET_BINDING_COOKIE: the app's session cookie, also sent to this Worker (one site), whose
+   * SHA-256 a ticket's `bind` claim must carry. undefined: tickets must not carry `bind`.
+   */
+  bindingCookie: string | undefined;
   /** Cookies get Secure and the __Host- prefix when the callback is served over https. */
   secureCookies: boolean;
 }
@@ -162,10 +167,19 @@ function parseConnect(env: Env): ConnectSettings {
   for (const origin of list(optional(env, "ALLOWED_RETURN_ORIGINS"))) {
     origins.add(httpUrl("ALLOWED_RETURN_ORIGINS", origin, { allowPath: false }).origin);
   }
+  const bindingCookie = optional(env, "TICKET_BINDING_COOKIE");
+  // A cookie name is an RFC 6265 token (what Hono's cookie helper reads); anything else could never be sent.
+  if (bindingCookie !== undefined && !/^[\w!#$%&'*.^`|~+-]{1,128}$/.test(bindingCookie)) {
+    throw new ConfigError(
+      "TICKET_BINDING_COOKIE",
+      "must be a cookie name (1-128 of A-Z a-z 0-9 ! # $ % & ' * . ^ _ ` | ~ + -)",
+    );
+  }
   return {
     redirectUri: redirect.href,
     products,
     sandbox,
+    bindingCookie,
     successUrl: successUrl && httpUrl("SUCCESS_URL", successUrl, { allowPath: true }).href,
     errorUrl: errorUrl && httpUrl("ERROR_URL", errorUrl, { allowPath: true }).href,
     allowedReturnOrigins: origins,

@@ -1,9 +1,11 @@
 import * as v from "valibot";
 import { type ConnectSettings, PRODUCT } from "../config";
+import { constantTimeEqual } from "../crypto/compare";
 import { hmacKey } from "../crypto/hmac";
 import { verifyHs256 } from "../crypto/jws";
 import { AppError } from "../errors";
 import { ConnectionIdSchema } from "../finch/schemas";
+import { sha256Base64Url } from "../lib/encoding";
 
 /**
  * Tickets: short-lived HS256 JWTs minted by the app's back end, so that who the customer
@@ -28,6 +30,8 @@ const Claims = v.object({
   return_to: v.optional(v.pipe(v.string(), v.maxLength(1024))),
   connection_id: v.optional(ConnectionIdSchema),
   jti: v.pipe(v.string(), v.regex(JTI)),
+  /** base64url SHA-256 of the app's session cookie (TICKET_BINDING_COOKIE): 32 bytes, unpadded. */
+  bind: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{43}$/))),
 });
 
 /** A verified ticket: its claims, with return_to checked against the allowlist. */
@@ -88,4 +92,28 @@ function allowedReturnTo(value: string, connect: ConnectSettings): string {
     throw new AppError("return_to_not_allowed", "origin not on ALLOWED_RETURN_ORIGINS");
   }
   return url.href;
+}
+
+/**
+ * A ticket bound to the app's signed-in session: its `bind` claim is the SHA-256 of the app's
+ * session cookie (TICKET_BINDING_COOKIE) in the browser it was minted for. Another browser (the
+ * admin of another company who was sent the link) does not send that cookie, so the ticket is
+ * refused there before it is spent. Fails closed both ways: with the setting, a ticket without
+ * `bind`, a browser without the cookie or a different value is refused; without the setting, a
+ * ticket that carries `bind` is refused too (its binding could not be honoured).
+ */
+export async function checkBinding(
+  ticket: Ticket,
+  cookieName: string | undefined,
+  cookieValue: string | undefined,
+): Promise<void> {
+  if (cookieName === undefined) {
+    if (ticket.bind !== undefined) throw new AppError("ticket_not_bound", "bind claim, but no TICKET_BINDING_COOKIE");
+    return;
+  }
+  if (ticket.bind === undefined) throw new AppError("ticket_not_bound", "ticket has no bind claim");
+  if (!cookieValue) throw new AppError("ticket_not_bound", "the binding cookie is not in this browser");
+  if (!constantTimeEqual(await sha256Base64Url(cookieValue), ticket.bind)) {
+    throw new AppError("ticket_not_bound", "the binding cookie does not match the ticket");
+  }
 }
