@@ -13,6 +13,7 @@ import {
   RedeliverResultSchema,
   ReencryptResultSchema,
 } from "../src/operations/outputs";
+import { OPERATION_SCOPES, type OperationId } from "../src/operations/principal";
 
 /**
  * Builds docs/openapi.json from the schemas the operations parse with (src/operations/input.ts)
@@ -28,7 +29,8 @@ export interface RouteDoc {
   method: "get" | "post" | "delete";
   /** OpenAPI form, below the Worker's origin. */
   path: string;
-  operationId: string;
+  /** The operation's id: its scope comes from src/operations/principal.ts, the one table. */
+  operationId: OperationId;
   summary: string;
   input: v.ObjectSchema<v.ObjectEntries, undefined>;
   /** Success statuses and the body each answers. */
@@ -40,7 +42,8 @@ export interface RouteDoc {
 }
 
 const byId = "/api/connections/{connection_id}";
-const BODY_ERRORS = [400, 401, 413];
+/** Every route: 401 without a valid key, 403 scope_missing without the route's scope. */
+const BODY_ERRORS = [400, 401, 403, 413];
 
 export const ROUTES: RouteDoc[] = [
   {
@@ -50,7 +53,7 @@ export const ROUTES: RouteDoc[] = [
     summary: "List connections, a page at a time (newest first for one customer)",
     input: ListInput,
     ok: { 200: ConnectionPageSchema },
-    errors: [400, 401],
+    errors: [400, 401, 403],
   },
   {
     method: "post",
@@ -59,7 +62,7 @@ export const ROUTES: RouteDoc[] = [
     summary: "Bring in a Finch access token the app already holds",
     input: ImportInput,
     ok: { 200: ImportResultSchema, 201: ImportResultSchema },
-    errors: [...BODY_ERRORS, 403, 409, 422],
+    errors: [...BODY_ERRORS, 409, 422],
   },
   {
     method: "get",
@@ -68,7 +71,7 @@ export const ROUTES: RouteDoc[] = [
     summary: "The connection's stored facts (never its token)",
     input: ByIdInput,
     ok: { 200: ConnectionSchema },
-    errors: [400, 401, 404],
+    errors: [400, 401, 403, 404],
   },
   {
     method: "delete",
@@ -156,7 +159,7 @@ const REASONS: Record<number, string> = {
   201: "Created (stored by this call)",
   400: "Invalid parameter or body",
   401: "Missing or wrong API key",
-  403: "Refused: another customer's connection",
+  403: "Refused: the API key lacks the route's scope (scope_missing); for import also customer_mismatch or customer_not_allowed",
   404: "No such connection",
   409: "Conflict: re-authentication needed, or disconnected here",
   413: "Body over 16 KiB",
@@ -187,9 +190,13 @@ export function openApiDocument() {
   for (const route of ROUTES) {
     const body = requestBody(route);
     paths[route.path] ??= {};
+    const scope = OPERATION_SCOPES[route.operationId];
     (paths[route.path] as Record<string, unknown>)[route.method] = {
       operationId: route.operationId,
       summary: route.summary,
+      description: `Needs an API key with the scope \`${scope}\` (docs/api.md, "Scopes").`,
+      // OpenAPI 3.1 lets a non-OAuth scheme list the roles an operation requires.
+      security: [{ apiKey: [scope] }],
       parameters: parameters(route),
       ...(body ? { requestBody: body } : {}),
       responses: responses(route),
@@ -211,7 +218,13 @@ export function openApiDocument() {
     paths,
     components: {
       schemas: JSON.parse(JSON.stringify(named).replaceAll('"#/$defs/', '"#/components/schemas/')),
-      securitySchemes: { apiKey: { type: "http", scheme: "bearer", description: "one of API_KEYS" } },
+      securitySchemes: {
+        apiKey: {
+          type: "http",
+          scheme: "bearer",
+          description: "one of API_KEYS; a named key may be limited to scopes (listed per operation) and customers",
+        },
+      },
     },
   };
 }

@@ -4,7 +4,13 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { readDevVars } from "./lib/dev-vars.mjs";
-import { connectUrl, DEFAULT_TICKET_TTL_SECONDS, MAX_TICKET_TTL_SECONDS, mintTicket } from "./lib/ticket.mjs";
+import {
+  bindClaim,
+  connectUrl,
+  DEFAULT_TICKET_TTL_SECONDS,
+  MAX_TICKET_TTL_SECONDS,
+  mintTicket,
+} from "./lib/ticket.mjs";
 
 const HELP = `Mint a Connect ticket for the local dev server and print the link to open.
 
@@ -22,6 +28,9 @@ Options:
   --return-to <url>         where to send the browser afterwards (origin must be in
                             ALLOWED_RETURN_ORIGINS)
   --connection-id <id>      re-authenticate this existing connection
+  --bind-cookie-value <v>   bind the ticket to the app's session: the value of the cookie
+                            named by the Worker's TICKET_BINDING_COOKIE (claim "bind" is its
+                            SHA-256); only a browser sending that cookie can open the link
   --flow redirect|embedded  redirect (default) prints /connect?ticket=...,
                             embedded prints /connect/session?ticket=...
   --ttl <seconds>           ticket lifetime, default ${DEFAULT_TICKET_TTL_SECONDS}, max ${MAX_TICKET_TTL_SECONDS}
@@ -52,6 +61,7 @@ try {
       products: { type: "string" },
       "return-to": { type: "string" },
       "connection-id": { type: "string" },
+      "bind-cookie-value": { type: "string" },
       flow: { type: "string" },
       ttl: { type: "string" },
       "base-url": { type: "string", default: "http://127.0.0.1:8787" },
@@ -123,6 +133,10 @@ if (values.email) claims.email = values.email;
 if (products) claims.products = products;
 if (returnTo) claims.return_to = returnTo;
 if (values["connection-id"]) claims.connection_id = values["connection-id"];
+if (values["bind-cookie-value"] !== undefined) {
+  if (values["bind-cookie-value"] === "") fail("--bind-cookie-value must not be empty");
+  claims.bind = bindClaim(values["bind-cookie-value"]);
+}
 
 const ticket = mintTicket(secret, claims, { ttlSeconds });
 if (values.json) {

@@ -1,3 +1,4 @@
+import { type ApiKey, parseApiKeys } from "./api-keys";
 import { createKeyRing, type KeyRing } from "./crypto/keyring";
 import type { EventDeadLetters } from "./durable/event-dead-letters";
 import type { RateBudget } from "./durable/rate-budget";
@@ -30,6 +31,11 @@ export interface ConnectSettings {
   successUrl: string | undefined;
   errorUrl: string | undefined;
   allowedReturnOrigins: ReadonlySet<string>;
+  /**
+   * TICKET_BINDING_COOKIE: the app's session cookie, also sent to this Worker (one site), whose
+   * SHA-256 a ticket's `bind` claim must carry. undefined: tickets must not carry `bind`.
+   */
+  bindingCookie: string | undefined;
   /** Cookies get Secure and the __Host- prefix when the callback is served over https. */
   secureCookies: boolean;
   /** CONNECT_SESSION_MINUTES: Finch's minutes_to_expire for every Connect session we create. */
@@ -84,7 +90,8 @@ export interface Config {
   /** The CONNECTION_WRITER binding is present (for /healthz). */
   connectionWriter(): true;
   rateBudget(): RateBudgetSettings;
-  apiKeys(): readonly string[];
+  /** API_KEYS: bare keys (every scope and customer) or named, scoped keys (src/api-keys.ts). */
+  apiKeys(): readonly ApiKey[];
   /** Decoded webhook HMAC keys, with the configured text as a stable cache id. */
   webhookSecrets(): readonly { id: string; key: Uint8Array }[];
   events(): Queue<unknown> | undefined;
@@ -173,10 +180,19 @@ function parseConnect(env: Env): ConnectSettings {
   for (const origin of list(optional(env, "ALLOWED_RETURN_ORIGINS"))) {
     origins.add(httpUrl("ALLOWED_RETURN_ORIGINS", origin, { allowPath: false }).origin);
   }
+  const bindingCookie = optional(env, "TICKET_BINDING_COOKIE");
+  // A cookie name is an RFC 6265 token (what Hono's cookie helper reads); anything else could never be sent.
+  if (bindingCookie !== undefined && !/^[\w!#$%&'*.^`|~+-]{1,128}$/.test(bindingCookie)) {
+    throw new ConfigError(
+      "TICKET_BINDING_COOKIE",
+      "must be a cookie name (1-128 of A-Z a-z 0-9 ! # $ % & ' * . ^ _ ` | ~ + -)",
+    );
+  }
   return {
     redirectUri: redirect.href,
     products,
     sandbox,
+    bindingCookie,
     successUrl: successUrl && httpUrl("SUCCESS_URL", successUrl, { allowPath: true }).href,
     errorUrl: errorUrl && httpUrl("ERROR_URL", errorUrl, { allowPath: true }).href,
     allowedReturnOrigins: origins,
@@ -189,16 +205,6 @@ function parseTicketSecret(env: Env): string {
   const secret = required(env, "TICKET_SECRET");
   if (secret.length < 32) throw new ConfigError("TICKET_SECRET", "must be at least 32 characters");
   return secret;
-}
-
-function parseApiKeys(env: Env): string[] {
-  const keys = list(required(env, "API_KEYS"));
-  if (keys.some((k) => k.length < 24)) throw new ConfigError("API_KEYS", "entries must be at least 24 characters");
-  // A key outside the Bearer token alphabet could never be presented, so it would silently never work.
-  if (keys.some((k) => !/^[A-Za-z0-9._~+/-]+=*$/.test(k))) {
-    throw new ConfigError("API_KEYS", "entries may only use A-Z a-z 0-9 . _ ~ + / - (and trailing =)");
-  }
-  return keys;
 }
 
 function parseWebhookSecrets(env: Env): { id: string; key: Uint8Array }[] {

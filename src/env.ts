@@ -27,6 +27,8 @@ export interface Env {
   SUCCESS_URL?: string;
   ERROR_URL?: string;
   ALLOWED_RETURN_ORIGINS?: string;
+  /** The app's session cookie a ticket's `bind` claim must match (optional; docs/security.md). */
+  TICKET_BINDING_COOKIE?: string;
   FINCH_RATE_BUDGET?: string;
   FINCH_RATE_LIMITS?: string;
   FINCH_RATE_WINDOW_S?: string;

@@ -18,6 +18,10 @@ export const ERRORS = {
     status: 409,
     message: "This Connect link was already used in another browser. Ask the app for a new link.",
   },
+  ticket_not_bound: {
+    status: 403,
+    message: "This Connect link was made for another signed-in session. Open it from the app where you are signed in.",
+  },
   // Callback
   param_invalid: { status: 400, message: "A request parameter is missing, repeated or malformed." },
   state_missing: { status: 400, message: "The Connect state is missing." },
@@ -50,6 +54,8 @@ export const ERRORS = {
   },
   // API
   unauthorized: { status: 401, message: "A valid API key is required." },
+  scope_missing: { status: 403, message: "This API key does not have the scope this operation needs." },
+  customer_not_allowed: { status: 403, message: "This API key is not allowed to act for this customer." },
   not_found: { status: 404, message: "Not found." },
   connection_not_found: { status: 404, message: "No such connection." },
   connection_disconnected: {

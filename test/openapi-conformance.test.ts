@@ -6,6 +6,7 @@ import { webhookEnv } from "./support/events";
 import { finch } from "./support/finch";
 import { rememberToken, seedConnection } from "./support/fixtures";
 import { API_KEY, api } from "./support/http";
+import { scopedWorker } from "./support/scoped-keys";
 import { workerWith } from "./support/worker";
 
 /**
@@ -119,6 +120,24 @@ describe("every documented (route, status) is produced, with the documented body
     // Without APP_WEBHOOK_URL there is nowhere to redeliver to: a 5xx, the document's default.
     expect(await check("redeliverEvents", await api("/api/events/redeliver", { method: "POST" }))).toBe(500);
   });
+});
+
+it("every route answers 403 scope_missing to a key without its scope", async () => {
+  const { connectionId } = await seedConnection();
+  const reader = scopedWorker(webhookEnv())("reader");
+  const tokenOnly = scopedWorker()("tokenOnly");
+  const byId = `/api/connections/${connectionId}`;
+  const cases: [string, Promise<Response>][] = [
+    ["listConnections", tokenOnly("/api/connections")],
+    ["getConnection", tokenOnly(byId)],
+    ["getAccessToken", reader(`${byId}/token`, { method: "POST" })],
+    ["introspectConnection", reader(`${byId}/introspect`, { method: "POST" })],
+    ["disconnectConnection", reader(byId, { method: "DELETE" })],
+    ["importConnection", reader("/api/connections/import", { method: "POST", body: "{}" })],
+    ["reencrypt", reader("/api/admin/reencrypt", { method: "POST" })],
+    ["redeliverEvents", reader("/api/events/redeliver", { method: "POST" })],
+  ];
+  for (const [op, res] of cases) expect(await check(op, await res)).toBe(403);
 });
 
 it("produced every (route, status) the document lists", () => {

@@ -1,7 +1,8 @@
-import { exports, WorkerEntrypoint } from "cloudflare:workers";
+import { env, exports, RpcTarget, WorkerEntrypoint } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import apiDoc from "../docs/api.md?raw";
-import { FinchConnections } from "../src/rpc";
+import { RPC_PRINCIPAL } from "../src/operations/principal";
+import { FinchConnections, KeyConnections } from "../src/rpc";
 import { finch } from "./support/finch";
 import { seedConnection } from "./support/fixtures";
 
@@ -18,13 +19,9 @@ function documentedMethods(): string[] {
   return [...section.matchAll(/^\| `([A-Za-z]+)\(/gm)].map((m) => m[1] as string).sort();
 }
 
-function callableOverRpc(): string[] {
+function callableOverRpc(cls: { prototype: object } = FinchConnections, base: object = WorkerEntrypoint.prototype) {
   const names = new Set<string>();
-  for (
-    let proto: object | null = FinchConnections.prototype;
-    proto && proto !== WorkerEntrypoint.prototype;
-    proto = Object.getPrototypeOf(proto)
-  ) {
+  for (let proto: object | null = cls.prototype; proto && proto !== base; proto = Object.getPrototypeOf(proto)) {
     for (const name of Object.getOwnPropertyNames(proto)) if (name !== "constructor") names.add(name);
   }
   return [...names].sort();
@@ -35,12 +32,21 @@ it("the entrypoint exposes exactly the documented RPC methods", () => {
   expect(documented).toEqual([
     "disconnect",
     "fetchFinch",
+    "forKey",
     "getAccessToken",
     "getConnection",
     "introspect",
     "listConnections",
   ]);
   expect(callableOverRpc()).toEqual(documented);
+});
+
+it("a named key's stub (forKey) exposes the same methods but forKey, and no field", () => {
+  const documented = documentedMethods().filter((m) => m !== "forKey");
+  expect(callableOverRpc(KeyConnections, RpcTarget.prototype)).toEqual(documented);
+  // Its env and principal are #private: not properties of the prototype nor of an instance.
+  const stub = new KeyConnections(env, RPC_PRINCIPAL) as unknown as Record<string, unknown>;
+  expect(Object.keys(stub)).toEqual([]);
 });
 
 it("helpers are not reachable through the binding", async () => {

@@ -1,22 +1,33 @@
 // Connect tickets: compact JWS, HS256, key = UTF-8 bytes of TICKET_SECRET. The Worker verifies
 // exactly this format (header {"alg":"HS256","typ":"JWT"}; claims sub, name, iat, exp, jti, and
-// optionally email, products, return_to, connection_id). A ticket is a one-time link: each one
+// optionally email, products, return_to, connection_id, bind). A ticket is a one-time link: each one
 // gets a fresh random jti, and the Worker lets it start one Finch Connect session only.
-import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 
 export const MAX_TICKET_TTL_SECONDS = 900;
 export const DEFAULT_TICKET_TTL_SECONDS = 600;
 const HEADER = { alg: "HS256", typ: "JWT" };
-const OPTIONAL_CLAIMS = ["email", "products", "return_to", "connection_id"];
+const OPTIONAL_CLAIMS = ["email", "products", "return_to", "connection_id", "bind"];
 
 const encode = (value) => Buffer.from(JSON.stringify(value), "utf8").toString("base64url");
 const sign = (secret, input) => createHmac("sha256", Buffer.from(secret, "utf8")).update(input).digest("base64url");
 
 /**
+ * The `bind` claim for a ticket bound to the app's session (TICKET_BINDING_COOKIE): the unpadded
+ * base64url SHA-256 of the session cookie's value, as the browser sends it (percent-decoded).
+ * @param {string} cookieValue
+ */
+export function bindClaim(cookieValue) {
+  if (typeof cookieValue !== "string" || cookieValue.length === 0)
+    throw new TypeError("bindClaim: a cookie value is required");
+  return createHash("sha256").update(cookieValue, "utf8").digest("base64url");
+}
+
+/**
  * Mints a ticket.
  * @param {string} secret TICKET_SECRET
  * @param {{ sub: string, name: string, email?: string, products?: string[], return_to?: string,
- *           connection_id?: string, jti?: string }} claims  jti defaults to a random UUID
+ *           connection_id?: string, bind?: string, jti?: string }} claims  jti defaults to a random UUID
  * @param {{ ttlSeconds?: number, now?: number }} [options] now in epoch milliseconds
  * @returns {string}
  */

@@ -15,11 +15,14 @@ export function constantTimeEqual(a: string, b: string): boolean {
   return crypto.subtle.timingSafeEqual(x, y);
 }
 
-/** True when `candidate` equals any of `secrets`; every entry is compared, no early exit. */
-export function matchesAny(candidate: string, secrets: readonly string[]): boolean {
-  let found = false;
-  for (const secret of secrets) {
-    if (constantTimeEqual(candidate, secret)) found = true;
+/**
+ * The index of the entry of `secrets` that equals `candidate`, or -1. Every entry is compared,
+ * no early exit, so timing says nothing about which entry matched or how much of one.
+ */
+export function indexOfMatch(candidate: string, secrets: readonly string[]): number {
+  let found = -1;
+  for (const [i, secret] of secrets.entries()) {
+    if (constantTimeEqual(candidate, secret) && found < 0) found = i;
   }
   return found;
 }

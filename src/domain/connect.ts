@@ -1,11 +1,11 @@
 import type { ConnectSettings, FinchSettings } from "../config";
 import { AppError } from "../errors";
 import { createConnectSession, createReauthSession } from "../finch/api";
-import { randomId, sha256Hex, utf8 } from "../lib/encoding";
+import { randomId, sha256Hex } from "../lib/encoding";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
 import { type Flow, PENDING_TTL_S, type PendingFlow } from "./flow-state";
-import { CLOCK_SKEW_S, type Ticket } from "./tickets";
+import { CLOCK_SKEW_S, claimsToShorten, type Ticket } from "./tickets";
 
 /** What the ticket ledger (a Durable Object per ticket id) answers; see durable/ticket-ledger.ts. */
 export type LedgerStart =
@@ -166,22 +166,20 @@ async function createSession(
   return session;
 }
 
-/** The claims that make the cookie too large, largest first, until the rest would fit. */
+/**
+ * The claims that make the cookie too large, largest first, until the rest would fit. Tickets
+ * within MAX_CLAIMS_BYTES always fit (tickets.ts); this guards the cookie itself, should its
+ * other fields ever grow.
+ */
 function tooLargeForCookie(pending: PendingFlow, excess: number): AppError {
-  const sizes: [string, number][] = [
-    ["sub", pending.customer_id],
-    ["name", pending.customer_name],
-    ["email", pending.email ?? ""],
-    ["return_to", pending.return_to ?? ""],
-  ].map(([claim, value]) => [claim as string, Math.ceil((utf8(JSON.stringify(value)).byteLength * 4) / 3)]);
-  sizes.sort((a, b) => b[1] - a[1]);
-  const named: string[] = [];
-  let saved = 0;
-  for (const [claim, size] of sizes) {
-    if (saved >= excess) break;
-    named.push(claim);
-    saved += size;
-  }
+  const claims = {
+    sub: pending.customer_id,
+    name: pending.customer_name,
+    email: pending.email,
+    return_to: pending.return_to,
+  };
+  // The cookie is base64url: each byte of JSON costs 4/3 of a byte there.
+  const named = claimsToShorten(claims, Math.ceil((excess * 3) / 4));
   return new AppError("ticket_claims_invalid", `pending cookie ${excess} bytes over the browser limit`, {
     expose: `Too large to keep in the browser's cookie; shorten: ${named.join(", ")}.`,
   });

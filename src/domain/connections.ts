@@ -1,4 +1,5 @@
 import type { FinchSettings } from "../config";
+import { AppError } from "../errors";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
 import { type ConnectionFacts, publicFacts } from "../storage/records";
@@ -16,21 +17,65 @@ export interface ConnectionDeps {
   writers: Writers;
 }
 
+/** The customers whose connections a caller may touch; undefined for every customer. */
+export type Customers = ReadonlySet<string> | undefined;
+
+/** A connection with no customer belongs to no restricted caller. */
+export const customerAllowed = (customers: Customers, customerId: string | null | undefined): boolean =>
+  customers === undefined || (typeof customerId === "string" && customers.has(customerId));
+
+/** Another customer's connection is answered as if it did not exist: its existence is not leaked. */
+const notYours = () => new AppError("connection_not_found", "connection of a customer outside the caller's");
+
 /**
  * The connection's facts from KV at this location (one read). A miss is asked of the writer
  * (one object request): KV here may not have seen a connection created elsewhere within the
  * minute, or may still serve a cached miss from before it existed. The writer answers from its
- * own storage, and never for a disconnected connection.
+ * own storage, and never for a disconnected connection. A caller limited to customers sees only
+ * theirs.
  */
 export async function getConnection(
   deps: { store: ConnectionStore; writers: Writers },
   connectionId: string,
   trace: Trace,
+  customers: Customers = undefined,
 ): Promise<ConnectionFacts> {
   const record = await deps.store.get(connectionId);
-  if (record) return publicFacts(record);
+  if (record) {
+    if (!customerAllowed(customers, record.customer_id)) throw notYours();
+    return publicFacts(record);
+  }
   const facts = await deps.writers(connectionId).facts(trace);
   trace.notes.push("not in KV here: facts from the writer");
+  return checkCustomer(facts, customers);
+}
+
+/**
+ * Before a writer operation, for a caller limited to customers: the connection must be one of
+ * theirs. One KV read at this location (none for an unrestricted caller); a miss is asked of the
+ * writer, as a read is. KV can be up to a minute behind the writer; a live connection's customer
+ * never changes (the writer refuses a connect for another customer).
+ */
+export async function requireCustomer(
+  deps: { store: ConnectionStore; writers: Writers },
+  connectionId: string,
+  customers: Customers,
+  trace: Trace,
+): Promise<void> {
+  if (customers === undefined) return;
+  await getConnection(deps, connectionId, trace, customers);
+}
+
+/** For a caller limited to customers: a record it holds must be one of theirs (a miss is not found). */
+export function ensureCustomer(record: { customer_id: string } | undefined, customers: Customers): void {
+  if (customers === undefined) return;
+  if (!record) throw new AppError("connection_not_found", "not in KV here: a restricted caller cannot be checked");
+  if (!customerAllowed(customers, record.customer_id)) throw notYours();
+}
+
+/** After a writer answered with the connection's facts: the customer is checked again against the writer's own record. */
+export function checkCustomer<T extends { customer_id: string | null }>(facts: T, customers: Customers): T {
+  if (!customerAllowed(customers, facts.customer_id)) throw notYours();
   return facts;
 }
 
@@ -38,8 +83,16 @@ export async function getConnection(
  * The token, from the writer rather than KV: a back end that caches it must never be handed
  * one a re-authentication elsewhere has already replaced (KV may lag for a minute).
  */
-export async function accessToken(writers: Writers, connectionId: string, trace: Trace): Promise<string> {
-  return (await writers(connectionId).current(trace)).token;
+export async function accessToken(
+  writers: Writers,
+  connectionId: string,
+  trace: Trace,
+  customers: Customers = undefined,
+): Promise<string> {
+  const current = await writers(connectionId).current(trace);
+  // Checked on the writer's own record: exact, however far KV lags.
+  checkCustomer({ customer_id: current.customerId }, customers);
+  return current.token;
 }
 
 /**

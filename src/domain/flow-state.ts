@@ -38,6 +38,7 @@ const DoneSchema = v.object({
   state_hash: v.string(),
   connection_id: v.string(),
   provider_id: v.nullable(v.string()),
+  /** Where the browser goes (return_to or SUCCESS_URL) as text; connection_id is added when redirecting. */
   location: v.optional(v.string()),
   exp: v.number(),
 });

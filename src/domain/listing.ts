@@ -144,13 +144,22 @@ function byMetadata(store: ConnectionStore): Resolve {
     );
 }
 
-export async function listConnections(store: ConnectionStore, query: ListQuery): Promise<ConnectionPage> {
+/**
+ * `only`: a caller limited to several customers, listing without `customerId`: every connection,
+ * filtered to theirs like the status filter (pages may run short; the cursor still leads on).
+ */
+export async function listConnections(
+  store: ConnectionStore,
+  query: ListQuery,
+  only?: ReadonlySet<string>,
+): Promise<ConnectionPage> {
   const limit = query.limit ?? DEFAULT_LIMIT;
   const { customerId } = query;
   const resolve = customerId === undefined ? byMetadata(store) : byCustomer(store, customerId);
   const list = (cursor: string | undefined): Promise<KeyPage> =>
     customerId === undefined ? store.listAll({ limit, cursor }) : store.listCustomer(customerId, { limit, cursor });
-  const q = (await sha256Hex(JSON.stringify([customerId ?? null, query.status ?? ""]))).slice(0, 16);
+  const filter = [customerId ?? null, query.status ?? "", ...(only ? [[...only].sort()] : [])];
+  const q = (await sha256Hex(JSON.stringify(filter))).slice(0, 16);
   let { c: kvCursor, a: after } = decodeQueryCursor(q, query.cursor);
   const connections: ConnectionSummary[] = [];
 
@@ -160,6 +169,7 @@ export async function listConnections(store: ConnectionStore, query: ListQuery):
     const summaries = await resolve(keys);
     for (const [i, summary] of summaries.entries()) {
       if (!summary || (query.status !== undefined && summary.status !== query.status)) continue;
+      if (only && !(summary.customer_id !== null && only.has(summary.customer_id))) continue;
       connections.push(summary);
       if (connections.length === limit) {
         const last = i === keys.length - 1;

@@ -8,6 +8,7 @@ import { retryAfterMs } from "../lib/retry-after";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
 import type { Writers } from "../writer/protocol";
+import { type Customers, ensureCustomer } from "./connections";
 import { finchUrl, isReservedPath } from "./proxy-path";
 import type { BudgetDecision } from "./rate-budget";
 
@@ -54,6 +55,8 @@ export interface ProxyDeps {
   store: ConnectionStore;
   writers: Writers;
   budget?: RateBudgetPort | undefined;
+  /** A caller limited to these customers (undefined or absent: every customer). */
+  customers?: Customers;
 }
 
 // Credentials, cookies and whatever describes the hop to this edge stay here.
@@ -233,9 +236,14 @@ function budgetExhausted(product: string, slot: Extract<BudgetDecision, { ok: fa
  */
 async function storedToken(deps: ProxyDeps, connectionId: string, trace: Trace) {
   const record = await deps.store.get(connectionId);
-  if (record) return { token: await deps.store.token(record), tokenGen: record.token_gen ?? record.gen ?? 0 };
+  if (record) {
+    // A caller limited to customers is checked on this record.
+    ensureCustomer(record, deps.customers);
+    return { token: await deps.store.token(record), tokenGen: record.token_gen ?? record.gen ?? 0 };
+  }
   const current = await deps.writers(connectionId).current(trace);
   trace.notes.push("not in KV here yet: token from the writer");
+  ensureCustomer({ customer_id: current.customerId }, deps.customers);
   return current;
 }
 

@@ -1,13 +1,15 @@
 import { bearerAuth } from "hono/bearer-auth";
-import { matchesAny } from "../crypto/compare";
+import { indexOfMatch } from "../crypto/compare";
 import { AppError } from "../errors";
+import { principalOf } from "../operations/principal";
 import { configOf } from "./deps";
 import type { AppEnv } from "./types";
 
 /**
  * `Authorization: Bearer <api key>` for everything under /api, read by hono/bearer-auth.
  * Keys come from API_KEYS (several at once, so they rotate without downtime) and are all
- * compared in constant time (matchesAny, no early exit on the first match).
+ * compared in constant time (indexOfMatch, no early exit on the first match). The matched key
+ * becomes the request's `principal` (its scopes and customers, checked by each operation).
  *
  * A missing header, a malformed one and a wrong key get the same 401 `unauthorized` with
  * the same challenge, so a caller learns nothing about which part was wrong; only the log
@@ -24,7 +26,19 @@ const refuse = (why: string) => () => {
 
 export const apiAuth = bearerAuth<AppEnv>({
   realm: API_REALM,
-  verifyToken: (token, c) => matchesAny(token, configOf(c).apiKeys()),
+  verifyToken: async (token, c) => {
+    const keys = configOf(c).apiKeys();
+    const key =
+      keys[
+        indexOfMatch(
+          token,
+          keys.map((k) => k.key),
+        )
+      ];
+    if (!key) return false;
+    c.set("principal", await principalOf(key));
+    return true;
+  },
   noAuthenticationHeader: { message: refuse("missing") },
   invalidAuthenticationHeader: { message: refuse("malformed") },
   invalidToken: { message: refuse("not recognised") },

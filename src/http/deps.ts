@@ -15,8 +15,15 @@ export const storeOf = (c: Context<AppEnv>): ConnectionStore => storeFor(c.env);
 /** Each connection's single writer, its storage settings checked first (src/operations/context.ts). */
 export const writersOf = (c: Context<AppEnv>): Writers => writersFor(c.env);
 
-/** What an operation (src/operations/) runs with: this request's bindings and trace. */
-export const opContext = (c: Context<AppEnv>): OperationContext => ({ env: c.env, trace: c.get("trace") });
+/**
+ * What an operation (src/operations/) runs with: this request's bindings, trace, and the caller
+ * apiAuth authenticated. A route outside apiAuth has no caller: that is a bug, and fails closed.
+ */
+export function opContext(c: Context<AppEnv>): OperationContext {
+  const principal = c.get("principal");
+  if (!principal) throw new AppError("internal_error", "operation called without an authenticated caller");
+  return { env: c.env, trace: c.get("trace"), principal };
+}
 
 /** The ticket ledger over the TICKETS Durable Object namespace, one object per ticket id. */
 export function ledgerOf(c: Context<AppEnv>): TicketLedgerPort {

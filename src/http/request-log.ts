@@ -5,7 +5,8 @@ import type { AppEnv } from "./types";
 
 /**
  * One structured JSON line per request. Only ids, codes and numbers go in: never a URL
- * query, header, body, token, code or ticket.
+ * query, header, body, token, code or ticket. `actor` names the API key that authenticated
+ * (its name, or `key:` and 8 hex characters of its SHA-256 for a bare key), never the key.
  */
 export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
   const started = performance.now();
@@ -23,5 +24,6 @@ export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
     route: routePath(c, -1) || "unmatched",
     status,
     outcome: trace.outcome ?? (status < 400 ? "ok" : `http_${status}`),
+    ...(c.get("principal") ? { actor: c.get("principal")?.actor } : {}),
   });
 };

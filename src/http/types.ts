@@ -1,5 +1,6 @@
 import type { Env } from "../env";
 import type { Trace } from "../lib/trace";
+import type { Principal } from "../operations/principal";
 
 /**
  * How failures are shown for a route:
@@ -11,5 +12,6 @@ export type Presentation = "json" | "page" | "callback";
 
 export type AppEnv = {
   Bindings: Env;
-  Variables: { trace: Trace; presentation: Presentation };
+  /** `principal`: set by apiAuth (http/api-auth.ts) for /api requests only. */
+  Variables: { trace: Trace; presentation: Presentation; principal: Principal | undefined };
 };

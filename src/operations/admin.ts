@@ -1,4 +1,5 @@
 import { getConfig } from "../config";
+import { customerAllowed } from "../domain/connections";
 import { importConnection as importToken } from "../domain/import";
 import { reencryptBatch } from "../domain/reencrypt";
 import { AppError, ConfigError } from "../errors";
@@ -6,19 +7,27 @@ import { deadLetterStore, redeliver } from "../events/dead-letters";
 import { type OperationContext, storeFor, writersFor } from "./context";
 import { ImportInput, parseInput, RedeliverInput, ReencryptInput } from "./input";
 import type { ImportResultSchema, Out, RedeliverResultSchema, ReencryptResultSchema } from "./outputs";
+import { authorize } from "./principal";
 
 /**
  * The operator and migration operations (HTTP only today; see src/operations/connections.ts
- * for the ones RPC shares). Each parses its unknown input once with its schema from ./input.ts.
+ * for the ones RPC shares). Each checks its caller's scope first (./principal.ts), then parses
+ * its unknown input once with its schema from ./input.ts.
  */
 export async function reencrypt(ctx: OperationContext, input: unknown): Promise<Out<typeof ReencryptResultSchema>> {
+  authorize(ctx.principal, "reencrypt");
   const { query } = parseInput(ReencryptInput, input);
   const ring = getConfig(ctx.env).keyRing();
   return reencryptBatch({ store: storeFor(ctx.env), ring, writers: writersFor(ctx.env) }, query, ctx.trace);
 }
 
 export async function importConnection(ctx: OperationContext, input: unknown): Promise<Out<typeof ImportResultSchema>> {
+  authorize(ctx.principal, "importConnection");
   const { body } = parseInput(ImportInput, input);
+  // Before Finch is asked: a key limited to customers imports only for them.
+  if (!customerAllowed(ctx.principal.customers, body.customer_id)) {
+    throw new AppError("customer_not_allowed", "import for a customer outside the caller's");
+  }
   const deps = { finch: getConfig(ctx.env).finch(), writers: writersFor(ctx.env) };
   return importToken(deps, body, ctx.trace);
 }
@@ -27,6 +36,7 @@ export async function redeliverEvents(
   ctx: OperationContext,
   input: unknown,
 ): Promise<Out<typeof RedeliverResultSchema>> {
+  authorize(ctx.principal, "redeliverEvents");
   const { query, body } = parseInput(RedeliverInput, input);
   const eventIds = body?.event_ids && [...new Set(body.event_ids)];
   // Named events are found wherever they are; a cursor pages through everything instead.

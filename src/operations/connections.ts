@@ -13,11 +13,14 @@ import type {
   IntrospectedSchema,
   Out,
 } from "./outputs";
+import { authorize, type OperationId } from "./principal";
 
 /**
  * The connection operations, shared by the HTTP API (src/routes/api.ts, proxy.ts) and the
- * RPC entrypoint (src/rpc.ts): each parses its unknown input once with its schema from
- * ./input.ts, so both surfaces refuse and accept exactly the same things.
+ * RPC entrypoint (src/rpc.ts): each checks its caller's scope (./principal.ts), then parses
+ * its unknown input once with its schema from ./input.ts, so both surfaces refuse and accept
+ * exactly the same things. A caller limited to customers sees only their connections: any
+ * other answers 404 connection_not_found, as if it did not exist.
  */
 
 function connectionId(ctx: OperationContext, input: unknown): string {
@@ -30,36 +33,73 @@ export async function listConnections(
   ctx: OperationContext,
   input: unknown,
 ): Promise<Out<typeof ConnectionPageSchema>> {
+  authorize(ctx.principal, "listConnections");
   const { query } = parseInput(ListInput, input);
-  return listPage(storeFor(ctx.env), {
-    customerId: query.customer_id,
-    status: query.status,
-    limit: query.limit,
-    cursor: query.cursor,
-  });
+  const store = storeFor(ctx.env);
+  const page = { status: query.status, limit: query.limit, cursor: query.cursor };
+  const only = ctx.principal.customers;
+  if (only === undefined) return listPage(store, { customerId: query.customer_id, ...page });
+  if (query.customer_id !== undefined) {
+    // Another customer's listing is empty for this caller: it learns nothing about who exists.
+    if (!only.has(query.customer_id)) return { connections: [], cursor: null };
+    return listPage(store, { customerId: query.customer_id, ...page });
+  }
+  // One customer: its own index, newest first. Several: every connection, filtered to theirs.
+  if (only.size === 1) return listPage(store, { customerId: [...only][0], ...page });
+  return listPage(store, page, only);
 }
 
-/** An operation on one connection: the id parsed (and traced) first, then `run`. */
+/** An operation on one connection: the caller's scope checked, the id parsed (and traced), then `run`. */
 const onConnection =
-  <T>(run: (ctx: OperationContext, id: string) => Promise<T>) =>
-  async (ctx: OperationContext, input: unknown): Promise<T> =>
-    run(ctx, connectionId(ctx, input));
+  <T>(operation: OperationId, run: (ctx: OperationContext, id: string) => Promise<T>) =>
+  async (ctx: OperationContext, input: unknown): Promise<T> => {
+    authorize(ctx.principal, operation);
+    return run(ctx, connectionId(ctx, input));
+  };
 
-export const getConnection = onConnection<Out<typeof ConnectionSchema>>((ctx, id) =>
-  connections.getConnection({ store: storeFor(ctx.env), writers: writersFor(ctx.env) }, id, ctx.trace),
+/**
+ * Before a writer operation for a caller limited to customers: the connection must be theirs,
+ * checked on the KV record at this location (a miss asks the writer). KV may lag the writer by
+ * up to a minute; the writer does not yet take the expected customer itself (docs/security.md).
+ */
+const ownConnection = (ctx: OperationContext, id: string) =>
+  connections.requireCustomer(
+    { store: storeFor(ctx.env), writers: writersFor(ctx.env) },
+    id,
+    ctx.principal.customers,
+    ctx.trace,
+  );
+
+export const getConnection = onConnection<Out<typeof ConnectionSchema>>("getConnection", (ctx, id) =>
+  connections.getConnection(
+    { store: storeFor(ctx.env), writers: writersFor(ctx.env) },
+    id,
+    ctx.trace,
+    ctx.principal.customers,
+  ),
 );
 
 /** The one operation that hands out a token (HTTP marks its answer no-store). */
-export const getAccessToken = onConnection<Out<typeof AccessTokenSchema>>(async (ctx, id) => ({
-  access_token: await connections.accessToken(writersFor(ctx.env), id, ctx.trace),
-}));
+export const getAccessToken = onConnection<Out<typeof AccessTokenSchema>>("getAccessToken", async (ctx, id) => {
+  const token = await connections.accessToken(writersFor(ctx.env), id, ctx.trace, ctx.principal.customers);
+  return { access_token: token };
+});
 
-export const introspectConnection = onConnection<Out<typeof IntrospectedSchema>>((ctx, id) =>
-  connections.introspectConnection(writersFor(ctx.env), id, ctx.trace),
+export const introspectConnection = onConnection<Out<typeof IntrospectedSchema>>(
+  "introspectConnection",
+  async (ctx, id) => {
+    await ownConnection(ctx, id);
+    const facts = await connections.introspectConnection(writersFor(ctx.env), id, ctx.trace);
+    return connections.checkCustomer(facts, ctx.principal.customers);
+  },
 );
 
-export const disconnectConnection = onConnection<Out<typeof DisconnectedSchema>>((ctx, id) =>
-  connections.disconnectConnection(writersFor(ctx.env), id, ctx.trace),
+export const disconnectConnection = onConnection<Out<typeof DisconnectedSchema>>(
+  "disconnectConnection",
+  async (ctx, id) => {
+    await ownConnection(ctx, id);
+    return connections.disconnectConnection(writersFor(ctx.env), id, ctx.trace);
+  },
 );
 
 /**
@@ -72,6 +112,7 @@ export async function proxyFinch(
   input: unknown,
   call: Omit<ProxyCall, "connectionId">,
 ): Promise<Response> {
+  authorize(ctx.principal, "proxyFinch");
   const id = connectionId(ctx, input);
   const config = getConfig(ctx.env);
   const deps = {
@@ -79,6 +120,8 @@ export async function proxyFinch(
     store: storeFor(ctx.env),
     writers: writersFor(ctx.env),
     budget: rateBudgetPort(config.rateBudget()),
+    // Checked on the record the proxy reads for the token anyway: no extra read.
+    customers: ctx.principal.customers,
   };
   return proxyToFinch(deps, { ...call, connectionId: id }, ctx.trace);
 }

@@ -4,14 +4,20 @@ import type { Trace } from "../lib/trace";
 import { ConnectionStore } from "../storage/connections";
 import { durableWriters } from "../writer/client";
 import type { Writers } from "../writer/protocol";
+import type { Principal } from "./principal";
 
 /**
  * What an operation runs with: the Worker's bindings (configuration is parsed once per
- * isolate from them) and the trace of the request or RPC call it serves.
+ * isolate from them), the trace of the request or RPC call it serves, and who is calling.
  */
 export interface OperationContext {
   env: Env;
   trace: Trace;
+  /**
+   * The authenticated caller: its scopes and customers (checked by each operation first) and
+   * `principal.actor`, the non-secret name an audit record gives whoever acted.
+   */
+  principal: Principal;
 }
 
 export function storeFor(env: Env): ConnectionStore {

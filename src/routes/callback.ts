@@ -60,13 +60,8 @@ callbackRoutes.get("/callback", async (c) => {
     throw e;
   }
 
-  const target = flow.return_to ?? connect.successUrl;
-  let location: string | undefined;
-  if (target) {
-    const url = new URL(target);
-    url.searchParams.set("connection_id", facts.connection_id);
-    location = url.href;
-  }
+  // Kept as text: the URL (percent-encoded, often much longer) is built only to redirect.
+  const location = flow.return_to ?? connect.successUrl;
   const done: DoneFlow = {
     k: "done",
     state_hash: stateHash,
@@ -85,6 +80,11 @@ function success(c: Context<AppEnv>, done: DoneFlow) {
   if (accept.includes("application/json") && !accept.includes("text/html")) {
     return c.json({ connection_id: done.connection_id, provider_id: done.provider_id });
   }
-  if (done.location) return c.redirect(done.location, 303);
+  if (done.location) {
+    // Checked against ALLOWED_RETURN_ORIGINS at /connect (or SUCCESS_URL, from configuration).
+    const url = new URL(done.location);
+    url.searchParams.set("connection_id", done.connection_id);
+    return c.redirect(url.href, 303);
+  }
   return c.html(successPage(done.provider_id, done.connection_id));
 }

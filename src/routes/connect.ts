@@ -1,9 +1,15 @@
 import type { Context } from "hono";
 import { startConnect } from "../domain/connect";
 import type { Flow } from "../domain/flow-state";
-import { MAX_TICKET_LENGTH, verifyTicket } from "../domain/tickets";
+import { checkBinding, MAX_TICKET_LENGTH, verifyTicket } from "../domain/tickets";
 import { configOf, ledgerOf, storeOf } from "../http/deps";
-import { pendingCookieLimit, readFlowCookies, sealPending, setPendingCookie } from "../http/flow-cookies";
+import {
+  bindingCookieValue,
+  pendingCookieLimit,
+  readFlowCookies,
+  sealPending,
+  setPendingCookie,
+} from "../http/flow-cookies";
 import { singleParam, TOKEN_CHARS } from "../http/params";
 import { newApp } from "../http/router";
 import type { AppEnv } from "../http/types";
@@ -13,6 +19,7 @@ import type { AppEnv } from "../http/types";
  * GET /connect/session?ticket=...  embedded flow: JSON { session_id, state } for Finch's SDK.
  * Both bind the flow to this browser with the signed pending cookie. A ticket starts one
  * session: the same browser asking again gets that session back, any other browser 409.
+ * With TICKET_BINDING_COOKIE, a ticket opens only where the app's session cookie matches its `bind`.
  */
 export const connectRoutes = newApp();
 
@@ -25,6 +32,8 @@ async function begin(c: Context<AppEnv>, flow: Flow) {
     secret,
     connect,
   );
+  // Before the ticket is spent and before Finch is called: a bound ticket opens only in its own session.
+  await checkBinding(ticket, connect.bindingCookie, bindingCookieValue(c, connect));
   const { pending } = await readFlowCookies(c, connect, secret);
   const started = await startConnect(
     {

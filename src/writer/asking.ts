@@ -41,7 +41,12 @@ export class AskingWriter extends WriterBase {
   readonly #introspects = new Coalescer<Asked, Introspected>((asked) => this.introspectOnce(asked), mergeAsked);
 
   protected async tokenOf(record: StoredConnection): Promise<CurrentToken> {
-    return { token: await this.deps.store.token(record), tokenGen: record.token_gen ?? 0, gen: record.gen ?? 0 };
+    return {
+      token: await this.deps.store.token(record),
+      tokenGen: record.token_gen ?? 0,
+      gen: record.gen ?? 0,
+      customerId: record.customer_id,
+    };
   }
 
   /**

@@ -122,6 +122,8 @@ export interface CurrentToken {
   token: string;
   tokenGen: number;
   gen: number;
+  /** Whose connection it is, by the writer's own record (a caller limited to customers is checked on it). */
+  customerId: string;
 }
 
 export interface Disconnected {

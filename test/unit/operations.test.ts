@@ -9,6 +9,7 @@ import { redeliverEvents } from "../../src/operations/admin";
 import { getConnection, listConnections } from "../../src/operations/connections";
 import * as inputs from "../../src/operations/input";
 import { ImportInput, ListInput, parseInput, RedeliverInput } from "../../src/operations/input";
+import { RPC_PRINCIPAL } from "../../src/operations/principal";
 import { FinchRpcError } from "../../src/rpc-error";
 import { seedConnection } from "../support/fixtures";
 import { runProperty } from "../support/property";
@@ -17,7 +18,7 @@ import { runProperty } from "../support/property";
  * Unit tests of the operations layer: its input parsing and a few operations called directly
  * (no HTTP, no RPC), beside the integration tests that go through exports.default.fetch.
  */
-const ctx = (bindings: Env = env) => ({ env: bindings, trace: newTrace("unit-test") });
+const ctx = (bindings: Env = env) => ({ env: bindings, trace: newTrace("unit-test"), principal: RPC_PRINCIPAL });
 
 function refusal(work: () => unknown): AppError {
   try {
