@@ -11,7 +11,7 @@ import { namedPrincipal, type Principal, RPC_PRINCIPAL } from "./operations/prin
 import { type FinchCall, toProxyCall } from "./rpc-call";
 import { FinchRpcError } from "./rpc-error";
 import type { ConnectionFacts } from "./storage/records";
-import type { Disconnected, Introspected } from "./writer/protocol";
+import type { Disconnected, Introspected } from "./writer/commands";
 
 /**
  * Workers RPC for other Workers on the same account, through a service binding:
@@ -161,6 +161,7 @@ async function run<T>(
 ): Promise<T> {
   const started = performance.now();
   const trace = newTrace(crypto.randomUUID());
+  trace.actor = principal.actor;
   let failure: AppError | undefined;
   try {
     return await work({ env, trace, principal });

@@ -16,6 +16,7 @@ import { durableWriters } from "./writer/client";
 export async function handleScheduled(controller: ScheduledController, env: Env): Promise<void> {
   const started = performance.now();
   const trace = newTrace(`cron-${controller.scheduledTime}`);
+  trace.actor = "cron";
   try {
     const config = getConfig(env);
     const settings = config.reconcile();

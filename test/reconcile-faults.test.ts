@@ -6,7 +6,7 @@ import { newTrace } from "../src/lib/trace";
 import { ConnectionStore } from "../src/storage/connections";
 import { reconcileCursorStore } from "../src/storage/reconcile-cursor";
 import { durableWriters } from "../src/writer/client";
-import type { ReconcileOutcome, Writers } from "../src/writer/protocol";
+import type { ReconcileOutcome, Writers } from "../src/writer/commands";
 import { failKv } from "./support/faults";
 import { clearKv, seedConnection } from "./support/fixtures";
 import { cursorState, resetCursor } from "./support/reconcile";

@@ -23,8 +23,8 @@ import { eventSinks } from "../../src/events/outbox";
 import { EventOutbox } from "../../src/events/outbox-table";
 import worker from "../../src/index";
 import { ConnectionStore } from "../../src/storage/connections";
+import { connectInput } from "../../src/writer/commands";
 import { WriterHost } from "../../src/writer/host";
-import { connectInput } from "../../src/writer/protocol";
 import { sqlWriterStorage } from "../../src/writer/sql-storage";
 import bare from "../bare/worker.js";
 
@@ -104,7 +104,8 @@ async function setup(env, ctx, callback) {
   );
   const writerConnect = async () => {
     const id = freshId();
-    const outcome = await stubEnv.CONNECTION_WRITER.get().completeConnect(id, writerInput);
+    const caller = { actor: "connect", requestId: "bench" };
+    const outcome = await stubEnv.CONNECTION_WRITER.get().execute(id, { op: "connect", args: [writerInput] }, caller);
     if (!outcome.ok) throw new Error(`steps: writer answered ${outcome.code}`);
     return outcome;
   };
@@ -166,19 +167,14 @@ function memoryWriters(env, ring) {
   };
   return {
     idFromName: (name) => name,
-    get: () => ({
-      completeConnect: (id, input) => host(id).run(id, (c, t) => c.connect(input, t)),
-      current: (id) => host(id).run(id, (c, t) => c.current(t)),
-      facts: (id) => host(id).run(id, (c, t) => c.facts(t)),
-      staleToken: (id, gen, reauth) => host(id).run(id, (c, t) => c.staleToken(gen, reauth, t)),
-    }),
+    get: () => ({ execute: (id, command, caller) => host(id).run(id, command, caller) }),
   };
 }
 
 /** Writers that answer a connect at once with `facts` for the called id: the Worker's side alone. */
 function answeringWriters(facts) {
   const stub = {
-    completeConnect: async (id) => ({
+    execute: async (id) => ({
       ok: true,
       value: { ...facts, connection_id: id },
       trace: { notes: [], upstream: 0 },

@@ -4,7 +4,7 @@ import { AppError } from "../errors";
 import { exchangeCode } from "../finch/api";
 import type { Trace } from "../lib/trace";
 import type { ConnectionFacts } from "../storage/records";
-import { connectInput, type Writers } from "../writer/protocol";
+import { connectInput, type Writers } from "../writer/commands";
 import type { DoneFlow, PendingFlow } from "./flow-state";
 
 /**

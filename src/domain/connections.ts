@@ -3,7 +3,7 @@ import { AppError } from "../errors";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
 import { type ConnectionFacts, publicFacts } from "../storage/records";
-import type { Disconnected, Introspected, Writers } from "../writer/protocol";
+import type { Disconnected, Introspected, Writers } from "../writer/commands";
 
 /**
  * What the app's back end can do with a stored connection. Shared by the HTTP API and the
@@ -101,7 +101,7 @@ export async function accessToken(
  * The customer's identity stays as the app's ticket set it.
  */
 export function introspectConnection(writers: Writers, connectionId: string, trace: Trace): Promise<Introspected> {
-  return writers(connectionId).refresh(trace);
+  return writers(connectionId).refresh("introspect", trace);
 }
 
 /**

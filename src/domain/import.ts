@@ -4,7 +4,7 @@ import { AppError } from "../errors";
 import { introspect } from "../finch/api";
 import type { Trace } from "../lib/trace";
 import type { ConnectionFacts } from "../storage/records";
-import { connectInput, type Writers } from "../writer/protocol";
+import { connectInput, type Writers } from "../writer/commands";
 
 /**
  * Bringing in a Finch access token the app already holds (`POST /api/connections/import`):

@@ -7,7 +7,7 @@ import { utf8 } from "../lib/encoding";
 import { retryAfterMs } from "../lib/retry-after";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
-import type { Writers } from "../writer/protocol";
+import type { Writers } from "../writer/commands";
 import { type Customers, ensureCustomer } from "./connections";
 import { finchUrl, isReservedPath } from "./proxy-path";
 import type { BudgetDecision } from "./rate-budget";

@@ -4,7 +4,7 @@ import { AppError } from "../errors";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore, KeyPage } from "../storage/connections";
 import type { ReconcileCursorStore, ReconcilePosition } from "../storage/reconcile-cursor";
-import type { Writers } from "../writer/protocol";
+import type { Writers } from "../writer/commands";
 
 /**
  * Reconciliation without webhooks: each Cron run walks the `conn:` keys a page at a time from

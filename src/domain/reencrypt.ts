@@ -5,7 +5,7 @@ import { decodeCursor, encodeCursor } from "../lib/cursor";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
 import type { StoredConnection } from "../storage/records";
-import type { ResealOutcome, Writers } from "../writer/protocol";
+import type { ResealOutcome, Writers } from "../writer/commands";
 
 /**
  * Moves tokens sealed under an older encryption key to the active one (the first entry of

@@ -2,7 +2,7 @@ import { jobCompletion } from "../events/model";
 import type { Trace } from "../lib/trace";
 import type { WebhookEvent } from "../webhooks/event";
 import { fanOut } from "../webhooks/fan-out";
-import type { PromptOutcome, Writers } from "../writer/protocol";
+import type { PromptOutcome, Writers } from "../writer/commands";
 
 /**
  * Handles one verified Finch webhook. Finch delivers at least once, unordered, retries for

@@ -4,7 +4,7 @@ import type { LedgerStart, TicketLedgerPort } from "../domain/connect";
 import { AppError } from "../errors";
 import { type OperationContext, storeFor, writersFor } from "../operations/context";
 import type { ConnectionStore } from "../storage/connections";
-import type { Writers } from "../writer/protocol";
+import type { Writers } from "../writer/commands";
 import type { AppEnv } from "./types";
 
 /** Builds domain dependencies from the request's bindings; configuration is parsed once per isolate. */
@@ -22,7 +22,9 @@ export const writersOf = (c: Context<AppEnv>): Writers => writersFor(c.env);
 export function opContext(c: Context<AppEnv>): OperationContext {
   const principal = c.get("principal");
   if (!principal) throw new AppError("internal_error", "operation called without an authenticated caller");
-  return { env: c.env, trace: c.get("trace"), principal };
+  const trace = c.get("trace");
+  trace.actor = principal.actor;
+  return { env: c.env, trace, principal };
 }
 
 /** The ticket ledger over the TICKETS Durable Object namespace, one object per ticket id. */

@@ -5,8 +5,9 @@ import type { AppEnv } from "./types";
 
 /**
  * One structured JSON line per request. Only ids, codes and numbers go in: never a URL
- * query, header, body, token, code or ticket. `actor` names the API key that authenticated
- * (its name, or `key:` and 8 hex characters of its SHA-256 for a bare key), never the key.
+ * query, header, body, token, code or ticket. `actor` says who acted: the API key that
+ * authenticated (its name, or `key:` and 8 hex characters of its SHA-256 for a bare key, never
+ * the key), `connect` for a callback, `finch-webhook` for a verified webhook.
  */
 export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
   const started = performance.now();
@@ -24,6 +25,6 @@ export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
     route: routePath(c, -1) || "unmatched",
     status,
     outcome: trace.outcome ?? (status < 400 ? "ok" : `http_${status}`),
-    ...(c.get("principal") ? { actor: c.get("principal")?.actor } : {}),
+    ...(trace.actor ? { actor: trace.actor } : {}),
   });
 };

@@ -12,6 +12,11 @@ export interface Trace {
   notes: string[];
   /** "ok" or the stable error code the request ended with. */
   outcome?: string;
+  /**
+   * Who acted (never secret): an API key's name or `key:` + 8 hex chars of its hash, `rpc`,
+   * `connect`, `finch-webhook` or `cron`. The writer's audit trail records it.
+   */
+  actor?: string;
 }
 
 /**

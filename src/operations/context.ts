@@ -3,7 +3,7 @@ import type { Env } from "../env";
 import type { Trace } from "../lib/trace";
 import { ConnectionStore } from "../storage/connections";
 import { durableWriters } from "../writer/client";
-import type { Writers } from "../writer/protocol";
+import type { Writers } from "../writer/commands";
 import type { Principal } from "./principal";
 
 /**

@@ -26,6 +26,7 @@ callbackRoutes.get("/callback", async (c) => {
   const connect = config.connect();
   const secret = config.ticketSecret();
   const trace = c.get("trace");
+  trace.actor = "connect";
 
   const state = singleParam(c, "state", { max: MAX_STATE, pattern: TOKEN_CHARS });
   const code = singleParam(c, "code", { max: MAX_CODE, pattern: TOKEN_CHARS });

@@ -35,6 +35,7 @@ webhookRoutes.post("/finch", async (c) => {
   if (body === undefined) throw new AppError("body_too_large", `webhook body over ${MAX_WEBHOOK_BODY} bytes`);
 
   const verified = await verifySignature(envelope, body, secrets);
+  c.get("trace").actor = "finch-webhook";
   const event = parseWebhookEvent(verified.body);
   const outcome = await handleWebhookEvent(
     { writers: writersOf(c), events: config.events() },

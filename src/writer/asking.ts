@@ -5,9 +5,9 @@ import type { Trace } from "../lib/trace";
 import { publicFacts, type StoredConnection } from "../storage/records";
 import { type Delivered, NOTHING_DELIVERED, WriterBase } from "./base";
 import { Coalescer } from "./coalesce";
+import type { CurrentToken, Introspected, ReconcileOutcome } from "./commands";
 import type { StatusReason } from "./emit";
 import { applyIntrospection, markedReauth } from "./introspection";
-import type { CurrentToken, Introspected, ReconcileOutcome } from "./protocol";
 
 /** Who asked for an introspect, why a status it finds changed, and the webhooks it answers. */
 interface Asked {
@@ -65,7 +65,7 @@ export class AskingWriter extends WriterBase {
     }
     if (reauth) {
       trace.notes.push("finch says reauthenticate_user");
-      await this.refresh(trace, "proxy_401").catch(() =>
+      await this.refresh("proxy_401", trace).catch(() =>
         trace.notes.push("introspect after reauthenticate_user failed"),
       );
     }
@@ -76,14 +76,19 @@ export class AskingWriter extends WriterBase {
    * Introspects with Finch; calls that arrive while one is in flight share the next one
    * (whose status change, if any, is told with the reason of the call that started it).
    */
-  refresh(trace: Trace, reason: StatusReason = "introspect", delivered = NOTHING_DELIVERED): Promise<Introspected> {
+  refresh(reason: StatusReason, trace: Trace): Promise<Introspected> {
+    return this.ask(trace, reason, NOTHING_DELIVERED);
+  }
+
+  /** The introspect itself, answering the webhooks in `delivered` too. */
+  protected ask(trace: Trace, reason: StatusReason, delivered: Delivered): Promise<Introspected> {
     return this.#introspects.run({ trace, reason, delivered }, () => trace.notes.push("introspect coalesced"));
   }
 
   /** An introspect whose "reauthenticate" answer (recorded by refresh) is not a failure. */
   protected async refreshAnswered(trace: Trace, reason: StatusReason, delivered = NOTHING_DELIVERED): Promise<void> {
     try {
-      await this.refresh(trace, reason, delivered);
+      await this.ask(trace, reason, delivered);
     } catch (e) {
       if (!isReauth(e)) throw e;
     }

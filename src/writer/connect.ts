@@ -6,7 +6,7 @@ import type { Introspection } from "../finch/schemas";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
 import { RECORD_VERSION, type StoredConnection } from "../storage/records";
-import type { ConnectInput } from "./protocol";
+import type { ConnectInput } from "./commands";
 
 /**
  * Pieces of the writer's operations that need no writer state: the record a connect builds,

@@ -5,9 +5,6 @@ import { type ConnectionFacts, publicFacts, type StoredConnection } from "../sto
 import { fanOut } from "../webhooks/fan-out";
 import { AskingWriter } from "./asking";
 import type { Delivered } from "./base";
-import { checkToken, connectedRecord, resealed } from "./connect";
-import { disconnectEvents, type SyncJob } from "./emit";
-import { applyIntrospection, recordedSync } from "./introspection";
 import type {
   ConnectInput,
   CurrentToken,
@@ -16,7 +13,11 @@ import type {
   ImportInput,
   PromptOutcome,
   ResealOutcome,
-} from "./protocol";
+  WriterApi,
+} from "./commands";
+import { checkToken, connectedRecord, resealed } from "./connect";
+import { disconnectEvents, type SyncJob } from "./emit";
+import { applyIntrospection, recordedSync } from "./introspection";
 import { type Claim, generation, type WriterState } from "./state";
 
 /**
@@ -28,7 +29,7 @@ import { type Claim, generation, type WriterState } from "./state";
  * across their Finch call, as nothing may change between it and their commit; introspects
  * (asking.ts) do not.
  */
-export class WriterCore extends AskingWriter {
+export class WriterCore extends AskingWriter implements WriterApi {
   /** Copies of one Finch webhook being handled here now, by event id. */
   readonly #deliveries = new Map<string, Promise<PromptOutcome>>();
 

@@ -3,6 +3,7 @@ import { AppError } from "../errors";
 import type { EventSinks } from "../events/outbox";
 import { newTrace, type Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
+import { type Caller, type Command, execute } from "./commands";
 import { WriterCore } from "./core";
 import { OwedWrites } from "./owed";
 import { type Outcome, settle } from "./protocol";
@@ -80,11 +81,15 @@ export class WriterHost {
     return this.#core;
   }
 
-  /** One operation: its value or error as an Outcome, then what it owes is settled. */
-  async run<T>(connectionId: string, work: (core: WriterCore, trace: Trace) => Promise<T>): Promise<Outcome<T>> {
-    const trace = newTrace("writer");
+  /**
+   * One command: its value or error as an Outcome, then what it owes is settled. The writer's
+   * trace speaks for the caller (its actor and request id, for the audit trail).
+   */
+  async run(connectionId: string, command: Command, caller: Caller): Promise<Outcome<unknown>> {
+    const trace = newTrace(caller.requestId);
+    trace.actor = caller.actor;
     this.#trace = trace;
-    const outcome = await settle(trace, () => work(this.core(connectionId), trace));
+    const outcome = await settle(trace, () => execute(this.core(connectionId), command, trace));
     await this.settleOwed(outcome.trace.notes);
     return outcome;
   }

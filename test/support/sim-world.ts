@@ -12,8 +12,8 @@ import type { AppEvent } from "../../src/events/model";
 import { newTrace } from "../../src/lib/trace";
 import { ConnectionStore } from "../../src/storage/connections";
 import { inProcessWriters } from "../../src/writer/client";
+import type { CurrentToken, Writers } from "../../src/writer/commands";
 import { WriterHost } from "../../src/writer/host";
-import type { CurrentToken, Writers } from "../../src/writer/protocol";
 import type { WriterState } from "../../src/writer/state";
 import { type PendingEvent, SimFinch, simRing, unsealSim } from "./sim-finch";
 import { type KvFault, SimKv } from "./sim-kv";
@@ -211,12 +211,12 @@ export class World {
     const host = this.hostOf(id);
     const epoch = this.writer(id).storage.epoch;
     return {
-      run: async (cid, work) => {
-        const outcome = await host.run(cid, work);
+      run: async (cid, command, caller) => {
+        const outcome = await host.run(cid, command, caller);
         if (this.writer(id).storage.epoch !== epoch) throw new SimReset();
         return outcome;
       },
-    } as WriterHost;
+    };
   });
 
   /** The writer's committed state (its storage: the commit point). */

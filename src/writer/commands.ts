@@ -1,0 +1,177 @@
+import { AppError } from "../errors";
+import type { Introspection } from "../finch/schemas";
+import type { Trace } from "../lib/trace";
+import type { ConnectionFacts } from "../storage/records";
+import type { StatusReason, SyncJob } from "./emit";
+
+/**
+ * Every operation of a connection's writer, declared once: its arguments and its answer. The
+ * Durable Object (one `execute` method), the callers' client, the simulation and the benchmark
+ * all derive from this map; WriterCore implements it (each method takes the arguments, then
+ * the call's trace).
+ */
+export interface WriterOps {
+  /** A completed Connect: Finch's token answer and the flow's customer. */
+  connect(input: ConnectInput): ConnectionFacts;
+  /** An access token the app already held; a connection already held for this customer stays as it is. */
+  importConnection(input: ImportInput): Imported;
+  /** The authoritative token, for the token endpoint and the proxy's heal. */
+  current(): CurrentToken;
+  /** The connection's facts, for a read that missed in KV. */
+  facts(): ConnectionFacts;
+  /** Introspects with Finch (coalesced) and stores its answer; a status change is told with `reason`. */
+  refresh(reason: StatusReason): Introspected;
+  /** A webhook's prompt: ask Finch, store its answer, claim the event, forward `message`. */
+  prompt(eventId: string, message: unknown): PromptOutcome;
+  /** A Finch sync-job webhook. */
+  jobCompleted(eventId: string, job: SyncJob, message: unknown): PromptOutcome;
+  /** The periodic re-check: introspects (reason "reconcile") unless Finch answered within `maxAgeMs`. */
+  reconcile(maxAgeMs: number): ReconcileOutcome;
+  /** Finch refused the token of generation `tokenGen`: a newer one, if the writer has it. */
+  staleToken(tokenGen: number, reauth: boolean): CurrentToken | undefined;
+  disconnect(): Disconnected;
+  /** The token sealed again under the active key. */
+  reseal(): ResealOutcome;
+}
+
+export type WriterOp = keyof WriterOps;
+
+/** A successful connect's input: what Finch's token answer and the Connect flow say. */
+export interface ConnectInput {
+  accessToken: string;
+  customerId: string;
+  customerName: string;
+  /** Finch's customer_name, which wins when Finch sends one. */
+  finchCustomerName: string | null;
+  customerEmail: string | null;
+  provider_id: string | null;
+  products: string[] | null;
+  client_type: string | null;
+  connection_type: string | null;
+  company_id: string | null;
+  account_id: string | null;
+}
+
+/** What Finch says of a connection, in its token answer or its introspect answer alike. */
+export interface FinchConnectionFacts {
+  customer_name?: string | null | undefined;
+  provider_id?: string | null | undefined;
+  products?: string[] | null | undefined;
+  client_type?: string | null | undefined;
+  connection_type?: string | null | undefined;
+  company_id?: string | null | undefined;
+  account_id?: string | null | undefined;
+}
+
+/** A writer's connect input: the app's customer and token, with what Finch said of the connection. */
+export function connectInput(
+  app: { accessToken: string; customerId: string; customerName: string; customerEmail: string | null },
+  finch: FinchConnectionFacts,
+): ConnectInput {
+  return {
+    ...app,
+    finchCustomerName: finch.customer_name ?? null,
+    provider_id: finch.provider_id ?? null,
+    products: finch.products ?? null,
+    client_type: finch.client_type ?? null,
+    connection_type: finch.connection_type ?? null,
+    company_id: finch.company_id ?? null,
+    account_id: finch.account_id ?? null,
+  };
+}
+
+/** An access token the app already held, with what Finch's introspect said of it at the edge. */
+export interface ImportInput {
+  connect: ConnectInput;
+  facts: Introspection;
+}
+
+/** An import's answer: the stored connection, and whether this call stored it. */
+export interface Imported {
+  connection: ConnectionFacts;
+  created: boolean;
+}
+
+export interface Introspected extends ConnectionFacts {
+  /** As Finch reported it; not stored. */
+  status_message: string | null;
+}
+
+/** The authoritative token, for the token endpoint and the proxy's heal. */
+export interface CurrentToken {
+  token: string;
+  tokenGen: number;
+  gen: number;
+  /** Whose connection it is, by the writer's own record (a caller limited to customers is checked on it). */
+  customerId: string;
+}
+
+export interface Disconnected {
+  connection_id: string;
+  disconnected: true;
+  /** "already_invalid": Finch no longer accepted the token; the record was removed anyway. */
+  finch: "disconnected" | "already_invalid";
+}
+
+export type PromptOutcome = "applied" | "unchanged" | "duplicate" | "unknown_connection";
+/** "fresh": Finch answered for it recently, not asked again; "checked": introspected now. */
+export type ReconcileOutcome = "fresh" | "checked" | "gone";
+export type ResealOutcome = "current" | "rewritten" | "old" | "unreadable" | "gone";
+
+/** The operations, as a value: what `execute` accepts (a type test keeps it equal to WriterOps). */
+export const WRITER_OPS = [
+  "connect",
+  "importConnection",
+  "current",
+  "facts",
+  "refresh",
+  "prompt",
+  "jobCompleted",
+  "reconcile",
+  "staleToken",
+  "disconnect",
+  "reseal",
+] as const satisfies readonly WriterOp[];
+
+/** One call, as it crosses to the object. */
+export type Command = { [K in WriterOp]: { op: K; args: Parameters<WriterOps[K]> } }[WriterOp];
+
+/** Who asks, as the audit trail records it (never secret): the actor and the edge request's id. */
+export interface Caller {
+  actor: string;
+  requestId: string;
+}
+
+/** The writer as a caller sees it: each operation with the call's trace last. */
+export type Writer = {
+  [K in WriterOp]: (...args: [...Parameters<WriterOps[K]>, Trace]) => Promise<ReturnType<WriterOps[K]>>;
+};
+
+export type Writers = (connectionId: string) => Writer;
+
+/** What implements the operations (WriterCore). */
+export type WriterApi = Writer;
+
+/** Runs one command on `api`; an operation that is not declared is refused, never looked up. */
+export function execute(api: WriterApi, command: Command, trace: Trace): Promise<unknown> {
+  if (!(WRITER_OPS as readonly string[]).includes(command.op) || !Array.isArray(command.args)) {
+    return Promise.reject(new AppError("internal_error", "unknown writer operation"));
+  }
+  const run = api[command.op] as (...args: unknown[]) => Promise<unknown>;
+  return run.apply(api, [...command.args, trace]);
+}
+
+/** A Writer whose every operation is `send`: the client over the object, or over an instance in this isolate. */
+export function writerOver(send: (command: Command, trace: Trace) => Promise<unknown>): Writer {
+  const writer: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+  for (const op of WRITER_OPS) {
+    writer[op] = (...argsAndTrace: unknown[]) => {
+      const trace = argsAndTrace.at(-1) as Trace;
+      return send({ op, args: argsAndTrace.slice(0, -1) } as Command, trace);
+    };
+  }
+  return writer as Writer;
+}
+
+/** The caller a trace speaks for. */
+export const callerOf = (trace: Trace): Caller => ({ actor: trace.actor ?? "unknown", requestId: trace.requestId });
