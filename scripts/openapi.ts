@@ -1,8 +1,9 @@
 import { type ConversionConfig, type JsonSchema, toJsonSchema, toJsonSchemaDefs } from "@valibot/to-json-schema";
 import type * as v from "valibot";
-import { ByIdInput, ImportInput, ListInput, RedeliverInput, ReencryptInput } from "../src/operations/input";
+import { AuditInput, ByIdInput, ImportInput, ListInput, RedeliverInput, ReencryptInput } from "../src/operations/input";
 import {
   AccessTokenSchema,
+  AuditTrailSchema,
   ConnectionPageSchema,
   ConnectionSchema,
   ConnectionSummarySchema,
@@ -91,6 +92,15 @@ export const ROUTES: RouteDoc[] = [
     ok: { 200: AccessTokenSchema },
     errors: [...BODY_ERRORS, 404],
     noStore: true,
+  },
+  {
+    method: "get",
+    path: `${byId}/audit`,
+    operationId: "getAuditTrail",
+    summary: "Who did what to the connection: its audit trail, a hash chain checked on read",
+    input: AuditInput,
+    ok: { 200: AuditTrailSchema },
+    errors: [400, 401, 403, 404],
   },
   {
     method: "post",

@@ -3,6 +3,7 @@ import { expect, it } from "vitest";
 import { APP_EVENT_TYPES, type AppEvent, type ConnectionState } from "../src/events/model";
 import { parseRecord } from "../src/storage/connections";
 import { publicFacts, readiness, type StoredConnection } from "../src/storage/records";
+import { verifyChain } from "../src/writer/audit";
 import { generation, type WriterState } from "../src/writer/state";
 import { propertyRuns, propertyTimeout, runProperty } from "./support/property";
 import { unsealSim } from "./support/sim-finch";
@@ -35,7 +36,8 @@ import { CONNECTIONS, emptyTally, type FaultPlan, GHOST, LOCATIONS, type Tally, 
  *  5. every committed change carries exactly its one lifecycle event (in the same commit), with
  *     the connection's state after it; no event describes a change that was not committed, and
  *     the app received every one of them (deduplicated by id) and nothing else;
- *  6. the newest event of each connection holds its state as finally stored.
+ *  6. the newest event of each connection holds its state as finally stored;
+ *  7. every commit that told an event has its audit entry, and each writer's trail is one valid chain.
  *
  *   FC_RUNS=10000 npx vitest run --project workers test/consistency.test.ts
  */
@@ -192,7 +194,7 @@ async function checkInvariants(world: World): Promise<void> {
   const ghost = world.writers.get(GHOST)?.storage;
   expect(ghost?.state === undefined || ghost.state.kind === "prompted").toBe(true);
   expect(ghost?.ids.size ?? 0).toBe(0);
-  checkEvents(world);
+  await checkEvents(world);
 }
 
 /**
@@ -248,10 +250,15 @@ function expectedState(saved: { before: WriterState | undefined; after: WriterSt
   return undefined;
 }
 
-function checkEvents(world: World): void {
+async function checkEvents(world: World): Promise<void> {
   const ids = new Set<string>();
   for (const [cid, w] of world.writers) {
     let lastGen = 0;
+    // 7. Every commit that told an event recorded it in the audit trail, in one valid chain.
+    for (const saved of w.storage.history) {
+      if (saved.events.length > 0) expect(saved.audit, `${cid}: a change without its audit entry`).toBeDefined();
+    }
+    expect(await verifyChain(w.storage.anchor, w.storage.audit), `${cid}: audit chain`).toBe("valid");
     for (const saved of w.storage.history) {
       const expected = expectedEvent(saved.before, saved.after);
       const summary = (st: WriterState | undefined) =>

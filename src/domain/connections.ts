@@ -1,5 +1,7 @@
+import * as v from "valibot";
 import type { FinchSettings } from "../config";
 import { AppError } from "../errors";
+import { decodeCursor, encodeCursor } from "../lib/cursor";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
 import { type ConnectionFacts, publicFacts } from "../storage/records";
@@ -89,7 +91,8 @@ export async function accessToken(
   trace: Trace,
   customers: Customers = undefined,
 ): Promise<string> {
-  const current = await writers(connectionId).current(trace);
+  // The writer records the reveal in the connection's audit trail (token_revealed, by whom).
+  const current = await writers(connectionId).revealToken(trace);
   // Checked on the writer's own record: exact, however far KV lags.
   checkCustomer({ customer_id: current.customerId }, customers);
   return current.token;
@@ -108,8 +111,40 @@ export function introspectConnection(writers: Writers, connectionId: string, tra
  * Ends the connection at Finch (POST /disconnect), then forgets it here and leaves a tombstone
  * in the writer. Finch bills per connection until it is disconnected, so when Finch cannot be
  * reached or errors, the record stays and the error is raised: the caller retries instead of
- * orphaning a billed connection.
+ * orphaning a billed connection. A caller limited to customers is checked by the writer, on its
+ * own record, before Finch is asked.
  */
-export function disconnectConnection(writers: Writers, connectionId: string, trace: Trace): Promise<Disconnected> {
-  return writers(connectionId).disconnect(trace);
+export function disconnectConnection(
+  writers: Writers,
+  connectionId: string,
+  trace: Trace,
+  customers: Customers = undefined,
+): Promise<Disconnected> {
+  return writers(connectionId).disconnect(customers === undefined ? null : [...customers], trace);
+}
+
+const AuditCursor = v.object({ a: v.pipe(v.number(), v.integer(), v.minValue(0)) });
+
+/**
+ * A page of the connection's audit trail, from its writer (the trail outlives a disconnect),
+ * with the whole kept chain checked on this read. A caller limited to customers sees only
+ * theirs (a tombstone keeps its customer).
+ */
+export async function auditTrail(
+  writers: Writers,
+  connectionId: string,
+  page: { cursor: string | undefined; limit: number },
+  trace: Trace,
+  customers: Customers = undefined,
+) {
+  const after = page.cursor === undefined ? 0 : decodeCursor(AuditCursor, page.cursor).a;
+  const trail = await writers(connectionId).auditTrail(after, page.limit, trace);
+  checkCustomer(trail, customers);
+  return {
+    connection_id: connectionId,
+    chain: trail.chain,
+    retained_from: trail.retained_from,
+    entries: trail.entries,
+    cursor: trail.next_after === null ? null : encodeCursor({ a: trail.next_after }),
+  };
 }

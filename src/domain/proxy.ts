@@ -8,7 +8,7 @@ import { retryAfterMs } from "../lib/retry-after";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
 import type { Writers } from "../writer/commands";
-import { type Customers, ensureCustomer } from "./connections";
+import { type Customers, customerAllowed, ensureCustomer } from "./connections";
 import { finchUrl, isReservedPath } from "./proxy-path";
 import type { BudgetDecision } from "./rate-budget";
 
@@ -203,6 +203,12 @@ export async function proxyToFinch(deps: ProxyDeps, call: ProxyCall, trace: Trac
       .staleToken(tokenGen, reauth, trace)
       .catch(() => void trace.notes.push("writer not reachable after a 401"));
     if (healed || !fresh) break;
+    // The writer's record is the authority: a connection this caller may not use (its KV copy
+    // here was stale: disconnected, then connected again for another customer) is not retried.
+    if (!customerAllowed(deps.customers, fresh.customerId)) {
+      trace.notes.push("newer token belongs to a customer outside the caller's: not tried");
+      break;
+    }
     if (!replayable(body)) {
       trace.notes.push("newer token not tried: the body was streamed");
       break;

@@ -4,9 +4,10 @@ import { listConnections as listPage } from "../domain/listing";
 import { type ProxyCall, proxyToFinch } from "../domain/proxy";
 import { rateBudgetPort } from "../durable/budget-port";
 import { type OperationContext, storeFor, writersFor } from "./context";
-import { ByIdInput, ListInput, parseInput } from "./input";
+import { AuditInput, ByIdInput, ListInput, parseInput } from "./input";
 import type {
   AccessTokenSchema,
+  AuditTrailSchema,
   ConnectionPageSchema,
   ConnectionSchema,
   DisconnectedSchema,
@@ -96,10 +97,8 @@ export const introspectConnection = onConnection<Out<typeof IntrospectedSchema>>
 
 export const disconnectConnection = onConnection<Out<typeof DisconnectedSchema>>(
   "disconnectConnection",
-  async (ctx, id) => {
-    await ownConnection(ctx, id);
-    return connections.disconnectConnection(writersFor(ctx.env), id, ctx.trace);
-  },
+  // Checked by the writer on its own record, before Finch is asked (exact, however far KV lags).
+  (ctx, id) => connections.disconnectConnection(writersFor(ctx.env), id, ctx.trace, ctx.principal.customers),
 );
 
 /**
@@ -125,3 +124,12 @@ export async function proxyFinch(
   };
   return proxyToFinch(deps, { ...call, connectionId: id }, ctx.trace);
 }
+
+/** The connection's audit trail, a page at a time (oldest first), its chain checked on this read. */
+export const getAuditTrail = async (ctx: OperationContext, input: unknown): Promise<Out<typeof AuditTrailSchema>> => {
+  authorize(ctx.principal, "getAuditTrail");
+  const { path, query } = parseInput(AuditInput, input);
+  ctx.trace.connectionId = path.connection_id;
+  const page = { cursor: query.cursor, limit: query.limit ?? 100 };
+  return connections.auditTrail(writersFor(ctx.env), path.connection_id, page, ctx.trace, ctx.principal.customers);
+};

@@ -108,6 +108,16 @@ export const ListInput = v.object({
   }),
 });
 
+const AUDIT_MAX_LIMIT = 200;
+
+export const AuditInput = v.object({
+  path: v.object({ connection_id: ConnectionIdSchema }),
+  query: v.object({
+    cursor: v.optional(cursorSchema(256)),
+    limit: v.optional(limitSchema(AUDIT_MAX_LIMIT)),
+  }),
+});
+
 const REENCRYPT_MAX_LIMIT = 100;
 
 export const ReencryptInput = v.object({

@@ -7,6 +7,7 @@ import {
   MAX_AUTH_METHODS,
   MAX_ENTITIES,
 } from "../storage/records";
+import { AUDIT_ACTIONS } from "../writer/audit";
 
 /**
  * What each operation answers, as schemas: the operations declare their return types from
@@ -88,6 +89,28 @@ export const RedeliverResultSchema = v.object({
   not_found: v.array(v.string()),
   unreadable: count,
   next_cursor: cursor,
+});
+
+export const AuditEntrySchema = v.object({
+  seq: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  at: v.string(),
+  action: v.picklist(AUDIT_ACTIONS),
+  /** The API key's name, `key:` + 8 hex characters of a bare key's SHA-256, `rpc`, `connect`, `finch-webhook` or `cron`. */
+  actor: v.string(),
+  request_id: v.string(),
+  /** SHA-256 (hex) of the previous entry's hash, a line break, and this entry's canonical JSON. */
+  hash: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/)),
+});
+
+export const AuditTrailSchema = v.object({
+  connection_id: v.string(),
+  /** Every kept entry checked against the chain on this read. */
+  chain: v.picklist(["valid", "broken"]),
+  /** The first seq still kept: the last 1,000 entries are kept, the last dropped one's hash anchors the chain. */
+  retained_from: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  /** Oldest first. */
+  entries: v.array(AuditEntrySchema),
+  cursor,
 });
 
 /** The error body for one HTTP status (any status when omitted): `code` is a table code with that status. */

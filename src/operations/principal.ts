@@ -29,6 +29,7 @@ export interface Principal {
 export const OPERATION_SCOPES = {
   listConnections: "connections:read",
   getConnection: "connections:read",
+  getAuditTrail: "connections:read",
   introspectConnection: "connections:write",
   disconnectConnection: "connections:write",
   importConnection: "connections:write",

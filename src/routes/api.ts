@@ -10,6 +10,7 @@ import { importConnection, reencrypt } from "../operations/admin";
 import {
   disconnectConnection,
   getAccessToken,
+  getAuditTrail,
   getConnection,
   introspectConnection,
   listConnections,
@@ -70,6 +71,11 @@ apiRoutes.post("/connections/:connection_id/token", async (c) => {
   return c.json(result);
 });
 
+apiRoutes.get("/connections/:connection_id/audit", async (c) => {
+  const query = queryInput(c, { cursor: "text", limit: "number" });
+  return c.json(await getAuditTrail(opContext(c), { path: { connection_id: c.req.param("connection_id") }, query }));
+});
+
 apiRoutes.post("/connections/:connection_id/introspect", async (c) => {
   return c.json(await introspectConnection(opContext(c), await byId(c)));
 });
@@ -84,4 +90,5 @@ apiRoutes.all("/connections", methodNotAllowed("GET"));
 apiRoutes.all("/connections/:connection_id", methodNotAllowed("GET, DELETE"));
 apiRoutes.all("/connections/:connection_id/token", methodNotAllowed("POST"));
 apiRoutes.all("/connections/:connection_id/introspect", methodNotAllowed("POST"));
+apiRoutes.all("/connections/:connection_id/audit", methodNotAllowed("GET"));
 apiRoutes.all("/admin/reencrypt", methodNotAllowed("POST"));

@@ -133,7 +133,7 @@ export class AskingWriter extends WriterBase {
         if ((record.token_gen ?? 0) !== tokenGen) return undefined;
         if (failure !== undefined || !facts) {
           // Finch's "reauthenticate" is an answer about the current token: record it.
-          if (isReauth(failure)) await this.markReauth(record, reason, delivered);
+          if (isReauth(failure)) await this.markReauth(record, reason, delivered, trace);
           throw failure;
         }
         if (facts.connection_id && facts.connection_id !== this.deps.connectionId) {
@@ -142,7 +142,10 @@ export class AskingWriter extends WriterBase {
         const next = applyIntrospection(record, facts, this.deps.now());
         if (next) {
           const cause = { op: "status", reason } as const;
-          record = await this.commit({ ...next, gen: (record.gen ?? 0) + 1 }, false, cause, true, delivered);
+          record = await this.commit(
+            { ...next, gen: (record.gen ?? 0) + 1 },
+            { cause, checked: true, delivered, trace },
+          );
         } else this.markChecked(record, delivered);
         return { ...publicFacts(record), status_message: facts.connection_status?.message ?? null };
       });
@@ -156,10 +159,11 @@ export class AskingWriter extends WriterBase {
   }
 
   /** Finch asked for re-authentication with the current token (caller holds the lock). */
-  private async markReauth(record: StoredConnection, reason: StatusReason, delivered: Delivered) {
+  private async markReauth(record: StoredConnection, reason: StatusReason, delivered: Delivered, trace: Trace) {
     const next = markedReauth(record, this.deps.now());
     if (next) {
-      await this.commit({ ...next, gen: (record.gen ?? 0) + 1 }, false, { op: "status", reason }, true, delivered);
+      const cause = { op: "status", reason } as const;
+      await this.commit({ ...next, gen: (record.gen ?? 0) + 1 }, { cause, checked: true, delivered, trace });
     } else this.markChecked(record, delivered);
   }
 

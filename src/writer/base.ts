@@ -5,6 +5,7 @@ import { toBase64Url, utf8 } from "../lib/encoding";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore, KvWrite } from "../storage/connections";
 import type { StoredConnection } from "../storage/records";
+import { type AuditAction, nextEntry } from "./audit";
 import { type Cause, changeEvents } from "./emit";
 import type { OwedWrites } from "./owed";
 import { type Claim, type Commit, generation, type WriterState, type WriterStorage } from "./state";
@@ -16,6 +17,47 @@ export interface Delivered {
 }
 
 export const NOTHING_DELIVERED: Delivered = { claims: [], forward: [] };
+
+/** What a change is, for its event and its audit entry. */
+export interface Change {
+  cause: Cause;
+  /** A new connection: its customer index entry is written too. */
+  isNew?: boolean;
+  /** Finch's introspect answer (the reconciliation's clock restarts). */
+  checked?: boolean;
+  delivered?: Delivered;
+  /** The call the change is made for: its actor and request id go into the audit trail. */
+  trace: Trace;
+}
+
+/** What a non-record state stores with it. */
+export interface Kept {
+  events?: readonly AppEvent[];
+  writes?: readonly KvWrite[];
+  delivered?: Delivered;
+  /** Records the state's event in the audit trail, for this call. */
+  trace?: Trace;
+}
+
+/** The audit action a change's event (or, without one, its cause) records; undefined: nothing to record. */
+function auditAction(events: readonly AppEvent[], cause?: Cause): AuditAction | undefined {
+  switch (events[0]?.type) {
+    case "connection.created":
+      return cause?.op === "import" ? "imported" : "connected";
+    case "connection.reauthenticated":
+      return "reauthenticated";
+    case "connection.status_changed":
+      return "status_changed";
+    case "connection.updated":
+      return "updated";
+    case "connection.data_synced":
+      return "data_synced";
+    case "connection.disconnected":
+      return "disconnected";
+    default:
+      return cause?.op === "reseal" ? "resealed" : undefined;
+  }
+}
 
 /**
  * The id of a lifecycle event caused by a Finch webhook: derived from Finch's event id, so
@@ -92,22 +134,19 @@ export class WriterBase {
   }
 
   /**
-   * Stores a changed record: the state, the change's lifecycle event (emit.ts) and the KV
-   * writes it owes, in one commit; the writes are sent after it. The event is built before
-   * anything is written, so a change is never stored without it. `checked`: the change is
-   * Finch's introspect answer (the reconciliation's clock restarts). `delivered`: the Finch
-   * webhooks that caused it, claimed in the same commit (their first id names the event).
+   * Stores a changed record: the state, the change's lifecycle event (emit.ts), its audit
+   * entry (audit.ts) and the KV writes it owes, in one commit; the writes are sent after it.
+   * The event and the entry are built before anything is written, so a change is never stored
+   * without them. `checked`: the change is Finch's introspect answer (the reconciliation's
+   * clock restarts). `delivered`: the Finch webhooks that caused it, claimed in the same commit
+   * (their first id names the event). Callers hold the writer's lock (the audit chain's next
+   * entry follows the last one read here).
    */
-  protected async commit(
-    record: StoredConnection,
-    isNew: boolean,
-    cause: Cause,
-    checked = false,
-    delivered: Delivered = NOTHING_DELIVERED,
-  ): Promise<StoredConnection> {
+  protected async commit(record: StoredConnection, change: Change): Promise<StoredConnection> {
     const before = this.#state;
     const at = this.deps.now().toISOString();
-    let events = changeEvents(before, record, cause, at);
+    let events = changeEvents(before, record, change.cause, at);
+    const delivered = change.delivered ?? NOTHING_DELIVERED;
     const finchEventId = delivered.claims[0]?.eventId;
     if (finchEventId !== undefined) {
       const id = this.deps.connectionId;
@@ -115,21 +154,25 @@ export class WriterBase {
         events.map(async (e) => ({ ...e, id: await derivedEventId(id, finchEventId, e.type) })),
       );
     }
-    const writes = await this.deps.store.storeWrites(record, isNew);
-    const checkedAt = checked ? at : before?.kind === "live" ? before.checked_at : undefined;
+    const writes = await this.deps.store.storeWrites(record, change.isNew ?? false);
+    const audit = await this.auditEntry(auditAction(events, change.cause), change.trace, at);
+    const checkedAt = change.checked ? at : before?.kind === "live" ? before.checked_at : undefined;
     const state: WriterState = { kind: "live", record, ...(checkedAt ? { checked_at: checkedAt } : {}) };
-    this.persist({ state, events, ...delivered }, writes);
+    this.persist({ state, events, ...delivered, ...(audit ? { audit } : {}) }, writes);
     return record;
   }
 
-  /** A state that is not a record change (a marker, a tombstone with its event and deletes), stored. */
-  protected keep(
-    state: WriterState,
-    events: readonly AppEvent[] = [],
-    writes: readonly KvWrite[] = [],
-    delivered: Delivered = NOTHING_DELIVERED,
-  ): void {
-    this.persist({ state, events, ...delivered }, writes);
+  /**
+   * A state that is not a record change (a marker, a tombstone with its event and deletes),
+   * stored; with `trace`, its event is recorded in the audit trail too.
+   */
+  protected async keep(state: WriterState, extra: Kept = {}): Promise<void> {
+    const events = extra.events ?? [];
+    const audit = extra.trace ? await this.auditEntry(auditAction(events), extra.trace) : undefined;
+    this.persist(
+      { state, events, ...(extra.delivered ?? NOTHING_DELIVERED), ...(audit ? { audit } : {}) },
+      extra.writes,
+    );
   }
 
   /** Claims webhooks that changed nothing (and keeps their messages to forward), with the state as it is. */
@@ -137,6 +180,24 @@ export class WriterBase {
     const state = this.#state;
     if (!state || (delivered.claims.length === 0 && delivered.forward.length === 0)) return;
     this.persist({ state, ...delivered });
+  }
+
+  /** Records `action` in the audit trail alone, with the state as it is (a token handed out). */
+  protected async audited(action: AuditAction, trace: Trace): Promise<void> {
+    const state = this.#state;
+    const audit = await this.auditEntry(action, trace);
+    if (state && audit) this.persist({ state, audit });
+  }
+
+  /** The next audit entry for `action` by the call of `trace` (the caller holds the lock). */
+  private async auditEntry(action: AuditAction | undefined, trace: Trace | undefined, at?: string) {
+    if (!action || !trace) return undefined;
+    return nextEntry(this.deps.storage.auditLast(), {
+      at: at ?? this.deps.now().toISOString(),
+      action,
+      actor: trace.actor ?? "unknown",
+      request_id: trace.requestId,
+    });
   }
 
   /**
@@ -163,7 +224,7 @@ export class WriterBase {
 
   /** Finch answered, nothing changed: only the writer's own clock for the reconciliation moves (no KV write). */
   protected markChecked(record: StoredConnection, delivered: Delivered = NOTHING_DELIVERED): void {
-    this.keep({ kind: "live", record, checked_at: this.deps.now().toISOString() }, [], [], delivered);
+    this.persist({ state: { kind: "live", record, checked_at: this.deps.now().toISOString() }, ...delivered });
   }
 
   /** The committed state, as this writer holds it now (for diagnostics and the simulation's checks). */

@@ -2,6 +2,7 @@ import { AppError } from "../errors";
 import type { Introspection } from "../finch/schemas";
 import type { Trace } from "../lib/trace";
 import type { ConnectionFacts } from "../storage/records";
+import type { AuditPage } from "./audit";
 import type { StatusReason, SyncJob } from "./emit";
 
 /**
@@ -15,8 +16,12 @@ export interface WriterOps {
   connect(input: ConnectInput): ConnectionFacts;
   /** An access token the app already held; a connection already held for this customer stays as it is. */
   importConnection(input: ImportInput): Imported;
-  /** The authoritative token, for the token endpoint and the proxy's heal. */
+  /** The authoritative token, for the proxy's heal (internal: not recorded). */
   current(): CurrentToken;
+  /** The token handed out to the app (the token endpoint, RPC getAccessToken): recorded as token_revealed. */
+  revealToken(): CurrentToken;
+  /** The audit trail after `afterSeq`, at most `limit` entries, with the chain checked. */
+  auditTrail(afterSeq: number, limit: number): AuditPage;
   /** The connection's facts, for a read that missed in KV. */
   facts(): ConnectionFacts;
   /** Introspects with Finch (coalesced) and stores its answer; a status change is told with `reason`. */
@@ -29,7 +34,11 @@ export interface WriterOps {
   reconcile(maxAgeMs: number): ReconcileOutcome;
   /** Finch refused the token of generation `tokenGen`: a newer one, if the writer has it. */
   staleToken(tokenGen: number, reauth: boolean): CurrentToken | undefined;
-  disconnect(): Disconnected;
+  /**
+   * Ends the connection at Finch, then commits its tombstone. `customers`: a caller limited to
+   * them (null: any); another customer's connection is not found (checked on the writer's record).
+   */
+  disconnect(customers: readonly string[] | null): Disconnected;
   /** The token sealed again under the active key. */
   reseal(): ResealOutcome;
 }
@@ -123,6 +132,8 @@ export const WRITER_OPS = [
   "connect",
   "importConnection",
   "current",
+  "revealToken",
+  "auditTrail",
   "facts",
   "refresh",
   "prompt",

@@ -3,11 +3,9 @@ import { disconnect as finchDisconnect } from "../finch/api";
 import type { Trace } from "../lib/trace";
 import { type ConnectionFacts, publicFacts, type StoredConnection } from "../storage/records";
 import { fanOut } from "../webhooks/fan-out";
-import { AskingWriter } from "./asking";
 import type { Delivered } from "./base";
 import type {
   ConnectInput,
-  CurrentToken,
   Disconnected,
   Imported,
   ImportInput,
@@ -18,6 +16,7 @@ import type {
 import { checkToken, connectedRecord, resealed } from "./connect";
 import { disconnectEvents, type SyncJob } from "./emit";
 import { applyIntrospection, recordedSync } from "./introspection";
+import { ReadingWriter } from "./reading";
 import { type Claim, generation, type WriterState } from "./state";
 
 /**
@@ -29,7 +28,7 @@ import { type Claim, generation, type WriterState } from "./state";
  * across their Finch call, as nothing may change between it and their commit; introspects
  * (asking.ts) do not.
  */
-export class WriterCore extends AskingWriter implements WriterApi {
+export class WriterCore extends ReadingWriter implements WriterApi {
   /** Copies of one Finch webhook being handled here now, by event id. */
   readonly #deliveries = new Map<string, Promise<PromptOutcome>>();
 
@@ -64,7 +63,8 @@ export class WriterCore extends AskingWriter implements WriterApi {
       const token = await this.deps.store.seal(id, input.accessToken);
       const record = connectedRecord(input, existing, { id, gen: generation(state) + 1, at, token });
       const checked = typeof check === "object" ? applyIntrospection(record, check, this.deps.now()) : undefined;
-      return publicFacts(await this.commit(checked ?? record, !existing, { op: "connect" }, checked !== undefined));
+      const change = { cause: { op: "connect" }, isNew: !existing, checked: checked !== undefined, trace } as const;
+      return publicFacts(await this.commit(checked ?? record, change));
     });
   }
 
@@ -89,26 +89,14 @@ export class WriterCore extends AskingWriter implements WriterApi {
       const token = await this.deps.store.seal(id, input.connect.accessToken);
       const record = connectedRecord(input.connect, undefined, { id, gen: generation(state) + 1, at, token });
       const checked = applyIntrospection(record, input.facts, this.deps.now()) ?? record;
-      return { connection: publicFacts(await this.commit(checked, true, { op: "import" }, true)), created: true };
+      const change = { cause: { op: "import" }, isNew: true, checked: true, trace } as const;
+      return { connection: publicFacts(await this.commit(checked, change)), created: true };
     });
   }
 
   private async holds(record: StoredConnection | undefined, token: string): Promise<boolean> {
     if (!record) return false;
     return (await this.deps.store.token(record).catch(() => undefined)) === token;
-  }
-
-  async current(trace: Trace): Promise<CurrentToken> {
-    return this.tokenOf(await this.live(trace));
-  }
-
-  /**
-   * The connection's facts, for a read that found nothing in KV at its location (a connection
-   * created elsewhere within the minute, or a cached miss): the writer's word, never a
-   * disconnected connection.
-   */
-  async facts(trace: Trace): Promise<ConnectionFacts> {
-    return publicFacts(await this.live(trace));
   }
 
   /**
@@ -156,7 +144,10 @@ export class WriterCore extends AskingWriter implements WriterApi {
           this.claimOnly(delivered);
           return "unchanged";
         }
-        await this.commit({ ...next, gen: (state.record.gen ?? 0) + 1 }, false, { op: "job", job }, false, delivered);
+        await this.commit(
+          { ...next, gen: (state.record.gen ?? 0) + 1 },
+          { cause: { op: "job", job }, delivered, trace },
+        );
         return "applied";
       }),
     );
@@ -175,7 +166,7 @@ export class WriterCore extends AskingWriter implements WriterApi {
         // Under the lock: a first connect committing meanwhile must not be overwritten.
         await this.exclusive(async () => {
           if ((await this.load(trace)) !== undefined) return;
-          this.keep({ kind: "prompted", at: this.deps.now().toISOString() });
+          await this.keep({ kind: "prompted", at: this.deps.now().toISOString() });
         });
       }
       if (state?.kind !== "live") return this.notLive(state, delivered);
@@ -200,18 +191,22 @@ export class WriterCore extends AskingWriter implements WriterApi {
    * nothing but a fresh connect brings it back, and the deletes are finished by the alarm if
    * KV fails now.
    */
-  disconnect(trace: Trace): Promise<Disconnected> {
+  disconnect(customers: readonly string[] | null, trace: Trace): Promise<Disconnected> {
     return this.exclusive(async () => {
       const state = await this.load(trace);
       const id = this.deps.connectionId;
       if (state?.kind !== "live") throw new AppError("connection_not_found", `connection ${id}`);
       const record = state.record;
+      if (customers !== null && !customers.includes(record.customer_id)) {
+        throw new AppError("connection_not_found", "connection of a customer outside the caller's");
+      }
       const finch = await finchDisconnect(this.deps.finch(), await this.deps.store.token(record), trace);
       if (finch === "already_invalid") trace.notes.push("finch says the token is already invalid");
       const gen = generation(state) + 1;
       const at = this.deps.now().toISOString();
       const writes = await this.deps.store.removeWrites(record);
-      this.keep({ kind: "gone", gen, at }, disconnectEvents(record, gen, at), writes);
+      const tombstone = { kind: "gone", gen, at, customer_id: record.customer_id } as const;
+      await this.keep(tombstone, { events: disconnectEvents(record, gen, at), writes, trace });
       return { connection_id: id, disconnected: true, finch };
     });
   }
@@ -223,7 +218,7 @@ export class WriterCore extends AskingWriter implements WriterApi {
       const record = state.record;
       const sealed = await resealed(this.deps.store, record, trace);
       if (typeof sealed === "string") return sealed;
-      await this.commit({ ...record, token: sealed, gen: (record.gen ?? 0) + 1 }, false, { op: "reseal" });
+      await this.commit({ ...record, token: sealed, gen: (record.gen ?? 0) + 1 }, { cause: { op: "reseal" }, trace });
       return "rewritten";
     });
   }

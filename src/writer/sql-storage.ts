@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { type EventOutbox, OUTBOX_DDL } from "../events/outbox-table";
 import { migrate } from "../lib/sql-schema";
 import { StoredConnectionSchema } from "../storage/records";
+import { type AuditAnchor, type AuditEntry, GENESIS, MAX_AUDIT_ENTRIES } from "./audit";
 import type { OwedRow } from "./owed";
 import { EVENT_ID_TTL_MS, MAX_EVENT_IDS, type WriterState, type WriterStorage } from "./state";
 
@@ -20,6 +21,7 @@ const StateSchema = v.variant("kind", [
     kind: v.literal("gone"),
     gen: v.number(),
     at: v.string(),
+    customer_id: v.optional(v.string()),
     cleanup: v.optional(StoredConnectionSchema),
   }),
   v.object({ kind: v.literal("prompted"), at: v.string() }),
@@ -36,6 +38,11 @@ export const WRITER_SCHEMA: readonly (readonly string[])[] = [
     `CREATE TABLE kv_owed (key TEXT PRIMARY KEY, gen INTEGER NOT NULL, value TEXT, metadata TEXT,
        attempts INTEGER NOT NULL, due_at INTEGER NOT NULL, sent_at INTEGER, clean_from INTEGER NOT NULL)`,
     "CREATE TABLE forward_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)",
+  ],
+  [
+    `CREATE TABLE audit (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, actor TEXT NOT NULL,
+       request_id TEXT NOT NULL, hash TEXT NOT NULL)`,
+    "CREATE TABLE audit_anchor (k TEXT PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL)",
   ],
 ];
 
@@ -79,6 +86,32 @@ export function sqlWriterStorage(storage: Durable, outbox: EventOutbox): WriterS
       row.sent_at,
       row.clean_from,
     );
+  const anchor = (): AuditAnchor =>
+    sql.exec<{ seq: number; hash: string }>("SELECT seq, hash FROM audit_anchor WHERE k = 'anchor'").toArray()[0] ??
+    GENESIS;
+  const lastEntry = (): AuditAnchor | undefined =>
+    sql.exec<{ seq: number; hash: string }>("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").toArray()[0];
+  const appendAudit = (entry: AuditEntry) => {
+    const last = lastEntry() ?? anchor();
+    // Written under the writer's lock after it read the same last entry: anything else is a bug.
+    if (entry.seq !== last.seq + 1) throw new Error("audit entry out of sequence");
+    sql.exec(
+      "INSERT INTO audit (seq, at, action, actor, request_id, hash) VALUES (?, ?, ?, ?, ?, ?)",
+      entry.seq,
+      entry.at,
+      entry.action,
+      entry.actor,
+      entry.request_id,
+      entry.hash,
+    );
+    // Bounded: the oldest entry leaves, its hash becomes the anchor the rest verify from.
+    const oldest = entry.seq - MAX_AUDIT_ENTRIES;
+    if (oldest < 1) return;
+    const dropped = sql.exec<{ hash: string }>("SELECT hash FROM audit WHERE seq = ?", oldest).toArray()[0];
+    if (!dropped) return;
+    sql.exec("DELETE FROM audit WHERE seq = ?", oldest);
+    sql.exec("INSERT OR REPLACE INTO audit_anchor (k, seq, hash) VALUES ('anchor', ?, ?)", oldest, dropped.hash);
+  };
   // What this instance last asked the alarm to be (unknown after a wake: then it is set again).
   let alarmAt: number | undefined;
   const alarm = (atMs: number | undefined) => {
@@ -100,6 +133,7 @@ export function sqlWriterStorage(storage: Durable, outbox: EventOutbox): WriterS
         for (const message of change.forward ?? []) {
           sql.exec("INSERT INTO forward_outbox (body) VALUES (?)", JSON.stringify(message));
         }
+        if (change.audit) appendAudit(change.audit);
         const claims = change.claims ?? [];
         for (const { eventId, atMs } of claims) {
           sql.exec("INSERT OR REPLACE INTO event_ids (id, at) VALUES (?, ?)", eventId, atMs);
@@ -128,6 +162,16 @@ export function sqlWriterStorage(storage: Durable, outbox: EventOutbox): WriterS
       return row && fromSql(row);
     },
     putOwed,
+    auditLast: () => lastEntry() ?? anchor(),
+    auditAnchor: anchor,
+    auditEntries(afterSeq, limit) {
+      const columns = "seq, at, action, actor, request_id, hash";
+      const rows =
+        limit === undefined
+          ? sql.exec(`SELECT ${columns} FROM audit WHERE seq > ? ORDER BY seq`, afterSeq)
+          : sql.exec(`SELECT ${columns} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, limit);
+      return rows.toArray() as unknown as AuditEntry[];
+    },
     forwards(limit) {
       return sql
         .exec<{ seq: number; body: string }>("SELECT seq, body FROM forward_outbox ORDER BY seq LIMIT ?", limit)

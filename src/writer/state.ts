@@ -1,12 +1,14 @@
 import type { AppEvent } from "../events/model";
 import type { StoredConnection } from "../storage/records";
+import type { AuditAnchor, AuditEntry } from "./audit";
 import type { OwedRow } from "./owed";
 
 /**
  * What a connection's writer keeps in its own (strongly consistent) storage. `live` holds the
  * authoritative record, token sealed exactly as in KV. `gone` is the tombstone a disconnect
  * leaves: nothing but a fresh connect may bring the connection back (the KV deletes it owes
- * are rows of the owed table, like every other KV write). `cleanup` is only read: tombstones
+ * are rows of the owed table, like every other KV write), and the customer it belonged to (a
+ * restricted caller's read of its audit trail is checked on it). `cleanup` is only read: tombstones
  * stored before the owed table existed named the record whose KV entries were still to be
  * removed; loading one turns it into owed deletes. `prompted`: never connected here, but
  * Finch has announced a change (its webhook can overtake the callback of a first connect):
@@ -17,7 +19,7 @@ import type { OwedRow } from "./owed";
  */
 export type WriterState =
   | { kind: "live"; record: StoredConnection; checked_at?: string }
-  | { kind: "gone"; gen: number; at: string; cleanup?: StoredConnection }
+  | { kind: "gone"; gen: number; at: string; customer_id?: string; cleanup?: StoredConnection }
   | { kind: "prompted"; at: string };
 
 /** A Finch webhook event id, handled at `atMs`. */
@@ -39,6 +41,8 @@ export interface Commit {
   forward?: readonly unknown[];
   /** An alarm no later than this (ms): the safety net that finishes the owed writes after a reset. */
   alarmBy?: number;
+  /** The audit entry recording this change (audit.ts): the next in the chain. */
+  audit?: AuditEntry;
 }
 
 /**
@@ -63,6 +67,12 @@ export interface WriterStorage {
   forwards(limit: number): { seq: number; message: unknown }[];
   /** Forgets the forwarded messages up to `seq` (they were sent). */
   dropForwards(seq: number): void;
+  /** The last audit entry kept (or the anchor, or the chain's start): what the next entry follows. */
+  auditLast(): AuditAnchor;
+  /** Where the kept entries start: the last dropped entry, or the chain's start. */
+  auditAnchor(): AuditAnchor;
+  /** Kept audit entries after `afterSeq`, in order, at most `limit` (all of them when omitted). */
+  auditEntries(afterSeq: number, limit?: number): AuditEntry[];
   /** Sets the one alarm to `atMs`, or removes it (undefined). */
   setAlarm(atMs: number | undefined): void;
   /** The alarm has just fired: none is set until the next setAlarm. */

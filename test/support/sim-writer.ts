@@ -1,5 +1,6 @@
 import { type AppEvent, parseAppEvent } from "../../src/events/model";
 import type { EventSinks } from "../../src/events/outbox";
+import { type AuditAnchor, type AuditEntry, GENESIS, MAX_AUDIT_ENTRIES } from "../../src/writer/audit";
 import type { OutboxPort } from "../../src/writer/host";
 import type { OwedRow } from "../../src/writer/owed";
 import { type Commit, EVENT_ID_TTL_MS, type WriterState, type WriterStorage } from "../../src/writer/state";
@@ -18,6 +19,8 @@ export interface Saved {
   before: WriterState | undefined;
   after: WriterState;
   events: AppEvent[];
+  /** The audit entry committed with it, if any. */
+  audit?: AuditEntry;
 }
 
 export class SimReset extends Error {
@@ -34,6 +37,8 @@ export class SimWriterStorage {
   readonly history: Saved[] = [];
   outbox: AppEvent[] = [];
   forwarded: { seq: number; message: unknown }[] = [];
+  audit: AuditEntry[] = [];
+  anchor: AuditAnchor = GENESIS;
   private forwardSeq = 0;
   alarmAt: number | undefined;
   epoch = 0;
@@ -62,7 +67,20 @@ export class SimWriterStorage {
         alive();
         // Validated as the SQL outbox validates: an invalid event keeps nothing.
         const events = (change.events ?? []).map((e) => parseAppEvent(e, "internal_error"));
-        this.history.push({ before: this.state, after: structuredClone(change.state), events });
+        if (change.audit) {
+          const last = this.audit.at(-1) ?? this.anchor;
+          if (change.audit.seq !== last.seq + 1) throw new Error("audit entry out of sequence");
+        }
+        this.history.push({
+          before: this.state,
+          after: structuredClone(change.state),
+          events,
+          ...(change.audit ? { audit: { ...change.audit } } : {}),
+        });
+        if (change.audit) {
+          this.audit.push({ ...change.audit });
+          if (this.audit.length > MAX_AUDIT_ENTRIES) this.anchor = this.audit.shift() as AuditEntry;
+        }
         this.state = structuredClone(change.state);
         this.outbox.push(...events);
         for (const row of change.owed ?? []) this.owedRows.set(row.key, { ...row });
@@ -101,6 +119,20 @@ export class SimWriterStorage {
       dropForwards: (seq) => {
         alive();
         this.forwarded = this.forwarded.filter((f) => f.seq > seq);
+      },
+      auditLast: () => {
+        alive();
+        const last = this.audit.at(-1) ?? this.anchor;
+        return { seq: last.seq, hash: last.hash };
+      },
+      auditAnchor: () => {
+        alive();
+        return { seq: this.anchor.seq, hash: this.anchor.hash };
+      },
+      auditEntries: (afterSeq, limit) => {
+        alive();
+        const after = this.audit.filter((e) => e.seq > afterSeq).map((e) => ({ ...e }));
+        return limit === undefined ? after : after.slice(0, limit);
       },
       setAlarm: (atMs) => {
         alive();

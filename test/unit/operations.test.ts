@@ -66,6 +66,7 @@ describe("parseInput", () => {
       v.GenericSchema,
     ][];
     expect(schemas.map(([name]) => name).sort()).toEqual([
+      "AuditInput",
       "ByIdInput",
       "ImportInput",
       "ListInput",
@@ -74,6 +75,7 @@ describe("parseInput", () => {
     ]);
     // A valid input per operation, so the invented key is what gets judged.
     const valid: Record<string, Record<string, Record<string, unknown>>> = {
+      AuditInput: { path: { connection_id: "c-1" }, query: {} },
       ByIdInput: { path: { connection_id: "c-1" } },
       ImportInput: { body: { access_token: "t", customer_id: "acme", customer_name: "Acme" } },
       ListInput: { query: {} },

@@ -8,6 +8,7 @@ import { importConnection, redeliverEvents, reencrypt } from "../../src/operatio
 import {
   disconnectConnection,
   getAccessToken,
+  getAuditTrail,
   getConnection,
   introspectConnection,
   listConnections,
@@ -25,6 +26,7 @@ import { finch } from "../support/finch";
 const OPERATIONS: Record<OperationId, (ctx: OperationContext, input: unknown) => Promise<unknown>> = {
   listConnections,
   getConnection,
+  getAuditTrail,
   introspectConnection,
   disconnectConnection,
   importConnection,
