@@ -197,6 +197,8 @@ function memoryDurableStorage() {
   let forwards = [];
   const owed = new Map();
   const ids = new Map();
+  let audit = [];
+  let anchor;
   const rows = (list) => ({
     toArray: () => list,
     one: () => list[0],
@@ -256,6 +258,18 @@ function memoryDurableStorage() {
     [
       "DELETE FROM kv_owed WHERE key = ? AND gen = ?",
       done((key, gen) => owed.get(key)?.gen === gen && owed.delete(key)),
+    ],
+    ["SELECT seq, hash FROM audit_anchor WHERE k = 'anchor'", () => (anchor ? [anchor] : none)],
+    ["SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", () => audit.slice(-1)],
+    [
+      "INSERT INTO audit (seq, at, action, actor, request_id, hash) VALUES (?, ?, ?, ?, ?, ?)",
+      done((seq, at, action, actor, request_id, hash) => audit.push({ seq, at, action, actor, request_id, hash })),
+    ],
+    ["SELECT hash FROM audit WHERE seq = ?", (seq) => audit.filter((e) => e.seq === seq)],
+    ["DELETE FROM audit WHERE seq = ?", done((seq) => (audit = audit.filter((e) => e.seq !== seq)))],
+    [
+      "INSERT OR REPLACE INTO audit_anchor (k, seq, hash) VALUES ('anchor', ?, ?)",
+      done((seq, hash) => (anchor = { seq, hash })),
     ],
   ]);
   const sql = {
