@@ -276,6 +276,29 @@ describe("simulation: the budget keeps the whole app inside Finch's window", () 
     expect(busiestWindow(run(MARGIN + 2))).toBe(2);
   });
 
+  it("a slow token read or answer, against every moment a second call could get the slot", () => {
+    // A's token (or its slot) arrives late, and A travels to Finch for the whole margin; B asks
+    // at every moment around the ends of A's possible slots. Finch must never see both in a window.
+    const lates = [0, LEASE_HOLD_MS - 1, LEASE_HOLD_MS, 1_500, 2 * LEASE_HOLD_MS, 4_999, MAX_DELAY];
+    for (const late of lates) {
+      for (const slow of ["tokenRead", "fromObject"] as const) {
+        for (let at = WINDOW - 1_000; at <= HELD + 3 * LEASE_HOLD_MS + MAX_DELAY; at += 250) {
+          const a = base({
+            toFinch: MARGIN,
+            ...(slow === "tokenRead" ? { tokenRead: late } : { fromObject: [late, 0] }),
+          });
+          const arrivals = simulateBudget({
+            limit: 1,
+            fairShare: undefined,
+            calls: [a, base({ at, connection: 1 })],
+            resets: [],
+          });
+          expect(busiestWindow(arrivals), `${slow} ${late} ms, B at ${at}`).toBeLessThanOrEqual(1);
+        }
+      }
+    }
+  });
+
   it("a slow token read, a reset, an unknown connection: each at its edge", () => {
     const one = (calls: SimCall[], resets: number[] = []) =>
       busiestWindow(simulateBudget({ limit: 1, fairShare: undefined, calls, resets }));
@@ -292,7 +315,13 @@ describe("simulation: the budget keeps the whole app inside Finch's window", () 
   it(
     "5 isolates, delays up to 5 s on every hop, unknown connections, object resets: no Finch window sees more than the limit",
     async () => {
-      const delay = fc.oneof(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: MAX_DELAY }));
+      // Delays of every size, and often at the edges: about the hold, and near the longest.
+      const delay = fc.oneof(
+        fc.integer({ min: 0, max: 50 }),
+        fc.integer({ min: 0, max: MAX_DELAY }),
+        fc.integer({ min: LEASE_HOLD_MS - 100, max: LEASE_HOLD_MS + 100 }),
+        fc.integer({ min: MAX_DELAY - 500, max: MAX_DELAY }),
+      );
       const call = fc.record({
         at: fc.integer({ min: 0, max: 90_000 }),
         isolate: fc.integer({ min: 0, max: 4 }),
@@ -335,6 +364,28 @@ describe("simulation: the budget keeps the whole app inside Finch's window", () 
             const n = Math.min(3000, Math.ceil((2.2 * WINDOW) / every));
             return Array.from({ length: n }, (_, i) => spread(c, i, seed, every, isolates));
           });
+      // A full window of calls that all send late (the same delays), then a full window of quick
+      // ones asking about when the first ones' slots stop counting: where a slot counted for too
+      // short a time shows.
+      const echo = (limit: number) =>
+        fc.tuple(call, fc.integer({ min: -2_000, max: 2 * MAX_DELAY }), fc.boolean()).map(([c, offset, isolates]) => [
+          ...Array.from({ length: limit }, (_, i) => ({
+            ...c,
+            isolate: isolates ? i % 5 : c.isolate,
+            connection: i % 6,
+          })),
+          ...Array.from({ length: limit }, (_, i) => ({
+            at: c.at + HELD + offset,
+            isolate: i % 5,
+            connection: (i + 1) % 6,
+            unknown: false,
+            toObject: [0, 0],
+            fromObject: [0, 0],
+            tokenRead: 0,
+            toFinch: 0,
+            release: 0,
+          })),
+        ]);
       const limits = fc.oneof(
         fc.integer({ min: 1, max: 20 }),
         fc.integer({ min: LEASE_DIVISOR, max: 12 * LEASE_DIVISOR }),
@@ -346,6 +397,7 @@ describe("simulation: the budget keeps the whole app inside Finch's window", () 
             fc.oneof(
               call.map((c) => [c]),
               burst,
+              echo(limit),
               stream(limit),
             ),
             { minLength: 1, maxLength: 5 },
