@@ -270,6 +270,63 @@ describe("case 7: an unreachable budget object is a documented choice", () => {
     expect(JSON.stringify(request?.notes)).toContain("budget unreachable");
   });
 
+  /** The real budget objects, whose answers take `ms` longer on their way back (give-backs may fail). */
+  function slowBudget(ms: number, releaseFails = false): Env["RATE_BUDGET"] {
+    const ns = env.RATE_BUDGET as NonNullable<Env["RATE_BUDGET"]>;
+    return {
+      idFromName: (name: string) => ns.idFromName(name),
+      get(id: DurableObjectId) {
+        const stub = ns.get(id);
+        return {
+          acquire: async (req: Parameters<typeof stub.acquire>[0]) => {
+            const answer = await stub.acquire(req);
+            await sleep(ms);
+            return answer;
+          },
+          release: (c: string, g: number) =>
+            releaseFails ? Promise.reject(new Error("unreachable")) : stub.release(c, g),
+          pause: (m: number) => stub.pause(m),
+        };
+      },
+    } as unknown as Env["RATE_BUDGET"];
+  }
+
+  it("an object whose answers come back after the hold, twice: 503, and both stale slots are given back", async () => {
+    const [a] = await connections(1);
+    const budget = { ...ownBudget(), FINCH_RATE_LIMITS: "company=2" };
+    const mark = logLines().length;
+    const res = await budgetApp({ ...budget, RATE_BUDGET: slowBudget(1_100) })(a as string);
+    expect(res.status).toBe(503);
+    expect(await code(res)).toBe("finch_budget_unavailable");
+    const request = jsonLogLinesSince(mark).find((line) => line.msg === "request");
+    expect(JSON.stringify(request?.notes)).toContain("asked again");
+    expect(companyCalls()).toEqual([]);
+    // Nothing was spent: the same application still has both of its slots.
+    const call = budgetApp(budget);
+    expect((await call(a as string)).status).toBe(200);
+    expect((await call(a as string)).status).toBe(200);
+    expect((await call(a as string)).status).toBe(429);
+  });
+
+  it("open: an object that answers too late lets the call go, noted in the log", async () => {
+    const [a] = await connections(1);
+    const mark = logLines().length;
+    const res = await budgetApp({ RATE_BUDGET: slowBudget(1_100), FINCH_RATE_BUDGET_UNAVAILABLE: "open" })(a as string);
+    expect(res.status).toBe(200);
+    expect(companyCalls()).toHaveLength(1);
+    const request = jsonLogLinesSince(mark).find((line) => line.msg === "request");
+    expect(JSON.stringify(request?.notes)).toContain("budget unreachable");
+  });
+
+  it("a give-back that fails leaves the answer as it was, and says so in the log", async () => {
+    const mark = logLines().length;
+    const res = await budgetApp({ RATE_BUDGET: slowBudget(0, true) })(crypto.randomUUID());
+    expect(res.status).toBe(404);
+    expect(await code(res)).toBe("connection_not_found");
+    const request = jsonLogLinesSince(mark).find((line) => line.msg === "request");
+    expect(JSON.stringify(request?.notes)).toContain("slot not given back");
+  });
+
   it("RPC fetchFinch answers the 503 as a Response, like HTTP", async () => {
     const [a] = await connections(1);
     const rpc = rpcWith({ ...ownBudget(), RATE_BUDGET: unreachableBudget() });
