@@ -28,10 +28,10 @@ export function rateBudgetPort(settings: RateBudgetSettings): RateBudgetPort | u
     budgeted: (product) => settings.limits[product] !== undefined,
     slot(product, connectionId) {
       const limit = settings.limits[product] as number;
-      const object = stub(product);
+      // The stub only when the object is asked: a call served from a lease never builds it.
       const request = {
         acquire: (ask: { want: number; giveBack?: number | undefined }) =>
-          object.acquire({
+          stub(product).acquire({
             connectionId,
             limit,
             windowMs: settings.windowMs,
@@ -40,7 +40,7 @@ export function rateBudgetPort(settings: RateBudgetSettings): RateBudgetPort | u
             holdMs: LEASE_HOLD_MS,
             giveBack: ask.giveBack,
           }),
-        release: (grant: number) => object.release(connectionId, grant),
+        release: (grant: number) => stub(product).release(connectionId, grant),
       };
       return new PendingSlot(product, request, new CallSlot(leases, leaseKey(product, connectionId)), policy);
     },
