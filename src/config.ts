@@ -6,7 +6,7 @@ import type { ReconcileCursor } from "./durable/reconcile-cursor";
 import type { TicketLedger } from "./durable/ticket-ledger";
 import type { Env } from "./env";
 import { ConfigError } from "./errors";
-import { DEFAULT_RATE_LIMITS, FINCH_RATE_WINDOW_MS } from "./finch/products";
+import { DEFAULT_RATE_LIMITS, FINCH_RATE_MARGIN_MS, FINCH_RATE_WINDOW_MS } from "./finch/products";
 import { fromBase64 } from "./lib/encoding";
 
 /**
@@ -51,6 +51,10 @@ export interface RateBudgetSettings {
   /** How long a call holds its slot: Finch's window plus a margin for network delay. */
   windowMs: number;
   fairShare: number | undefined;
+  /** FINCH_RATE_MAX_PAUSE_S: the longest a Finch 429 pauses the budget, and the longest Retry-After of ours. */
+  maxPauseMs: number;
+  /** FINCH_RATE_BUDGET_UNAVAILABLE: when the budget's object cannot be reached, refuse (closed) or send (open). */
+  unavailable: "closed" | "open";
   /** Budgets are per Finch application: one object per client id and product. */
   scope: string;
   /** The RATE_BUDGET namespace; undefined when the budget is off. */
@@ -299,9 +303,6 @@ function parseReconcile(env: Env): ReconcileSettings {
   return { afterMs: hours * 3_600_000, maxPerRun, budgetMs: budgetS * 1000, cursor };
 }
 
-/** Slots are held a little longer than Finch's window: a call counts at Finch when it arrives. */
-const RATE_MARGIN_MS = 1_000;
-
 function parseRateBudget(env: Env): RateBudgetSettings {
   const mode = optional(env, "FINCH_RATE_BUDGET") ?? "on";
   if (mode !== "on" && mode !== "off") throw new ConfigError("FINCH_RATE_BUDGET", 'must be "on" or "off"');
@@ -317,13 +318,21 @@ function parseRateBudget(env: Env): RateBudgetSettings {
   if (fairShare !== undefined && !(fairShare > 0 && fairShare < 1)) {
     throw new ConfigError("FINCH_RATE_FAIR_SHARE", "must be a number between 0 and 1 (exclusive)");
   }
+  const maxPauseS = intSetting(env, "FINCH_RATE_MAX_PAUSE_S", 3600, 1, 86_400);
+  const unavailable = optional(env, "FINCH_RATE_BUDGET_UNAVAILABLE") ?? "closed";
+  if (unavailable !== "closed" && unavailable !== "open") {
+    throw new ConfigError("FINCH_RATE_BUDGET_UNAVAILABLE", 'must be "closed" or "open"');
+  }
   const enabled = mode === "on";
   const ns = enabled ? durableObject(env.RATE_BUDGET, "RATE_BUDGET", " (or set FINCH_RATE_BUDGET=off)") : undefined;
   return {
     enabled,
     limits,
-    windowMs: windowS * 1000 + RATE_MARGIN_MS,
+    // Slots are held longer than Finch's window: a call counts at Finch when it arrives.
+    windowMs: windowS * 1000 + FINCH_RATE_MARGIN_MS,
     fairShare,
+    maxPauseMs: maxPauseS * 1000,
+    unavailable,
     scope: required(env, "FINCH_CLIENT_ID"),
     ns,
   };

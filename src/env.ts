@@ -33,6 +33,10 @@ export interface Env {
   FINCH_RATE_LIMITS?: string;
   FINCH_RATE_WINDOW_S?: string;
   FINCH_RATE_FAIR_SHARE?: string;
+  /** The longest pause a Finch 429 causes, in seconds (default 3600). */
+  FINCH_RATE_MAX_PAUSE_S?: string;
+  /** "closed" (default) or "open": what a proxied call does when the budget's object cannot be reached. */
+  FINCH_RATE_BUDGET_UNAVAILABLE?: string;
   /** Signed lifecycle webhooks to the app (docs/events.md); both optional. */
   APP_WEBHOOK_URL?: string;
   APP_WEBHOOK_SECRET?: string;

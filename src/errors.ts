@@ -52,6 +52,11 @@ export const ERRORS = {
     status: 429,
     message: "This app's Finch rate budget for the product is spent; retry after the Retry-After delay.",
   },
+  finch_budget_unavailable: {
+    status: 503,
+    message:
+      "This app's Finch rate budget cannot be reached, so Finch was not called; retry after the Retry-After delay.",
+  },
   // API
   unauthorized: { status: 401, message: "A valid API key is required." },
   scope_missing: { status: 403, message: "This API key does not have the scope this operation needs." },

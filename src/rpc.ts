@@ -116,9 +116,10 @@ const methods = {
       try {
         return await ops.proxyFinch(ctx, byId(connectionId), toProxyCall(request));
       } catch (e) {
-        // The budget's refusal is an answer like Finch's own 429 (same status and Retry-After),
-        // so a caller's retry logic treats both alike; every other failure throws as usual.
-        if (e instanceof AppError && e.code === "finch_budget_exhausted") return budgetResponse(e, ctx.trace);
+        // The budget's answers (429 spent, 503 unreachable) are answers like Finch's own 429 and
+        // 503 (same status and Retry-After), so a caller's retry logic treats them alike; every
+        // other failure throws as usual.
+        if (e instanceof AppError && BUDGET_ANSWERS.has(e.code)) return budgetResponse(e, ctx.trace);
         throw e;
       }
     }),
@@ -185,6 +186,8 @@ async function run<T>(
     });
   }
 }
+
+const BUDGET_ANSWERS: ReadonlySet<string> = new Set(["finch_budget_exhausted", "finch_budget_unavailable"]);
 
 function budgetResponse(e: AppError, trace: Trace): Response {
   trace.outcome = e.code;

@@ -51,7 +51,8 @@ const encoder = new TextEncoder();
  * its own callback first, so the proxied calls find a connection stored the subject's way.
  */
 async function setup(env, ctx, callback) {
-  // The rate budget's Durable Object is I/O like KV: off here, measured in the whole-request passes.
+  // The rate budget's Durable Object is I/O like KV: off here (and on below, its object answered
+  // in the isolate); its round trip is measured in the whole-request passes.
   // Lifecycle events go to a queue that discards them (I/O, like KV): the writer's hand-off runs.
   const stubEnv = {
     ...env,
@@ -61,6 +62,18 @@ async function setup(env, ctx, callback) {
     APP_EVENTS: discardingQueue(),
   };
   stubEnv.CONNECTION_WRITER = memoryWriters(stubEnv, createKeyRing(env.ENCRYPTION_KEYS));
+  // The same Worker with the rate budget on, its object answered in the isolate: what the
+  // Worker itself spends on its budget (the lease book, the slot's steps). With the bench's
+  // raised limits a busy isolate takes its slots from leases; at Finch's default limits every
+  // call asks the object (here: at once).
+  const budgetEnv = (limits) => ({
+    ...stubEnv,
+    FINCH_RATE_BUDGET: "on",
+    FINCH_RATE_LIMITS: limits,
+    RATE_BUDGET: answeringBudget(),
+  });
+  const leasedEnv = budgetEnv("company=1000000,directory=1000000");
+  const askingEnv = budgetEnv("");
   const bareEnv = { ...env, CONNECTIONS: memoryKv(), FINCH_API_BASE_URL: "http://finch.stub" };
   const callbackUrl = `http://127.0.0.1${callback.path}`;
   const oursCallback = () => worker.fetch(new Request(callbackUrl, { headers: callback.headers }), stubEnv, ctx);
@@ -117,6 +130,8 @@ async function setup(env, ctx, callback) {
     writerConnect,
     workerSideCallback,
     stubEnv,
+    leasedEnv,
+    askingEnv,
     bareEnv,
     oursCallback,
     bareCallback,
@@ -169,6 +184,24 @@ function memoryWriters(env, ring) {
     idFromName: (name) => name,
     get: () => ({ execute: (id, command, caller) => host(id).run(id, command, caller) }),
   };
+}
+
+/**
+ * Rate-budget objects that grant at once (src/durable/rate-budget.ts's answers, without its
+ * window): a lease as large as the Worker asks for, within a 64th of the limit.
+ */
+function answeringBudget() {
+  let grants = 0;
+  const stub = {
+    acquire: async (req) => ({
+      ok: true,
+      granted: Math.min(Math.max(1, req.want ?? 1), Math.max(1, Math.floor(req.limit / 64))),
+      grant: ++grants,
+    }),
+    release: async () => {},
+    pause: async () => {},
+  };
+  return { idFromName: (name) => name, get: () => stub };
 }
 
 /** Writers that answer a connect at once with `facts` for the called id: the Worker's side alone. */
@@ -407,6 +440,18 @@ const STEPS = {
     withStubFinch(
       () =>
         worker.fetch(new Request(f.oursProxy, { headers: { authorization: `Bearer ${f.apiKey}` } }), f.stubEnv, ctx),
+      200,
+    ),
+  "whole proxied call, KV + Finch stubbed, rate budget on (leases): ours": (f, _env, ctx) =>
+    withStubFinch(
+      () =>
+        worker.fetch(new Request(f.oursProxy, { headers: { authorization: `Bearer ${f.apiKey}` } }), f.leasedEnv, ctx),
+      200,
+    ),
+  "whole proxied call, KV + Finch stubbed, rate budget on (every call asks): ours": (f, _env, ctx) =>
+    withStubFinch(
+      () =>
+        worker.fetch(new Request(f.oursProxy, { headers: { authorization: `Bearer ${f.apiKey}` } }), f.askingEnv, ctx),
       200,
     ),
   "whole proxied call, KV + Finch stubbed: bare": (f) =>

@@ -1,16 +1,15 @@
 import { FINCH_API_VERSION, type FinchSettings } from "../config";
 import { AppError } from "../errors";
 import { parseErrorBody, sendToFinch } from "../finch/http";
-import { FINCH_RATE_WINDOW_MS, productOf } from "../finch/products";
+import { productOf } from "../finch/products";
 import { readBounded } from "../lib/body";
 import { utf8 } from "../lib/encoding";
-import { retryAfterMs } from "../lib/retry-after";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
 import type { Writers } from "../writer/commands";
 import { type Customers, customerAllowed, ensureCustomer } from "./connections";
 import { finchUrl, isReservedPath } from "./proxy-path";
-import type { BudgetDecision } from "./rate-budget";
+import { finch429Pause, type RateBudgetPort } from "./rate-slot";
 
 /**
  * Calls Finch with a stored connection's token on behalf of the app: the HTTP proxy and the
@@ -42,18 +41,11 @@ export interface ProxyCall {
   bodyLength?: number | undefined;
 }
 
-/** The app-wide Finch rate budget (durable/budget-port.ts); absent when FINCH_RATE_BUDGET=off. */
-export interface RateBudgetPort {
-  budgeted(product: string): boolean;
-  acquire(product: string, connectionId: string): Promise<BudgetDecision>;
-  /** Finch answered 429 for this product: hold every call for `ms`. */
-  pause(product: string, ms: number): Promise<void>;
-}
-
 export interface ProxyDeps {
   finch: FinchSettings;
   store: ConnectionStore;
   writers: Writers;
+  /** The app-wide Finch rate budget (durable/budget-port.ts); absent when FINCH_RATE_BUDGET=off. */
   budget?: RateBudgetPort | undefined;
   /** A caller limited to these customers (undefined or absent: every customer). */
   customers?: Customers;
@@ -92,7 +84,7 @@ const DROP = new Set([
 const dropped = (name: string) => DROP.has(name) || name.startsWith("cf-") || name.startsWith("x-forwarded-");
 
 const PASS_BACK = new Set(["content-type", "finch-request-id", "retry-after"]);
-const REAUTH_PEEK_LIMIT = 16 * 1024;
+const ERROR_PEEK_LIMIT = 16 * 1024;
 
 function upstreamHeaders(from: Headers, token: string): Headers {
   const headers = new Headers();
@@ -165,11 +157,19 @@ export async function proxyToFinch(deps: ProxyDeps, call: ProxyCall, trace: Trac
   const budget = deps.budget;
   const product = budget ? productOf(decodeURIComponent(call.path)) : undefined;
   const budgeted = budget !== undefined && product !== undefined && budget.budgeted(product);
-  const slot = () => (budgeted ? (budget as RateBudgetPort).acquire(product as string, call.connectionId) : undefined);
-  // The token and the budget slot are fetched together: the slot is the one Durable Object
-  // request a proxied call makes, and waiting for KV first would add its latency to every call.
-  const [stored, first] = await Promise.all([storedToken(deps, call.connectionId, trace), slot()]);
-  if (first && !first.ok) throw budgetExhausted(product as string, first);
+  const slot = () => (budgeted ? (budget as RateBudgetPort).slot(product as string, call.connectionId) : undefined);
+  // The slot is asked for while the token is read (domain/rate-slot.ts): it is the one Durable
+  // Object request a proxied call makes, and waiting for KV first would add its latency to
+  // every call. A call that does not go out (an unknown connection) gives its slot back.
+  const first = slot();
+  let stored: Awaited<ReturnType<typeof storedToken>>;
+  try {
+    stored = await storedToken(deps, call.connectionId, trace);
+  } catch (e) {
+    await first?.cancel(trace);
+    throw e;
+  }
+  await first?.use(trace);
   const send = async (token: string) => {
     const headers = upstreamHeaders(call.headers, token);
     let res: Response;
@@ -179,20 +179,15 @@ export async function proxyToFinch(deps: ProxyDeps, call: ProxyCall, trace: Trac
       if (tripped.over) throw tooLarge();
       throw e;
     }
-    if (res.status === 429 && budgeted) {
-      // Finch's own 429 passes through as is, and holds the whole app's calls to this product.
-      const wait = retryAfterMs(res.headers, Date.now()) ?? FINCH_RATE_WINDOW_MS;
-      trace.notes.push(`finch 429 on ${product}: budget paused ${Math.ceil(wait / 1000)} s`);
-      await (budget as RateBudgetPort)
-        .pause(product as string, wait)
-        .catch(() => trace.notes.push("budget pause failed"));
-    }
-    return res;
+    if (res.status !== 429 || !budget) return { res, out: res.body };
+    // Finch's own 429 passes through as is, and holds the app's calls (domain: finch429Pause).
+    const reply = await peekError(res);
+    await finch429Pause(budget, budgeted ? product : undefined, reply.finchCode, res.headers, trace);
+    return { res, out: reply.body };
   };
 
   let tokenGen = stored.tokenGen;
-  let res = await send(stored.token);
-  let out = res.body;
+  let { res, out } = await send(stored.token);
   for (let healed = false; res.status === 401; healed = true) {
     const reply = await peekError(res);
     out = reply.body;
@@ -214,25 +209,13 @@ export async function proxyToFinch(deps: ProxyDeps, call: ProxyCall, trace: Trac
       break;
     }
     // The retry is another call at Finch: it needs a slot of its own.
-    const again = await slot();
-    if (again && !again.ok) throw budgetExhausted(product as string, again);
+    await slot()?.use(trace);
     trace.notes.push("retried once with the writer's newer token");
     await out?.cancel().catch(() => undefined);
     tokenGen = fresh.tokenGen;
-    res = await send(fresh.token);
-    out = res.body;
+    ({ res, out } = await send(fresh.token));
   }
   return new Response(out, { status: res.status, statusText: res.statusText, headers: responseHeaders(res.headers) });
-}
-
-/** Our own 429: Finch is not called; Retry-After says when the first slot frees. */
-function budgetExhausted(product: string, slot: Extract<BudgetDecision, { ok: false }>): AppError {
-  return new AppError("finch_budget_exhausted", `${product} budget ${slot.reason}, retry in ${slot.retryAfterMs} ms`, {
-    headers: {
-      "Retry-After": String(Math.ceil(slot.retryAfterMs / 1000)),
-      "retry-after-ms": String(slot.retryAfterMs),
-    },
-  });
 }
 
 /**
@@ -255,11 +238,11 @@ async function storedToken(deps: ProxyDeps, connectionId: string, trace: Trace) 
 
 const replayable = (body: Body) => !(body instanceof ReadableStream);
 
-/** Finch's error code from a 401, read from a copy; the caller still gets every byte of the original. */
+/** Finch's error code from a 401 or 429, read from a copy; the caller still gets every byte of the original. */
 async function peekError(res: Response): Promise<{ body: ReadableStream<Uint8Array> | null; finchCode?: string }> {
   if (!res.body) return { body: null };
   const [pass, peek] = res.body.tee();
-  const text = await readBounded(new Response(peek), REAUTH_PEEK_LIMIT);
+  const text = await readBounded(new Response(peek), ERROR_PEEK_LIMIT);
   const code = text === undefined ? undefined : finchCode(text);
   return code === undefined ? { body: pass } : { body: pass, finchCode: code };
 }

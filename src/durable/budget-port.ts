@@ -1,7 +1,6 @@
 import type { RateBudgetSettings } from "../config";
-import type { RateBudgetPort } from "../domain/proxy";
-import { LEASE_HOLD_MS, LeaseBook } from "../domain/rate-lease";
-import { AppError } from "../errors";
+import { CallSlot, LEASE_HOLD_MS, LeaseBook } from "../domain/rate-lease";
+import { PendingSlot, type RateBudgetPort } from "../domain/rate-slot";
 
 /** The slots this isolate holds, across requests (domain/rate-lease.ts). */
 const leases = new LeaseBook();
@@ -9,45 +8,47 @@ const leases = new LeaseBook();
 /**
  * The proxy's view of the app-wide budget: one RateBudget object per Finch application and
  * product. undefined when the budget is off. A call first takes a slot this isolate already
- * holds; only without one does it ask the object (which may grant a lease of several). An
- * object that cannot be reached is a refusal (503 storage_unavailable, retry later), never a
- * silent pass: the budget is what keeps the whole app inside Finch's limits.
+ * holds; only without one does it ask the object (which may grant a lease of several). What
+ * happens when the object cannot be reached is FINCH_RATE_BUDGET_UNAVAILABLE's choice
+ * (domain/rate-slot.ts): 503 finch_budget_unavailable by default, since the budget is what
+ * keeps the whole app inside Finch's limits.
  */
 export function rateBudgetPort(settings: RateBudgetSettings): RateBudgetPort | undefined {
   const ns = settings.ns;
   if (!settings.enabled || !ns) return undefined;
   const stub = (product: string) => ns.get(ns.idFromName(`${settings.scope}:${product}`));
   // Under fairness each connection's slots are counted apart, so its leases are its own.
-  const productKey = (product: string) => `${settings.scope}\n${product}\n`;
+  const scopeKey = `${settings.scope}\n`;
+  const productKey = (product: string) => `${scopeKey}${product}\n`;
   const leaseKey = (product: string, connectionId: string) =>
     settings.fairShare === undefined ? productKey(product) : `${productKey(product)}${connectionId}`;
+  const policy = { unavailable: settings.unavailable, maxPauseMs: settings.maxPauseMs };
   return {
+    maxPauseMs: settings.maxPauseMs,
     budgeted: (product) => settings.limits[product] !== undefined,
-    async acquire(product, connectionId) {
-      const limit = settings.limits[product];
-      if (limit === undefined) return { ok: true, granted: 1 };
-      const key = leaseKey(product, connectionId);
-      const sentAt = Date.now();
-      if (leases.take(key, sentAt)) return { ok: true, granted: 1 };
-      let decision: Awaited<ReturnType<RateBudgetPort["acquire"]>>;
-      try {
-        decision = await stub(product).acquire({
-          connectionId,
-          limit,
-          windowMs: settings.windowMs,
-          fairShare: settings.fairShare,
-          want: leases.want(key, sentAt),
-          holdMs: LEASE_HOLD_MS,
-        });
-      } catch {
-        throw new AppError("storage_unavailable", `rate budget ${product} unreachable`);
-      }
-      if (decision.ok) leases.add(key, sentAt, decision.granted);
-      return decision.ok ? { ok: true, granted: 1 } : decision;
+    slot(product, connectionId) {
+      const limit = settings.limits[product] as number;
+      // The stub only when the object is asked: a call served from a lease never builds it.
+      const request = {
+        acquire: (ask: { want: number; giveBack?: number | undefined }) =>
+          stub(product).acquire({
+            connectionId,
+            limit,
+            windowMs: settings.windowMs,
+            fairShare: settings.fairShare,
+            want: ask.want,
+            holdMs: LEASE_HOLD_MS,
+            giveBack: ask.giveBack,
+          }),
+        release: (grant: number) => stub(product).release(connectionId, grant),
+      };
+      return new PendingSlot(product, request, new CallSlot(leases, leaseKey(product, connectionId)), policy);
     },
     async pause(product, ms) {
-      leases.drop(productKey(product));
-      await stub(product).pause(ms);
+      // Finch's per-IP limit (product undefined) holds every product this app budgets.
+      const products = product === undefined ? Object.keys(settings.limits) : [product];
+      leases.drop(product === undefined ? scopeKey : productKey(product));
+      await Promise.all(products.map((p) => stub(p).pause(ms)));
     },
   };
 }

@@ -19,6 +19,17 @@ export const DEFAULT_RATE_LIMITS: Readonly<Record<string, number>> = {
 /** Finch's window. */
 export const FINCH_RATE_WINDOW_MS = 60_000;
 
+/**
+ * How long a sent call may take to reach Finch, where it starts to count: a slot is held this
+ * much longer than Finch's window. The budget's guarantee assumes no call takes longer (every
+ * other delay, to the object, back, and the token read, is covered whatever its length:
+ * domain/rate-lease.ts). 5 s covers a lost TCP SYN and its retransmission.
+ */
+export const FINCH_RATE_MARGIN_MS = 5_000;
+
+/** Finch's penalty after its per-IP limit (429 finch_api_ip_rl), when its 429 says no Retry-After. */
+export const FINCH_IP_PENALTY_MS = 60 * 60_000;
+
 const ENDPOINTS: readonly (readonly [RegExp, string])[] = [
   [/^\/employer\/company\/?$/, "company"],
   [/^\/employer\/directory\/?$/, "directory"],

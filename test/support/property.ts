@@ -22,15 +22,23 @@ declare module "vitest" {
 
 export const DEFAULT_RUNS = 1000;
 
-/** Cases per property: FC_RUNS, else DEFAULT_RUNS. */
-export const propertyRuns = (): number => inject("fcRuns") || DEFAULT_RUNS;
+/** Cases per property: FC_RUNS, else the property's own default (DEFAULT_RUNS unless it names one). */
+export const propertyRuns = (fallback = DEFAULT_RUNS): number => inject("fcRuns") || fallback;
 
 /** A test timeout that grows with FC_RUNS (a case costs a few ms; this leaves ample room). */
-export const propertyTimeout = (perCaseMs = 20) => 30_000 + propertyRuns() * perCaseMs;
+export const propertyTimeout = (perCaseMs = 20, fallbackRuns = DEFAULT_RUNS) =>
+  30_000 + propertyRuns(fallbackRuns) * perCaseMs;
 
-/** Runs `property` with the configured number of cases; logs seed, runs and time. */
-export async function runProperty<Ts>(name: string, property: fc.IAsyncPropertyWithHooks<Ts>): Promise<void> {
-  const numRuns = propertyRuns();
+/**
+ * Runs `property` with the configured number of cases; logs seed, runs and time. A property
+ * whose cases are whole simulations may name a smaller default (FC_RUNS still overrides it).
+ */
+export async function runProperty<Ts>(
+  name: string,
+  property: fc.IAsyncPropertyWithHooks<Ts>,
+  fallbackRuns = DEFAULT_RUNS,
+): Promise<void> {
+  const numRuns = propertyRuns(fallbackRuns);
   const seed = inject("fcSeed") || (Math.random() * 2 ** 31) | 0;
   const started = performance.now();
   console.log(JSON.stringify({ property: name, runs: numRuns, seed }));

@@ -2,6 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { app } from "../../src/app";
 import type { Env } from "../../src/env";
+import { API_KEY } from "./http";
 import { WORKER_ORIGIN } from "./secrets";
 
 /** Calls the Worker: `call` from http.ts, or `workerWith(...)` for another configuration. */
@@ -33,3 +34,13 @@ export function workerWith(vars: Partial<Env>): Caller {
  * product's budget) or spends a budget does not starve the tests after it.
  */
 export const ownBudget = (): Partial<Env> => ({ FINCH_CLIENT_ID: `test-app-${crypto.randomUUID()}` });
+
+/**
+ * The proxy of a Worker that is its own Finch application (ownBudget) with Finch's default
+ * limits unless `vars` say otherwise: `(connectionId, path?)` calls the proxy with the API key.
+ */
+export function budgetApp(vars: Partial<Env> = {}) {
+  const worker = workerWith({ ...ownBudget(), FINCH_RATE_LIMITS: "", ...vars });
+  return (connectionId: string, path = "/employer/company") =>
+    worker(`/api/connections/${connectionId}/finch${path}`, { headers: { authorization: `Bearer ${API_KEY}` } });
+}
