@@ -84,6 +84,16 @@ describe("every documented (route, status) is produced, with the documented body
     expect(await check("introspectConnection", res)).toBe(409);
   });
 
+  it("getAuditTrail", async () => {
+    const { connectionId } = await seedConnection();
+    expect((await api(`/api/connections/${connectionId}/token`, { method: "POST" })).status).toBe(200);
+    const path = `/api/connections/${connectionId}/audit`;
+    expect(await check("getAuditTrail", await api(path))).toBe(200);
+    expect(await check("getAuditTrail", await api(`${path}?limit=0`))).toBe(400);
+    expect(await check("getAuditTrail", await api(path, {}, BAD_KEY))).toBe(401);
+    expect(await check("getAuditTrail", await api("/api/connections/no-such-connection/audit"))).toBe(404);
+  });
+
   it("importConnection", async () => {
     const seeded = finch().mock.seedConnection({ customerId: "acme", customerName: "Acme Inc" });
     rememberToken(seeded.accessToken);
@@ -130,6 +140,7 @@ it("every route answers 403 scope_missing to a key without its scope", async () 
   const cases: [string, Promise<Response>][] = [
     ["listConnections", tokenOnly("/api/connections")],
     ["getConnection", tokenOnly(byId)],
+    ["getAuditTrail", tokenOnly(`${byId}/audit`)],
     ["getAccessToken", reader(`${byId}/token`, { method: "POST" })],
     ["introspectConnection", reader(`${byId}/introspect`, { method: "POST" })],
     ["disconnectConnection", reader(byId, { method: "DELETE" })],
