@@ -3,7 +3,7 @@ import { AppError } from "../errors";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
 import { type ConnectionFacts, publicFacts } from "../storage/records";
-import type { Disconnected, Introspected, Writers } from "../writer/commands";
+import type { Disconnected, EntitiesDisconnected, Introspected, SyncStarted, Writers } from "../writer/commands";
 
 /**
  * What the app's back end can do with a stored connection. Shared by the HTTP API and the
@@ -112,4 +112,28 @@ export function introspectConnection(writers: Writers, connectionId: string, tra
  */
 export function disconnectConnection(writers: Writers, connectionId: string, trace: Trace): Promise<Disconnected> {
   return writers(connectionId).disconnect(trace);
+}
+
+/**
+ * Disconnects some of a multi-entity connection's entities at Finch (POST /disconnect-entity),
+ * then stores Finch's word on every entity (src/writer/account.ts). When they were its last,
+ * Finch ends the connection, and it is disconnected here too (`connection_disconnected`).
+ */
+export function disconnectEntities(
+  writers: Writers,
+  connectionId: string,
+  entityIds: readonly string[],
+  trace: Trace,
+): Promise<EntitiesDisconnected> {
+  // Once each: Finch is told every entity once, and the answer lists each once.
+  return writers(connectionId).disconnectEntities([...new Set(entityIds)], trace);
+}
+
+/**
+ * Starts Finch's data_sync_all for the connection (its token never leaves the writer). While
+ * one runs, Finch answers that job. Its completion reaches the app as `connection.data_synced`,
+ * once Finch confirms the job its webhook names.
+ */
+export function startSync(writers: Writers, connectionId: string, trace: Trace): Promise<SyncStarted> {
+  return writers(connectionId).startSync(trace);
 }
