@@ -2,10 +2,11 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { ConnectionPage } from "../src/domain/listing";
 import type { AppEvent } from "../src/events/model";
+import { MAX_ENTITIES } from "../src/storage/records";
 import { expectError, expectNoSecrets, expectStored } from "./support/assert";
 import { watchQueue } from "./support/events";
 import { finch } from "./support/finch";
-import { clearKv, kvNames, rawRecord, rememberToken, seedConnection } from "./support/fixtures";
+import { clearKv, kvNames, rawRecord, rememberToken, seedConnection, writeRecord } from "./support/fixtures";
 import { startFlow } from "./support/flow";
 import { api, call } from "./support/http";
 import { scopedWorker } from "./support/scoped-keys";
@@ -75,6 +76,36 @@ describe("entities of a multi-entity connection", () => {
         { connection_id: id, entities: expected, entity_counts: { connected: 2 } },
       ]);
     }
+  });
+
+  it("keeps listing metadata under KV's 1 KiB: many named entities make it partial, and the listing reads the record", async () => {
+    const few = await seedConnection();
+    const many = await seedConnection();
+    const named = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        id: `e-${i}`,
+        name: `Entity ${i} ${"x".repeat(200)}`,
+        source_id: `src-${i}`,
+        status: i % 2 ? "disconnected" : "connected",
+      }));
+    await writeRecord({ ...few.record, entities: named(2), entity_counts: { connected: 1, disconnected: 1 } }, false);
+    await writeRecord(
+      { ...many.record, entities: named(MAX_ENTITIES), entity_counts: { connected: 60, disconnected: 40 } },
+      false,
+    );
+    const meta = async (id: string) =>
+      (await env.CONNECTIONS.getWithMetadata<Record<string, any>>(`conn:${id}`)).metadata as Record<string, any>;
+    const small = await meta(few.connectionId);
+    expect(small.rd.ec).toEqual({ connected: 1, disconnected: 1 });
+    expect(small.partial).toBeUndefined();
+    const big = await meta(many.connectionId);
+    expect(big.partial).toBe(1);
+    expect(new TextEncoder().encode(JSON.stringify(big)).byteLength).toBeLessThanOrEqual(1024);
+    const page = await (await api("/api/connections")).json<ConnectionPage>();
+    const byId = new Map(page.connections.map((c) => [c.connection_id, c]));
+    expect(byId.get(few.connectionId)?.entity_counts).toEqual({ connected: 1, disconnected: 1 });
+    expect(byId.get(many.connectionId)?.entity_counts).toEqual({ connected: 60, disconnected: 40 });
+    expect(byId.get(many.connectionId)?.entities).toHaveLength(MAX_ENTITIES);
   });
 
   it("a single-entity connection shows its one entity; one stored before entities existed shows nulls", async () => {
