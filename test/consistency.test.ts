@@ -234,14 +234,15 @@ function expectedEvent(before: WriterState | undefined, after: WriterState): Par
  */
 function shown(r: StoredConnection): Omit<ConnectionState, "generation"> {
   const f = publicFacts(r);
-  // Entity counts are the API's (events carry the entities themselves).
-  const { entity_counts: _counts, ...ready } = readiness(f);
+  // Entity counts, names and source ids are the API's: events carry each entity's id and status.
+  const { entity_counts: _counts, entities, ...ready } = readiness(f);
   return {
     status: f.status,
     customer_id: f.customer_id,
     provider_id: f.provider_id,
     products: f.products,
     ...ready,
+    entities: entities && entities.map(({ id, status }) => ({ id, status })),
   };
 }
 
