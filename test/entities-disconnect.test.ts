@@ -119,6 +119,20 @@ describe("POST /api/connections/:id/entities/disconnect", () => {
     expect(events()).toMatchObject([{ type: "connection.updated", data: { reason: "entity_disconnect" } }]);
   });
 
+  it("a token Finch refuses after it while entities remain (a re-authentication meanwhile) does not end the connection", async () => {
+    const { id, entities } = await multiEntity();
+    expect((await api(`/api/connections/${id}/introspect`, { method: "POST" })).status).toBe(200);
+    finch().override("GET /introspect", () =>
+      Response.json({ code: 401, name: "authentication_error", message: "revoked" }, { status: 401 }),
+    );
+    const events = appEvents();
+    const res = await api(disconnectPath(id), json({ entity_ids: [entities[1]] }));
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(await res.json()).toMatchObject({ connection_disconnected: false, connection: { status: "connected" } });
+    expect((await rawRecord(id))?.entities?.map((e) => e.status)).toEqual(["connected", "disconnected"]);
+    expect(events().map((e) => e.type)).toEqual(["connection.updated"]);
+  });
+
   it("an entity the connection does not have: 404 entity_not_found, nothing stored or told", async () => {
     const { id } = await multiEntity();
     const before = await rawRecord(id);

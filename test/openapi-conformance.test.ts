@@ -106,6 +106,8 @@ describe("every documented (route, status) is produced, with the documented body
     const { connectionId } = await seedConnection();
     const path = `/api/connections/${connectionId}/entities/disconnect`;
     const entity = finch().mock.connections.get(connectionId)?.entities[0]?.id;
+    // The writer learns the connection's entities (so it knows the one below is its last).
+    expect((await post(`/api/connections/${connectionId}/introspect`)).status).toBe(200);
     const body = (ids: unknown[]) => JSON.stringify({ entity_ids: ids });
     expect(await check("disconnectEntities", await post(path, body([])))).toBe(400);
     expect(await check("disconnectEntities", await post(path, BIG))).toBe(413);

@@ -10,7 +10,7 @@ import {
   RECORD_VERSION,
   type StoredConnection,
 } from "../src/storage/records";
-import { applyIntrospection, markedEntitiesDisconnected } from "../src/writer/introspection";
+import { applyIntrospection, markedEntitiesDisconnected, namesEveryLiveEntity } from "../src/writer/introspection";
 
 /** Finch's introspect answer applied to a record: bounded, and no write when nothing changed. */
 const at = "2026-11-29T00:00:00.000Z";
@@ -120,5 +120,24 @@ describe("entities (multi-entity connections)", () => {
     // Nothing stored to change: no write.
     expect(markedEntitiesDisconnected(next as StoredConnection, ["e2"], later)).toBeUndefined();
     expect(markedEntitiesDisconnected(record, ["e1"], later)).toBeUndefined();
+  });
+
+  it("tells whether a disconnect named every live entity, as far as the record knows them all", () => {
+    const two = (status: string | null) => ({
+      ...record,
+      entities: [
+        { id: "e1", status: "connected" },
+        { id: "e2", status },
+      ],
+    });
+    expect(namesEveryLiveEntity(two("connected"), ["e1", "e2"])).toBe(true);
+    expect(namesEveryLiveEntity(two("disconnected"), ["e1"])).toBe(true);
+    expect(namesEveryLiveEntity(two("connected"), ["e1"])).toBe(false);
+    // From the exchange's ids when introspect never listed them.
+    expect(namesEveryLiveEntity({ ...record, entity_ids: ["e1", "e2"] }, ["e2", "e1"])).toBe(true);
+    expect(namesEveryLiveEntity({ ...record, entity_ids: ["e1", "e2"] }, ["e1"])).toBe(false);
+    // A stored prefix of a longer list, or nothing known: not proof.
+    expect(namesEveryLiveEntity({ ...two("connected"), entity_counts: { connected: 40 } }, ["e1", "e2"])).toBe(false);
+    expect(namesEveryLiveEntity(record, ["e1"])).toBe(false);
   });
 });

@@ -7,7 +7,7 @@ import { publicFacts, type StoredConnection } from "../storage/records";
 import { AskingWriter, isReauth } from "./asking";
 import type { EntitiesDisconnected, SyncStarted } from "./commands";
 import { disconnectEvents, type SyncJob, type SyncJobClaim } from "./emit";
-import { applyIntrospection, markedEntitiesDisconnected } from "./introspection";
+import { applyIntrospection, markedEntitiesDisconnected, namesEveryLiveEntity } from "./introspection";
 import { finchConfirmsSync } from "./job-check";
 import { generation, type WriterState } from "./state";
 
@@ -35,10 +35,11 @@ export class AccountWriter extends AskingWriter {
    * POST /disconnect-entity, then Finch is asked the connection's state (introspect) and its
    * answer stored, all under the lock (nothing may change between Finch's action and its
    * record). The change is told as `connection.updated` (or `status_changed`) with reason
-   * `entity_disconnect`. When Finch no longer accepts the token after it (Finch, like the
-   * mock, ends the whole connection when its last entity goes), the connection is gone: the
+   * `entity_disconnect`. When Finch no longer accepts the token after its last entities went
+   * (Finch, like the mock, then ends the whole connection), the connection is gone: the
    * tombstone is committed as a disconnect would, with `connection.disconnected`. When Finch
-   * cannot be asked after acting, the known result (those entities disconnected) is stored.
+   * cannot be asked after acting (or refuses the token while entities remain), the known
+   * result (those entities disconnected) is stored.
    */
   disconnectEntities(entityIds: readonly string[], trace: Trace): Promise<EntitiesDisconnected> {
     return this.exclusive(async () => {
@@ -53,7 +54,9 @@ export class AccountWriter extends AskingWriter {
       try {
         facts = await finchIntrospect(finch, token, trace);
       } catch (e) {
-        if (isRefused(e)) {
+        // Refused after its last entities went: Finch ended the connection. Refused otherwise
+        // (a re-authentication may have replaced the token meanwhile): not a reason to end it.
+        if (isRefused(e) && namesEveryLiveEntity(record, entityIds)) {
           trace.notes.push("finch no longer accepts the token: the connection ended with its entities");
           const gen = generation(state) + 1;
           const at = this.deps.now().toISOString();
@@ -63,6 +66,7 @@ export class AccountWriter extends AskingWriter {
         }
         // A token Finch refused before acting, and cannot be asked about now: nothing is known.
         if (answer === "already_invalid") throw e;
+        if (isRefused(e)) trace.notes.push("finch refused the token after disconnect-entity, entities remain: kept");
         // Finch acted but could not be asked after: what it did is known, and stored.
         trace.notes.push("introspect after disconnect-entity failed: the known result is stored");
       }

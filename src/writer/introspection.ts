@@ -84,6 +84,22 @@ export function markedEntitiesDisconnected(
 
 const DISCONNECTED = "disconnected";
 
+/**
+ * Whether `entityIds` name every entity of the connection not already disconnected, as far as
+ * the record knows them completely (introspect's entities, else the exchange's entity ids; a
+ * stored list shorter than Finch's count is a prefix and proves nothing). Then a token Finch
+ * refuses right after disconnecting them is explained: Finch ended the connection with its
+ * last entities (and not, say, a re-authentication that replaced the token meanwhile).
+ */
+export function namesEveryLiveEntity(record: StoredConnection, entityIds: readonly string[]): boolean {
+  const ids = new Set(entityIds);
+  const known = record.entities ?? record.entity_ids?.map((id) => ({ id, status: null }));
+  if (!known || known.length === 0) return false;
+  const counted = record.entity_counts ? Object.values(record.entity_counts).reduce((a, b) => a + b, 0) : 0;
+  if (counted > known.length) return false;
+  return known.every((e) => e.status === DISCONNECTED || ids.has(e.id));
+}
+
 /** Reauth as Finch's data endpoints report it (401 reauthenticate_user): undefined when already so. */
 export function markedReauth(record: StoredConnection, now: Date): StoredConnection | undefined {
   if (record.status === "reauth") return undefined;
