@@ -94,6 +94,7 @@ describe("POST /api/sandbox/connections", () => {
       { ...ACME, provider_id: "gusto", employee_size: MAX_SANDBOX_EMPLOYEES + 1 },
       { ...ACME, provider_id: "gusto", employee_size: 1.5 },
       { ...ACME, customer_id: "x".repeat(256), provider_id: "gusto" },
+      { ...ACME, customer_name: "Acme\nInc", provider_id: "gusto" },
       { ...ACME, provider_id: "gusto", authentication_type: "assisted" },
     ]) {
       await expectError(await post(body), 400, "body_invalid");

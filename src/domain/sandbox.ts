@@ -15,7 +15,9 @@ import { connectInput, type Writers } from "../writer/commands";
  * connection's single writer stores it as an import would, telling the app
  * `connection.created` with source "sandbox".
  */
-const text = (max: number) => v.pipe(v.string(), v.minLength(1), v.maxLength(max));
+/** Printable text (no control characters: they would reach logs and Finch's dashboard). */
+const text = (max: number) =>
+  v.pipe(v.string(), v.minLength(1), v.maxLength(max), v.regex(/^[\x20-\x7e\u00a0-\uffff]+$/));
 /** Finch's provider ids (gusto, adp_run, finch_multi_entity, ...): lower case, digits, underscores. */
 const PROVIDER_ID = /^[a-z0-9][a-z0-9_]{0,63}$/;
 /** Finch documents no bound; above 100 it generates a single pay period. The bound is ours. */
