@@ -41,6 +41,7 @@ describe("GET /api/connections?customer_id=...", () => {
         "updated_at",
         "authentication_methods",
         "entities",
+        "entity_counts",
         "last_successful_sync",
         "last_initial_sync_at",
         "last_data_sync_all_at",

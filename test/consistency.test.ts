@@ -37,7 +37,9 @@ import { CONNECTIONS, emptyTally, type FaultPlan, GHOST, LOCATIONS, type Tally, 
  *     the connection's state after it; no event describes a change that was not committed, and
  *     the app received every one of them (deduplicated by id) and nothing else;
  *  6. the newest event of each connection holds its state as finally stored;
- *  7. every commit that told an event has its audit entry, and each writer's trail is one valid chain.
+ *  7. every commit that told an event has its audit entry, and each writer's trail is one valid chain;
+ *  8. a `connection.data_synced` tells only a sync Finch confirmed, with Finch's time (job
+ *     webhooks are prompts; forged ones, signed with a leaked secret, record nothing).
  *
  *   FC_RUNS=10000 npx vitest run --project workers test/consistency.test.ts
  */
@@ -78,6 +80,8 @@ const step = fc.oneof(
       // Few ids, so some deliveries are redeliveries of an earlier one.
       eventId: fc.nat(4),
       jobType: fc.constantFrom("initial_data_sync_org", "initial_data_sync_payroll", "data_sync_all"),
+      // Signed with a leaked secret: a job Finch never ran.
+      forged: fc.boolean(),
     }),
   },
 );
@@ -154,7 +158,7 @@ function run(world: World, s: Step, at: number): Promise<void> {
     case "read":
       return world.read(s.id, at).then(() => undefined);
     case "job":
-      return world.deliverJob(s.id, `msg_job_${s.id}_${s.eventId}`, s.jobType);
+      return world.deliverJob(s.id, `msg_job_${s.id}_${s.eventId}`, s.jobType, s.forged);
   }
 }
 
@@ -232,13 +236,36 @@ function expectedEvent(before: WriterState | undefined, after: WriterState): Par
  */
 function shown(r: StoredConnection): Omit<ConnectionState, "generation"> {
   const f = publicFacts(r);
+  // Entity counts, names and source ids are the API's: events carry each entity's id and status.
+  const { entity_counts: _counts, entities, ...ready } = readiness(f);
   return {
     status: f.status,
     customer_id: f.customer_id,
     provider_id: f.provider_id,
     products: f.products,
-    ...readiness(f),
+    ...ready,
+    entities: entities && entities.map(({ id, status }) => ({ id, status })),
   };
+}
+
+/**
+ * 7. A `connection.data_synced` tells only what Finch confirmed, with Finch's time: a
+ * data_sync_all is a job Finch finished for this connection, at its completion time; an initial
+ * sync, a successful sync Finch reported for it. Forged job webhooks record nothing.
+ */
+function expectConfirmedSync(world: World, cid: string, event: AppEvent): void {
+  if (event.type !== "connection.data_synced") return;
+  const { job_type, job_id, completed_at } = event.data;
+  if (job_type === "data_sync_all") {
+    expect(world.finch.jobs.get(job_id), `${cid}: data_synced for a job Finch did not finish`).toEqual({
+      connectionId: cid,
+      completedAt: completed_at,
+    });
+  } else {
+    expect(world.finch.syncTimes.get(cid)?.has(completed_at), `${cid}: an initial sync Finch did not report`).toBe(
+      true,
+    );
+  }
 }
 
 /** What `connection` must say after a save: the record, or the last one with status `disconnected`. */
@@ -271,6 +298,7 @@ async function checkEvents(world: World): Promise<void> {
       if (!expected || !event) continue;
       expect(event, at).toMatchObject({ ...expected, connection_id: cid, generation: generation(saved.after) });
       expect(event.connection, `${at}: the state it tells`).toEqual(expectedState(saved));
+      expectConfirmedSync(world, cid, event);
       expect(event.generation, `${at}: generations only grow`).toBeGreaterThan(lastGen);
       lastGen = event.generation;
       expect(ids.has(event.id), `${at}: event id reused`).toBe(false);
@@ -347,6 +375,9 @@ it(
     ).toBeGreaterThan(0);
     if (propertyRuns() >= 200) {
       expect(total.healed, "no proxied call ever met a stale token").toBeGreaterThan(0);
+      // Forged job webhooks were refused, and real ones recorded, somewhere in the schedules.
+      expect(total.byStatus["job forged unverified"] ?? 0, "no forged job refused").toBeGreaterThan(0);
+      expect(total.byStatus["job real applied"] ?? 0, "no real job recorded").toBeGreaterThan(0);
       // Every kind of event was stored (and checked) somewhere in the schedules.
       expect(Object.keys(total.events).sort()).toEqual([...APP_EVENT_TYPES].sort());
     }

@@ -38,11 +38,17 @@ const writerOf = (id: string) => {
   return ns.get(ns.idFromName(id));
 };
 
-async function jobDone(id: string, jobType: string, eventId?: string) {
+async function jobDone(id: string, jobType: string, eventId?: string, jobId = `job-${jobType}`) {
   const type = `job.${jobType}.${jobType === "data_sync_all" ? "completed" : "succeeded"}`;
-  const body = { ...accountUpdated(id, "x"), event_type: type, data: { job_id: `job-${jobType}` } };
+  const body = { ...accountUpdated(id, "x"), event_type: type, data: { job_id: jobId } };
   return signed(body, eventId ? { eventId } : {});
 }
+
+/** GET /jobs/automated/{job_id} as Finch would answer it for the connection's token. */
+const jobRequest = (id: string, jobId: string) =>
+  new Request(`https://api.tryfinch.com/jobs/automated/${jobId}`, {
+    headers: { authorization: `Bearer ${finch().mock.connections.get(id)?.accessToken}` },
+  });
 
 describe("lifecycle events from the writer", () => {
   it("connect, re-authentication, webhook, introspect, proxy 401 and disconnect each emit exactly their event", async () => {
@@ -125,26 +131,41 @@ describe("lifecycle events from the writer", () => {
     expectNoTokens(q.events());
   });
 
-  it("Finch's sync-job webhooks record data readiness and emit connection.data_synced once per event id", async () => {
+  it("Finch's sync-job webhooks, once Finch confirms them, record data readiness and emit connection.data_synced once per event id", async () => {
     const id = await connected();
     const q = appQueue();
+    // Finch's introspect reports the connection's last successful sync: the initial sync is done.
+    const lastSync = finch().mock.connections.get(id)?.lastSuccessfulSync;
+    expect(lastSync).toBeTruthy();
     const initial = await jobDone(id, "initial_data_sync_org");
     expect(await outcome(deliver(initial))).toBe("applied");
     // Finch delivers again (same event id): nothing new.
     expect(await outcome(deliver(initial))).toBe("duplicate");
-    expect(await outcome(deliver(await jobDone(id, "data_sync_all")))).toBe("applied");
+    // A data sync the app started, ended by Finch: its webhook names the job, Finch confirms it.
+    expect((await api(`/api/connections/${id}/sync`, { method: "POST" })).status).toBe(202);
+    const job = finch().mock.completeJob(id);
+    expect(await outcome(deliver(await jobDone(id, "data_sync_all", undefined, job.jobId)))).toBe("applied");
 
+    const finchJob = await (await finch().mock.fetch(jobRequest(id, job.jobId))).json<any>();
     expect(q.events()).toMatchObject([
       {
         type: "connection.data_synced",
         generation: 2,
-        data: { job_type: "initial_data_sync_org", job_id: "job-initial_data_sync_org" },
+        data: {
+          job_type: "initial_data_sync_org",
+          job_id: "job-initial_data_sync_org",
+          completed_at: lastSync,
+        },
       },
-      { type: "connection.data_synced", generation: 3, data: { job_type: "data_sync_all" } },
+      {
+        type: "connection.data_synced",
+        generation: 3,
+        data: { job_type: "data_sync_all", job_id: job.jobId, completed_at: finchJob.completed_at },
+      },
     ]);
     const stored = await record(id);
+    expect(stored.last_data_sync_all_at).toBe(finchJob.completed_at);
     expect(Date.parse(stored.last_initial_sync_at)).not.toBeNaN();
-    expect(Date.parse(stored.last_data_sync_all_at)).not.toBeNaN();
     // The later event still says when the initial sync finished: a receiver that kept only it knows.
     expect(q.events()[1]?.connection).toMatchObject({
       generation: 3,

@@ -45,11 +45,7 @@ describe("POST /_mock/connections/:id/jobs", () => {
     await expect(verifyWebhook(body, request!.headers, secrets)).resolves.toMatchObject({ body });
     const event = JSON.parse(body);
     expect(event).toMatchObject({ connection_id: connectionId, event_type: eventType });
-    expect(jobCompletion(event.event_type, event.data, "2026-03-01T12:00:00.000Z")).toEqual({
-      job_type: jobType,
-      job_id: event.data.job_id,
-      completed_at: "2026-03-01T12:00:00.000Z",
-    });
+    expect(jobCompletion(event.event_type, event.data)).toEqual({ job_type: jobType, job_id: event.data.job_id });
   });
 
   it("refuses an unknown job type or connection", async () => {

@@ -104,25 +104,20 @@ describe("newEvent", () => {
 });
 
 describe("jobCompletion", () => {
-  const at = "2026-03-01T12:00:00.000Z";
-
-  it("reads the sync jobs Finch reports (names as in the SDK's webhook types)", () => {
+  it("reads the sync jobs Finch reports (names as in the SDK's webhook types), with no time of its own", () => {
     const data = { job_id: "j-1", job_url: "https://api.tryfinch.com/jobs/automated/j-1" };
-    expect(jobCompletion("job.initial_data_sync_org.succeeded", data, at)).toEqual({
+    expect(jobCompletion("job.initial_data_sync_org.succeeded", data)).toEqual({
       job_type: "initial_data_sync_org",
       job_id: "j-1",
-      completed_at: at,
     });
-    expect(jobCompletion("job.initial_data_sync_payroll.succeeded", data, at)?.job_type).toBe(
-      "initial_data_sync_payroll",
-    );
-    expect(jobCompletion("job.data_sync_all.completed", data, at)?.job_type).toBe("data_sync_all");
+    expect(jobCompletion("job.initial_data_sync_payroll.succeeded", data)?.job_type).toBe("initial_data_sync_payroll");
+    expect(jobCompletion("job.data_sync_all.completed", data)?.job_type).toBe("data_sync_all");
   });
 
   it("ignores other events and jobs, and job events without a job id", () => {
-    expect(jobCompletion("job.benefit_create.completed", { job_id: "j" }, at)).toBeUndefined();
-    expect(jobCompletion("account.updated", { job_id: "j" }, at)).toBeUndefined();
-    expect(jobCompletion("job.data_sync_all.completed", {}, at)).toBeUndefined();
-    expect(jobCompletion("job.data_sync_all.completed", null, at)).toBeUndefined();
+    expect(jobCompletion("job.benefit_create.completed", { job_id: "j" })).toBeUndefined();
+    expect(jobCompletion("account.updated", { job_id: "j" })).toBeUndefined();
+    expect(jobCompletion("job.data_sync_all.completed", {})).toBeUndefined();
+    expect(jobCompletion("job.data_sync_all.completed", null)).toBeUndefined();
   });
 });

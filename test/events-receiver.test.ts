@@ -38,12 +38,15 @@ class Receiver {
 /** A record's facts under the names events carry them, without the generation. */
 function shown(r: StoredConnection): Omit<ConnectionState, "generation"> {
   const f = publicFacts(r);
+  // Entity counts, names and source ids are the API's: events carry each entity's id and status.
+  const { entity_counts: _counts, entities, ...ready } = readiness(f);
   return {
     status: f.status,
     customer_id: f.customer_id,
     provider_id: f.provider_id,
     products: f.products,
-    ...readiness(f),
+    ...ready,
+    entities: entities && entities.map(({ id, status }) => ({ id, status })),
   };
 }
 

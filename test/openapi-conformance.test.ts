@@ -112,6 +112,53 @@ describe("every documented (route, status) is produced, with the documented body
     expect(await check("importConnection", await post(path, body()))).toBe(409);
   });
 
+  it("disconnectEntities", async () => {
+    const { connectionId } = await seedConnection();
+    const path = `/api/connections/${connectionId}/entities/disconnect`;
+    const entity = finch().mock.connections.get(connectionId)?.entities[0]?.id;
+    // The writer learns the connection's entities (so it knows the one below is its last).
+    expect((await post(`/api/connections/${connectionId}/introspect`)).status).toBe(200);
+    const body = (ids: unknown[]) => JSON.stringify({ entity_ids: ids });
+    expect(await check("disconnectEntities", await post(path, body([])))).toBe(400);
+    expect(await check("disconnectEntities", await post(path, BIG))).toBe(413);
+    expect(await check("disconnectEntities", await post(path, body([entity]), BAD_KEY))).toBe(401);
+    expect(await check("disconnectEntities", await post(path, body(["not-an-entity-of-it"])))).toBe(404);
+    // Its only entity: Finch ends the connection with it.
+    expect(await check("disconnectEntities", await post(path, body([entity])))).toBe(200);
+    expect(await check("disconnectEntities", await post(path, body([entity])))).toBe(409);
+  });
+
+  it("syncConnection", async () => {
+    const { connectionId } = await seedConnection();
+    const path = `/api/connections/${connectionId}/sync`;
+    expect(await check("syncConnection", await post(path, "[1]"))).toBe(400);
+    expect(await check("syncConnection", await post(path, BIG))).toBe(413);
+    expect(await check("syncConnection", await post(path, undefined, BAD_KEY))).toBe(401);
+    expect(await check("syncConnection", await post("/api/connections/no-such-connection/sync"))).toBe(404);
+    expect(await check("syncConnection", await post(path))).toBe(202);
+    finch().mock.completeJob(connectionId);
+    expect(await check("syncConnection", await post(path))).toBe(429);
+    expect((await api(`/api/connections/${connectionId}`, { method: "DELETE" })).status).toBe(200);
+    expect(await check("syncConnection", await post(path))).toBe(409);
+  });
+
+  it("createSandboxConnection", async () => {
+    const worker = workerWith({ FINCH_SANDBOX: "finch" });
+    const call = (body?: string, authorization = `Bearer ${API_KEY}`, via = worker) =>
+      via("/api/sandbox/connections", { method: "POST", headers: { authorization }, body });
+    const body = (over: Record<string, unknown> = {}) =>
+      JSON.stringify({ customer_id: "acme", customer_name: "Acme Inc", provider_id: "gusto", ...over });
+    expect(await check("createSandboxConnection", await call(body()))).toBe(201);
+    expect(await check("createSandboxConnection", await call(body({ provider_id: "Gusto" })))).toBe(400);
+    expect(await check("createSandboxConnection", await call(BIG))).toBe(413);
+    expect(await check("createSandboxConnection", await call(body(), BAD_KEY))).toBe(401);
+    expect(await check("createSandboxConnection", await call(body({ provider_id: "no_such_provider" })))).toBe(422);
+    expect(await check("createSandboxConnection", await call(body(), undefined, workerWith({})))).toBe(404);
+    const acmeOnly = scopedWorker({ FINCH_SANDBOX: "finch" })("acme");
+    const res = await acmeOnly("/api/sandbox/connections", { method: "POST", body: body({ customer_id: "globex" }) });
+    expect(await check("createSandboxConnection", res)).toBe(403);
+  });
+
   it("reencrypt", async () => {
     await seedConnection();
     expect(await check("reencrypt", await post("/api/admin/reencrypt"))).toBe(200);
@@ -147,6 +194,12 @@ it("every route answers 403 scope_missing to a key without its scope", async () 
     ["importConnection", reader("/api/connections/import", { method: "POST", body: "{}" })],
     ["reencrypt", reader("/api/admin/reencrypt", { method: "POST" })],
     ["redeliverEvents", reader("/api/events/redeliver", { method: "POST" })],
+    ["disconnectEntities", reader(`${byId}/entities/disconnect`, { method: "POST", body: "{}" })],
+    ["syncConnection", reader(`${byId}/sync`, { method: "POST" })],
+    [
+      "createSandboxConnection",
+      scopedWorker({ FINCH_SANDBOX: "finch" })("reader")("/api/sandbox/connections", { method: "POST", body: "{}" }),
+    ],
   ];
   for (const [op, res] of cases) expect(await check(op, await res)).toBe(403);
 });

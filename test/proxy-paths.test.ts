@@ -34,7 +34,15 @@ describe("proxy: refusals", () => {
 
   it("refuses Finch endpoints reserved to the connection API, keeping the connection", async () => {
     const { connectionId, record } = await seedConnection();
-    for (const path of ["/disconnect", "/disconnect/", "/DISCONNECT", "/auth/token", "/connect/sessions"]) {
+    const reserved = [
+      "/disconnect",
+      "/disconnect/",
+      "/DISCONNECT",
+      "/disconnect-entity",
+      "/auth/token",
+      "/connect/sessions",
+    ];
+    for (const path of reserved) {
       const res = await api(`${base(connectionId)}${path}`, { method: "POST", body: "{}" });
       await expectError(res, 400, "proxy_path_reserved");
     }

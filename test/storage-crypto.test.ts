@@ -107,7 +107,7 @@ describe("a stored connection", () => {
       sa: record.status_at,
       ca: record.created_at,
       ua: record.updated_at,
-      rd: { ls: null, li: null, ld: null, am: null, en: null },
+      rd: { ls: null, li: null, ld: null, am: null, en: null, ec: null },
     });
     expect(new TextEncoder().encode(JSON.stringify(metadata)).byteLength).toBeLessThanOrEqual(1024);
   });

@@ -5,7 +5,7 @@ import { decodeCursor, encodeCursor } from "../lib/cursor";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connections";
 import { type ConnectionFacts, publicFacts } from "../storage/records";
-import type { Disconnected, Introspected, Writers } from "../writer/commands";
+import type { Disconnected, EntitiesDisconnected, Introspected, SyncStarted, Writers } from "../writer/commands";
 
 /**
  * What the app's back end can do with a stored connection. Shared by the HTTP API and the
@@ -147,4 +147,28 @@ export async function auditTrail(
     entries: trail.entries,
     cursor: trail.next_after === null ? null : encodeCursor({ a: trail.next_after }),
   };
+}
+
+/**
+ * Disconnects some of a multi-entity connection's entities at Finch (POST /disconnect-entity),
+ * then stores Finch's word on every entity (src/writer/account.ts). When they were its last,
+ * Finch ends the connection, and it is disconnected here too (`connection_disconnected`).
+ */
+export function disconnectEntities(
+  writers: Writers,
+  connectionId: string,
+  entityIds: readonly string[],
+  trace: Trace,
+): Promise<EntitiesDisconnected> {
+  // Once each: Finch is told every entity once, and the answer lists each once.
+  return writers(connectionId).disconnectEntities([...new Set(entityIds)], trace);
+}
+
+/**
+ * Starts Finch's data_sync_all for the connection (its token never leaves the writer). While
+ * one runs, Finch answers that job. Its completion reaches the app as `connection.data_synced`,
+ * once Finch confirms the job its webhook names.
+ */
+export function startSync(writers: Writers, connectionId: string, trace: Trace): Promise<SyncStarted> {
+  return writers(connectionId).startSync(trace);
 }

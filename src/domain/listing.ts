@@ -4,7 +4,14 @@ import { decodeCursor, encodeCursor } from "../lib/cursor";
 import { sha256Hex } from "../lib/encoding";
 import type { ConnectionStore, KeyPage, ListedKey } from "../storage/connections";
 import { customerIndexKey } from "../storage/keys";
-import { AuthMethodSchema, EntitySchema, readiness, type StoredConnection } from "../storage/records";
+import {
+  AuthMethodSchema,
+  EntityCountsSchema,
+  EntitySchema,
+  entityFacts,
+  readiness,
+  type StoredConnection,
+} from "../storage/records";
 
 /**
  * Listing connections, a page at a time, from the two KV layouts in storage/connections.ts:
@@ -25,7 +32,9 @@ export interface ConnectionSummary {
   updated_at: string;
   /** Data readiness, as introspect and Finch's job webhooks reported it (docs/api.md). */
   authentication_methods: { type: string; status: string | null }[] | null;
-  entities: { id: string; status: string | null }[] | null;
+  entities: { id: string; name: string | null; source_id: string | null; status: string | null }[] | null;
+  /** Entities by status ("connected": 1, "disconnected": 1), over every entity Finch listed. */
+  entity_counts: Record<string, number> | null;
   last_successful_sync: string | null;
   last_initial_sync_at: string | null;
   last_data_sync_all_at: string | null;
@@ -62,6 +71,7 @@ const MetadataSchema = v.object({
       ld: v.nullable(v.string()),
       am: v.nullable(v.array(AuthMethodSchema)),
       en: v.nullable(v.array(EntitySchema)),
+      ec: v.optional(v.nullable(EntityCountsSchema)),
     }),
   ),
   partial: v.optional(v.literal(1)),
@@ -130,7 +140,8 @@ function byMetadata(store: ConnectionStore): Resolve {
             created_at: m.ca,
             updated_at: m.ua,
             authentication_methods: rd.am,
-            entities: rd.en,
+            // Entries written before entity counts existed: counted from the stored entities.
+            ...entityFacts(rd.en, rd.ec),
             last_successful_sync: rd.ls,
             last_initial_sync_at: rd.li,
             last_data_sync_all_at: rd.ld,

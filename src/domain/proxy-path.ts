@@ -1,4 +1,6 @@
+import * as v from "valibot";
 import { AppError } from "../errors";
+import { EntityIdSchema } from "../finch/schemas";
 
 /**
  * Where a proxied call may go: below the configured Finch base URL and nowhere else. The
@@ -37,6 +39,7 @@ export function finchUrl(baseUrl: string, path: string, search: string): URL {
   if (segments.some((s) => s === "." || s === "..")) throw refuse("has a dot segment");
   if (SCHEME.test(decoded.slice(1)) || decoded.includes("://")) throw refuse("has a scheme");
 
+  checkEntityIds(search);
   const base = new URL(baseUrl);
   const basePath = base.pathname.replace(/\/+$/, "");
   let url: URL;
@@ -50,11 +53,30 @@ export function finchUrl(baseUrl: string, path: string, search: string): URL {
 }
 
 /**
- * Finch endpoints the proxy refuses on purpose: POST /disconnect would
- * end the connection at Finch while this edge kept the record (DELETE on the connection does
- * both), and the client-credential endpoints have no use for a connection's token.
+ * `entity_ids` (which entities of a multi-entity connection a call is for; Finch's write
+ * endpoints take it as a query parameter, the SDK sends `entity_ids[]=`) passes through as
+ * sent, but each value must be one entity id: anything else is refused before Finch is asked.
+ * Only the query string is read (no storage), and only when it names entity ids.
  */
-const RESERVED = [/^\/disconnect\/?$/i, /^\/auth(\/|$)/i, /^\/connect(\/|$)/i];
+const ENTITY_IDS_NAME = /^entity_ids(\[\d{0,4}\])?$/;
+
+function checkEntityIds(search: string): void {
+  if (!/entity|%/i.test(search)) return;
+  for (const [name, value] of new URLSearchParams(search)) {
+    if (!name.toLowerCase().startsWith("entity_ids")) continue;
+    if (!ENTITY_IDS_NAME.test(name) || !v.is(EntityIdSchema, value)) {
+      throw new AppError("param_invalid", "finch query entity_ids is not a list of entity ids");
+    }
+  }
+}
+
+/**
+ * Finch endpoints the proxy refuses on purpose: POST /disconnect and /disconnect-entity would
+ * end the connection (or some of its entities) at Finch while this edge kept the record as it
+ * was (DELETE on the connection and POST .../entities/disconnect do both), and the
+ * client-credential endpoints have no use for a connection's token.
+ */
+const RESERVED = [/^\/disconnect(-entity)?\/?$/i, /^\/auth(\/|$)/i, /^\/connect(\/|$)/i];
 
 /** `path` as accepted by finchUrl (so it decodes). */
 export const isReservedPath = (path: string): boolean => RESERVED.some((r) => r.test(decodeURIComponent(path)));

@@ -15,9 +15,11 @@ import type { PromptOutcome, Writers } from "../writer/commands";
  *   introspect, at most one KV write; a duplicate costs no KV write. If Finch cannot be
  *   reached the answer is 5xx and Finch delivers again.
  * - A sync job's completion (`job.initial_data_sync_org.succeeded`, `..._payroll.succeeded`,
- *   `job.data_sync_all.completed`, see events/model.ts jobCompletion) goes to the writer too,
- *   which dedupes the id the same way, records the time in the record (data readiness) and
- *   emits `connection.data_synced`. No Finch call.
+ *   `job.data_sync_all.completed`, see events/model.ts jobCompletion) is a prompt too: the
+ *   writer dedupes the id the same way, asks Finch whether that job completed for this
+ *   connection (src/writer/job-check.ts), and only then records Finch's completion time in the
+ *   record (data readiness) and emits `connection.data_synced`. A job Finch does not confirm
+ *   is claimed and records nothing ("unverified").
  * - Other event types change nothing stored and touch neither the writer nor KV; their
  *   redeliveries are not detected here (queue consumers dedupe on event_id).
  * - No connection id, or a dashboard `test`: acknowledged, noted in the log.
@@ -81,7 +83,7 @@ export async function handleWebhookEvent(
   }
   // The writer sends the message itself (after storing), only when this Worker has a queue.
   const forward = deps.events ? message : undefined;
-  const job = jobCompletion(event.event_type, event.data, now.toISOString());
+  const job = jobCompletion(event.event_type, event.data);
   if (job) return done(await deps.writers(event.connection_id).jobCompleted(eventId, job, forward, trace));
   if (event.event_type !== "account.updated") {
     await fanOut(deps.events, message);

@@ -1,6 +1,7 @@
 import {
   type AppEvent,
   type ConnectionState,
+  type CREATED_SOURCES,
   newEvent,
   type STATE_FIELDS,
   type STATUS_CHANGE_REASONS,
@@ -30,7 +31,7 @@ const envelope = (c: EventSubject, at: string | undefined) => ({
   ...(at ? { occurred_at: at } : {}),
 });
 
-export const connectionCreated = (c: EventSubject, source: "connect" | "import", at?: string): AppEvent =>
+export const connectionCreated = (c: EventSubject, source: (typeof CREATED_SOURCES)[number], at?: string): AppEvent =>
   newEvent({
     ...envelope(c, at),
     type: "connection.created",

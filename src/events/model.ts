@@ -73,8 +73,8 @@ const envelope = {
   connection: ConnectionStateSchema,
 };
 
-export const STATUS_CHANGE_REASONS = ["webhook", "introspect", "proxy_401", "reconcile"] as const;
-const CREATED_SOURCES = ["connect", "import"] as const;
+export const STATUS_CHANGE_REASONS = ["webhook", "introspect", "proxy_401", "reconcile", "entity_disconnect"] as const;
+export const CREATED_SOURCES = ["connect", "import", "sandbox"] as const;
 
 const CreatedSchema = v.strictObject({
   ...envelope,
@@ -184,21 +184,17 @@ const JOB_EVENT = /^job\.([a-z_]+)\.(completed|succeeded)$/;
 
 /**
  * Reads a Finch job event (`job.initial_data_sync_org.succeeded`, `job.data_sync_all.completed`)
- * into the facts of a `connection.data_synced` event; undefined for any other event or job type.
- * Finch's payload carries no completion time, so the caller passes when it received the event.
+ * into the job it names; undefined for any other event or job type. A claim only: Finch's
+ * payload carries no completion time, and the writer asks Finch whether the job completed
+ * (src/writer/job-check.ts) before anything is recorded.
  */
 export function jobCompletion(
   eventType: string,
   data: unknown,
-  receivedAt: string,
-): Extract<AppEvent, { type: "connection.data_synced" }>["data"] | undefined {
+): Omit<Extract<AppEvent, { type: "connection.data_synced" }>["data"], "completed_at"> | undefined {
   const jobType = JOB_EVENT.exec(eventType)?.[1];
   if (!jobType || !(SYNC_JOB_TYPES as readonly string[]).includes(jobType)) return undefined;
   const jobId = v.safeParse(v.object({ job_id: name(128) }), data);
   if (!jobId.success) return undefined;
-  return {
-    job_type: jobType as (typeof SYNC_JOB_TYPES)[number],
-    job_id: jobId.output.job_id,
-    completed_at: receivedAt,
-  };
+  return { job_type: jobType as (typeof SYNC_JOB_TYPES)[number], job_id: jobId.output.job_id };
 }

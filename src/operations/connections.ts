@@ -4,15 +4,17 @@ import { listConnections as listPage } from "../domain/listing";
 import { type ProxyCall, proxyToFinch } from "../domain/proxy";
 import { rateBudgetPort } from "../durable/budget-port";
 import { type OperationContext, storeFor, writersFor } from "./context";
-import { AuditInput, ByIdInput, ListInput, parseInput } from "./input";
+import { AuditInput, ByIdInput, DisconnectEntitiesInput, ListInput, parseInput } from "./input";
 import type {
   AccessTokenSchema,
   AuditTrailSchema,
   ConnectionPageSchema,
   ConnectionSchema,
   DisconnectedSchema,
+  EntitiesDisconnectedSchema,
   IntrospectedSchema,
   Out,
+  SyncStartedSchema,
 } from "./outputs";
 import { authorize, type OperationId } from "./principal";
 
@@ -100,6 +102,25 @@ export const disconnectConnection = onConnection<Out<typeof DisconnectedSchema>>
   // Checked by the writer on its own record, before Finch is asked (exact, however far KV lags).
   (ctx, id) => connections.disconnectConnection(writersFor(ctx.env), id, ctx.trace, ctx.principal.customers),
 );
+
+/** Some entities of a multi-entity connection disconnected at Finch, and their status stored. */
+export async function disconnectEntities(
+  ctx: OperationContext,
+  input: unknown,
+): Promise<Out<typeof EntitiesDisconnectedSchema>> {
+  authorize(ctx.principal, "disconnectEntities");
+  const { path, body } = parseInput(DisconnectEntitiesInput, input);
+  const id = path.connection_id;
+  ctx.trace.connectionId = id;
+  await ownConnection(ctx, id);
+  return connections.disconnectEntities(writersFor(ctx.env), id, body.entity_ids, ctx.trace);
+}
+
+/** Finch's data_sync_all started for the connection (or the running one answered). */
+export const syncConnection = onConnection<Out<typeof SyncStartedSchema>>("syncConnection", async (ctx, id) => {
+  await ownConnection(ctx, id);
+  return connections.startSync(writersFor(ctx.env), id, ctx.trace);
+});
 
 /**
  * Finch's API with the connection's token. The call itself (method, path, headers, body

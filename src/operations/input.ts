@@ -1,9 +1,10 @@
 import * as v from "valibot";
 import { ImportSchema } from "../domain/import";
+import { SandboxSchema } from "../domain/sandbox";
 import { AppError } from "../errors";
 import { REDELIVER_MAX } from "../events/dead-letters";
 import { EVENT_ID } from "../events/model";
-import { ConnectionIdSchema } from "../finch/schemas";
+import { ConnectionIdSchema, EntityIdSchema } from "../finch/schemas";
 
 /**
  * How every operation reads its input: one valibot schema over `{ path?, query?, body? }`,
@@ -129,6 +130,18 @@ export const ReencryptInput = v.object({
 });
 
 export const ImportInput = v.object({ body: ImportSchema });
+
+export const SandboxInput = v.object({ body: SandboxSchema });
+
+/** At most this many entities in one disconnect (Finch documents no bound; the mock's is the same). */
+export const MAX_DISCONNECT_ENTITIES = 100;
+
+export const DisconnectEntitiesInput = v.object({
+  path: v.object({ connection_id: ConnectionIdSchema }),
+  body: v.strictObject({
+    entity_ids: v.pipe(v.array(EntityIdSchema), v.minLength(1), v.maxLength(MAX_DISCONNECT_ENTITIES)),
+  }),
+});
 
 export const RedeliverInput = v.object({
   query: v.object({

@@ -3,7 +3,8 @@ import { ERRORS, type ErrorCode } from "../errors";
 import {
   AuthMethodSchema,
   ConnectionFactsSchema,
-  EntitySchema,
+  EntityCountsSchema,
+  EntityViewSchema,
   MAX_AUTH_METHODS,
   MAX_ENTITIES,
 } from "../storage/records";
@@ -35,7 +36,8 @@ function readiness() {
   return {
     last_successful_sync: v.nullable(v.string()),
     authentication_methods: v.nullable(v.pipe(v.array(AuthMethodSchema), v.maxLength(MAX_AUTH_METHODS))),
-    entities: v.nullable(v.pipe(v.array(EntitySchema), v.maxLength(MAX_ENTITIES))),
+    entities: v.nullable(v.pipe(v.array(EntityViewSchema), v.maxLength(MAX_ENTITIES))),
+    entity_counts: v.nullable(EntityCountsSchema),
     last_initial_sync_at: v.nullable(v.string()),
     last_data_sync_all_at: v.nullable(v.string()),
   };
@@ -60,6 +62,25 @@ export const DisconnectedSchema = v.object({
   disconnected: v.literal(true),
   /** "already_invalid": Finch no longer accepted the token; the record was removed anyway. */
   finch: v.picklist(["disconnected", "already_invalid"]),
+});
+
+export const EntitiesDisconnectedSchema = v.object({
+  connection_id: v.string(),
+  /** The entity ids asked for, once each. */
+  entity_ids: v.array(v.string()),
+  /** true: they were the connection's last entities; Finch ended it, and it is disconnected here too. */
+  connection_disconnected: v.boolean(),
+  /** The connection as stored after the change; null when it was disconnected. */
+  connection: v.nullable(ConnectionFactsSchema),
+});
+
+export const SyncStartedSchema = v.object({
+  /** Finch's job (the one already running, when there is one). */
+  job_id: v.string(),
+  allowed_refreshes: count,
+  remaining_refreshes: count,
+  /** When the next forced refresh is allowed (ISO-8601), when Finch says. */
+  retry_at: v.nullable(v.string()),
 });
 
 const TallySchema = v.object({

@@ -45,6 +45,8 @@ export interface ReadinessMetadata {
   ld: string | null;
   am: AuthMethod[] | null;
   en: EntityStatus[] | null;
+  /** Entities by status (absent on entries written before counts were kept). */
+  ec?: Record<string, number> | null;
 }
 
 const METADATA_LIMIT = 1024;
@@ -64,6 +66,7 @@ function listingMetadata(f: ConnectionFacts): ListingMetadata {
       ld: f.last_data_sync_all_at ?? null,
       am: f.authentication_methods ?? null,
       en: f.entities ?? null,
+      ec: f.entity_counts ?? null,
     },
   };
   const fits = (m: ListingMetadata) => utf8(JSON.stringify(m)).byteLength <= METADATA_LIMIT;

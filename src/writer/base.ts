@@ -43,7 +43,7 @@ export interface Kept {
 function auditAction(events: readonly AppEvent[], cause?: Cause): AuditAction | undefined {
   switch (events[0]?.type) {
     case "connection.created":
-      return cause?.op === "import" ? "imported" : "connected";
+      return cause?.op === "import" || cause?.op === "sandbox" ? "imported" : "connected";
     case "connection.reauthenticated":
       return "reauthenticated";
     case "connection.status_changed":

@@ -34,6 +34,8 @@ export function connectedRecord(
     connection_type: input.connection_type ?? existing?.connection_type ?? null,
     company_id: input.company_id ?? existing?.company_id ?? null,
     account_id: input.account_id ?? existing?.account_id ?? null,
+    // A re-authentication may add entities, never remove them: Finch's newest list stands.
+    ...entityIds(input.entity_ids ?? existing?.entity_ids),
     // Readiness Finch reported earlier still holds after a re-authentication (the data synced
     // is still there); a fresh introspect, when the connect ran one, refreshes it.
     ...(existing ? readiness(existing) : {}),
@@ -47,8 +49,11 @@ export function connectedRecord(
   };
 }
 
+const entityIds = (ids: string[] | null | undefined): Partial<StoredConnection> => (ids ? { entity_ids: ids } : {});
+
 function readiness(r: StoredConnection): Partial<StoredConnection> {
   const { last_successful_sync, last_initial_sync_at, last_data_sync_all_at, authentication_methods, entities } = r;
+  const { entity_counts } = r;
   return Object.fromEntries(
     Object.entries({
       last_successful_sync,
@@ -56,6 +61,7 @@ function readiness(r: StoredConnection): Partial<StoredConnection> {
       last_data_sync_all_at,
       authentication_methods,
       entities,
+      entity_counts,
     }).filter(([, value]) => value !== undefined),
   );
 }

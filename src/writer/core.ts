@@ -3,6 +3,7 @@ import { disconnect as finchDisconnect } from "../finch/api";
 import type { Trace } from "../lib/trace";
 import { type ConnectionFacts, publicFacts, type StoredConnection } from "../storage/records";
 import { fanOut } from "../webhooks/fan-out";
+import { AccountWriter } from "./account";
 import type { Delivered } from "./base";
 import type {
   ConnectInput,
@@ -14,9 +15,8 @@ import type {
   WriterApi,
 } from "./commands";
 import { checkToken, connectedRecord, resealed } from "./connect";
-import { disconnectEvents, type SyncJob } from "./emit";
+import { disconnectEvents, type SyncJobClaim } from "./emit";
 import { applyIntrospection, recordedSync } from "./introspection";
-import { ReadingWriter } from "./reading";
 import { type Claim, generation, type WriterState } from "./state";
 
 /**
@@ -28,7 +28,7 @@ import { type Claim, generation, type WriterState } from "./state";
  * across their Finch call, as nothing may change between it and their commit; introspects
  * (asking.ts) do not.
  */
-export class WriterCore extends ReadingWriter implements WriterApi {
+export class WriterCore extends AccountWriter implements WriterApi {
   /** Copies of one Finch webhook being handled here now, by event id. */
   readonly #deliveries = new Map<string, Promise<PromptOutcome>>();
 
@@ -89,7 +89,7 @@ export class WriterCore extends ReadingWriter implements WriterApi {
       const token = await this.deps.store.seal(id, input.connect.accessToken);
       const record = connectedRecord(input.connect, undefined, { id, gen: generation(state) + 1, at, token });
       const checked = applyIntrospection(record, input.facts, this.deps.now()) ?? record;
-      const change = { cause: { op: "import" }, isNew: true, checked: true, trace } as const;
+      const change = { cause: { op: input.source ?? "import" }, isNew: true, checked: true, trace } as const;
       return { connection: publicFacts(await this.commit(checked, change)), created: true };
     });
   }
@@ -130,27 +130,30 @@ export class WriterCore extends ReadingWriter implements WriterApi {
   }
 
   /**
-   * A Finch job webhook saying a sync finished: recorded in the record (data readiness) with
-   * its `connection.data_synced` event, the webhook claimed in the same commit.
+   * A Finch job webhook saying a sync finished: Finch is asked about the job first (account.ts
+   * `confirmedJob`, outside the lock); only a job Finch confirms is recorded (data readiness,
+   * with Finch's time) with its `connection.data_synced` event. Confirmed or not, the webhook
+   * is claimed in the same commit, so Finch's redeliveries are duplicates.
    */
-  jobCompleted(eventId: string, job: SyncJob, message: unknown, trace: Trace): Promise<PromptOutcome> {
-    return this.deliver(eventId, (claim) =>
-      this.exclusive(async () => {
-        const delivered: Delivered = { claims: [claim], forward: message === undefined ? [] : [message] };
+  jobCompleted(eventId: string, claimed: SyncJobClaim, message: unknown, trace: Trace): Promise<PromptOutcome> {
+    return this.deliver(eventId, async (claim) => {
+      const delivered: Delivered = { claims: [claim], forward: message === undefined ? [] : [message] };
+      const job = await this.confirmedJob(claimed, trace);
+      return this.exclusive(async () => {
         const state = await this.load(trace);
         if (state?.kind !== "live") return this.notLive(state, delivered);
-        const next = recordedSync(state.record, job, this.deps.now());
-        if (!next) {
+        const next = job ? recordedSync(state.record, job, this.deps.now()) : undefined;
+        if (!job || !next) {
           this.claimOnly(delivered);
-          return "unchanged";
+          return job ? "unchanged" : "unverified";
         }
         await this.commit(
           { ...next, gen: (state.record.gen ?? 0) + 1 },
           { cause: { op: "job", job }, delivered, trace },
         );
         return "applied";
-      }),
-    );
+      });
+    });
   }
 
   /**

@@ -35,10 +35,13 @@ import type { WriterState } from "./state";
  */
 export type StatusReason = (typeof STATUS_CHANGE_REASONS)[number];
 export type SyncJob = { job_type: (typeof SYNC_JOB_TYPES)[number]; job_id: string; completed_at: string };
+/** A job as a Finch webhook names it: not yet confirmed, and without a time (Finch's is recorded). */
+export type SyncJobClaim = Omit<SyncJob, "completed_at">;
 
 export type Cause =
   | { op: "connect" }
   | { op: "import" }
+  | { op: "sandbox" }
   | { op: "status"; reason: StatusReason }
   | { op: "job"; job: SyncJob }
   | { op: "reseal" };
@@ -51,7 +54,7 @@ export function changeEvents(
 ): AppEvent[] {
   const prior = before?.kind === "live" ? before.record : undefined;
   const now = subject(after, after.gen ?? 0);
-  if (!prior) return [connectionCreated(now, cause.op === "import" ? "import" : "connect", at)];
+  if (!prior) return [connectionCreated(now, createdSource(cause), at)];
   if ((after.token_gen ?? 0) !== (prior.token_gen ?? 0)) return [connectionReauthenticated(now, at)];
   if (cause.op === "job") return [dataSynced(now, cause.job, at)];
   // A re-seal changes how the token is stored, nothing an event shows.
@@ -65,6 +68,9 @@ export function changeEvents(
   const changed = STATE_FIELDS.filter((f) => JSON.stringify(was[f]) !== JSON.stringify(now.connection[f]));
   return changed.length ? [connectionUpdated(now, changed, reason, at)] : [];
 }
+
+/** How a new connection came to be stored: a Connect flow, an imported token, or Finch's sandbox. */
+const createdSource = (cause: Cause) => (cause.op === "import" || cause.op === "sandbox" ? cause.op : "connect");
 
 /** The status a disconnected connection's state shows in its events (a connection never has it at Finch). */
 const DISCONNECTED = "disconnected";

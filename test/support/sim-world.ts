@@ -326,9 +326,16 @@ export class World {
     }
   }
 
-  /** Finch's webhook that a sync job of `id` finished (its event id may repeat: a redelivery). */
-  async deliverJob(id: string, eventId: string, jobType: string): Promise<void> {
+  /**
+   * Finch's webhook that a sync job of `id` finished (its event id may repeat: a redelivery).
+   * A forged one (a leaked webhook secret) names a job Finch never ran: the writer asks Finch,
+   * and must record nothing for it.
+   */
+  async deliverJob(id: string, eventId: string, jobType: string, forged = false): Promise<void> {
     this.tally.deliveries++;
+    const jobId = `job-${eventId}`;
+    if (!forged) this.finch.finishJob(id, jobId, jobType, new Date(this.clock).toISOString());
+    this.finch.serveJob(jobId);
     const verified = {
       eventId,
       timestamp: Math.floor(this.clock / 1000),
@@ -338,16 +345,21 @@ export class World {
         company_id: undefined,
         account_id: undefined,
         entity_id: undefined,
-        data: { job_id: `job-${eventId}` },
+        data: { job_id: jobId },
         status: undefined,
       },
     };
-    await handleWebhookEvent(
-      { writers: this.allWriters, events: undefined },
-      verified,
-      newTrace("sim"),
-      new Date(this.clock),
-    ).catch((e) => this.expected(e, "job webhook"));
+    try {
+      const outcome = await handleWebhookEvent(
+        { writers: this.allWriters, events: undefined },
+        verified,
+        newTrace("sim"),
+        new Date(this.clock),
+      );
+      this.count(`job ${forged ? "forged" : "real"} ${outcome}`);
+    } catch (e) {
+      this.expected(e, "job webhook");
+    }
   }
 
   /** GET /api/connections/:id at `location`: the facts, or the error code. */

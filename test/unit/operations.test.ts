@@ -68,10 +68,12 @@ describe("parseInput", () => {
     expect(schemas.map(([name]) => name).sort()).toEqual([
       "AuditInput",
       "ByIdInput",
+      "DisconnectEntitiesInput",
       "ImportInput",
       "ListInput",
       "RedeliverInput",
       "ReencryptInput",
+      "SandboxInput",
     ]);
     // A valid input per operation, so the invented key is what gets judged.
     const valid: Record<string, Record<string, Record<string, unknown>>> = {
@@ -81,6 +83,8 @@ describe("parseInput", () => {
       ListInput: { query: {} },
       RedeliverInput: { query: {} },
       ReencryptInput: { query: {} },
+      DisconnectEntitiesInput: { path: { connection_id: "c-1" }, body: { entity_ids: ["e-1"] } },
+      SandboxInput: { body: { customer_id: "acme", customer_name: "Acme", provider_id: "gusto" } },
     };
     for (const [name, schema] of schemas) expect(() => parseInput(schema, valid[name])).not.toThrow();
     // Invented keys carry a marker no schema uses; `place` puts one at the top, in a part, or in a list item.

@@ -7,15 +7,18 @@ import { newTrace } from "../../src/lib/trace";
 import { importConnection, redeliverEvents, reencrypt } from "../../src/operations/admin";
 import {
   disconnectConnection,
+  disconnectEntities,
   getAccessToken,
   getAuditTrail,
   getConnection,
   introspectConnection,
   listConnections,
   proxyFinch,
+  syncConnection,
 } from "../../src/operations/connections";
 import type { OperationContext } from "../../src/operations/context";
 import { OPERATION_SCOPES, type OperationId, type Principal, principalOf } from "../../src/operations/principal";
+import { createSandboxConnection } from "../../src/operations/sandbox";
 import { finch } from "../support/finch";
 
 /**
@@ -30,6 +33,9 @@ const OPERATIONS: Record<OperationId, (ctx: OperationContext, input: unknown) =>
   introspectConnection,
   disconnectConnection,
   importConnection,
+  disconnectEntities,
+  syncConnection,
+  createSandboxConnection,
   proxyFinch: (ctx, input) =>
     proxyFinch(ctx, input, {
       method: "GET",
