@@ -1,5 +1,6 @@
 import { type ConversionConfig, type JsonSchema, toJsonSchema, toJsonSchemaDefs } from "@valibot/to-json-schema";
 import type * as v from "valibot";
+import { OPERATION_SCOPES, type OperationId } from "../src/access/principal";
 import {
   AuditInput,
   ByIdInput,
@@ -25,7 +26,6 @@ import {
   ReencryptResultSchema,
   SyncStartedSchema,
 } from "../src/operations/outputs";
-import { OPERATION_SCOPES, type OperationId } from "../src/operations/principal";
 
 /**
  * Builds docs/openapi.json from the schemas the operations parse with (src/operations/input.ts)

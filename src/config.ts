@@ -1,13 +1,13 @@
-import { type ApiKey, parseApiKeys } from "./api-keys";
+import { type ApiKey, parseApiKeys } from "./access/api-keys";
+import type { EventDeadLetters } from "./app-events/dead-letters-object";
 import { createKeyRing, type KeyRing } from "./crypto/keyring";
-import type { EventDeadLetters } from "./durable/event-dead-letters";
-import type { RateBudget } from "./durable/rate-budget";
-import type { ReconcileCursor } from "./durable/reconcile-cursor";
-import type { TicketLedger } from "./durable/ticket-ledger";
 import type { Env } from "./env";
 import { ConfigError } from "./errors";
 import { DEFAULT_RATE_LIMITS, FINCH_RATE_MARGIN_MS, FINCH_RATE_WINDOW_MS } from "./finch/products";
 import { fromBase64 } from "./lib/encoding";
+import type { ReconcileCursor } from "./maintenance/reconcile-cursor";
+import type { RateBudget } from "./rate-budget/object";
+import type { TicketLedger } from "./ticket-ledger/object";
 
 /**
  * Configuration, parsed once per isolate and per section. A route only touches the

@@ -1,7 +1,7 @@
-import type { EventDeadLetters } from "./durable/event-dead-letters";
-import type { RateBudget } from "./durable/rate-budget";
-import type { ReconcileCursor } from "./durable/reconcile-cursor";
-import type { TicketLedger } from "./durable/ticket-ledger";
+import type { EventDeadLetters } from "./app-events/dead-letters-object";
+import type { ReconcileCursor } from "./maintenance/reconcile-cursor";
+import type { RateBudget } from "./rate-budget/object";
+import type { TicketLedger } from "./ticket-ledger/object";
 
 /**
  * The Worker's bindings, exactly as wrangler.toml and `wrangler secret put` provide them.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseApiKeys } from "../src/api-keys";
+import { parseApiKeys } from "../src/access/api-keys";
 import type { Env } from "../src/env";
 import { ConfigError } from "../src/errors";
 import { expectError } from "./support/assert";

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import type { ConnectionPage } from "../src/domain/listing";
+import type { ConnectionPage } from "../src/operations/listing";
 import { customerIndexKey } from "../src/storage/keys";
 import { allPagesOf, expectError } from "./support/assert";
 import { clearKv, rawRecord, seedConnection } from "./support/fixtures";

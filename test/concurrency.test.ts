@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, expect, it } from "vitest";
-import { parseRecord } from "../src/storage/connections";
+import { parseRecord } from "../src/storage/connection-store";
 import { customerPrefix } from "../src/storage/keys";
 import { finch } from "./support/finch";
 import { clearKv, fullRing, kvNames } from "./support/fixtures";

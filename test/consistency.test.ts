@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { expect, it } from "vitest";
-import { APP_EVENT_TYPES, type AppEvent, type ConnectionState } from "../src/events/model";
-import { parseRecord } from "../src/storage/connections";
+import { APP_EVENT_TYPES, type AppEvent, type ConnectionState } from "../src/app-events/model";
+import { parseRecord } from "../src/storage/connection-store";
 import { publicFacts, readiness, type StoredConnection } from "../src/storage/records";
 import { verifyChain } from "../src/writer/audit";
 import { generation, type WriterState } from "../src/writer/state";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PENDING_TTL_S } from "../src/domain/flow-state";
+import { PENDING_TTL_S } from "../src/connect-flow/flow-state";
 import { JSON_ACCEPT } from "./support/assert";
 import { connectCustomer, startFlow } from "./support/flow";
 import { Jar, mintTicket } from "./support/http";

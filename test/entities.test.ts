@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import type { ConnectionPage } from "../src/domain/listing";
+import type { ConnectionPage } from "../src/operations/listing";
 import { MAX_ENTITIES } from "../src/storage/records";
 import { expectNoSecrets } from "./support/assert";
 import { finch } from "./support/finch";

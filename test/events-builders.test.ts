@@ -1,8 +1,8 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { statusChanged } from "../src/events/builders";
-import { parseAppEvent } from "../src/events/model";
+import { statusChanged } from "../src/app-events/builders";
+import { parseAppEvent } from "../src/app-events/model";
 import { publicFacts, type StoredConnection } from "../src/storage/records";
-import { changeEvents, disconnectEvents } from "../src/writer/emit";
+import { changeEvents, disconnectEvents } from "../src/writer/change-events";
 import type { WriterState } from "../src/writer/state";
 import { connectionAt, storedConnection } from "./support/events";
 import { finch } from "./support/finch";

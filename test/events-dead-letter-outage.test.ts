@@ -1,11 +1,11 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
+import { type DeadLetterDeps, SEND_BACK_DELAY_S, storeDeadLetterBatch } from "../src/app-events/dead-letter-consumer";
+import { type DeadLetterStore, deadLetterStore } from "../src/app-events/dead-letters";
+import type { AppEvent } from "../src/app-events/model";
+import { APP_WEBHOOK_DLQ_NAME, APP_WEBHOOK_DLQ2_NAME, deadLetterDeps } from "../src/app-events/queue";
+import { DEAD_LETTER_MAX_RETRIES, retryDelaySeconds } from "../src/app-events/retry";
 import { AppError } from "../src/errors";
-import { type DeadLetterDeps, SEND_BACK_DELAY_S, storeDeadLetterBatch } from "../src/events/dead-letter-consumer";
-import { type DeadLetterStore, deadLetterStore } from "../src/events/dead-letters";
-import type { AppEvent } from "../src/events/model";
-import { APP_WEBHOOK_DLQ_NAME, APP_WEBHOOK_DLQ2_NAME, deadLetterDeps } from "../src/events/queue";
-import { DEAD_LETTER_MAX_RETRIES, retryDelaySeconds } from "../src/events/retry";
 import { batchOf, statusChanged, webhookEnv } from "./support/events";
 import { jsonLogLinesSince, logLines } from "./support/logs";
 import { type Consume, type ConsumerConfig, consumerConfig, QueueModel } from "./support/queue-model";

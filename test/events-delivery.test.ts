@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
-import { deliverWebhookBatch } from "../src/events/consumer";
-import { APP_WEBHOOK_QUEUE_NAME } from "../src/events/queue";
+import { deliverWebhookBatch } from "../src/app-events/delivery";
+import { APP_WEBHOOK_QUEUE_NAME } from "../src/app-events/queue";
 import { APP_SECRET, batchOf, deliveryDeps, RECEIVER, statusChanged, watchQueue, webhookEnv } from "./support/events";
 import { finch } from "./support/finch";
 import { jsonLogLinesSince, logLines } from "./support/logs";

@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { dispatchEvents, eventSinks, jsonBytes, SEND_BATCH_MAX, SEND_BATCH_MAX_BYTES } from "../src/app-events/outbox";
 import type { Env } from "../src/env";
 import { AppError } from "../src/errors";
-import { dispatchEvents, eventSinks, jsonBytes, SEND_BATCH_MAX, SEND_BATCH_MAX_BYTES } from "../src/events/outbox";
 import { connectionAt, statusChanged, watchQueue, webhookEnv } from "./support/events";
 import { workerWith } from "./support/worker";
 

@@ -1,8 +1,8 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { AppEvent } from "../src/events/model";
-import { OUTBOX_TABLE } from "../src/events/outbox-table";
+import type { AppEvent } from "../src/app-events/model";
+import { OUTBOX_TABLE } from "../src/app-events/outbox-table";
 import { JSON_ACCEPT } from "./support/assert";
 import { finch } from "./support/finch";
 import { clearKv, kvNames, storedRecord as record, rememberToken } from "./support/fixtures";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createMockFinch } from "../mock-finch/src/mock";
-import { jobCompletion } from "../src/events/model";
+import { jobCompletion } from "../src/app-events/model";
 import { TEST_SECRETS } from "./support/secrets";
 import { verifyWebhook } from "./support/webhooks";
 

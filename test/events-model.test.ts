@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { APP_EVENT_TYPES, AppEventSchema, jobCompletion, newEvent, parseAppEvent } from "../src/events/model";
+import { APP_EVENT_TYPES, AppEventSchema, jobCompletion, newEvent, parseAppEvent } from "../src/app-events/model";
 import { CONNECTION, connectionAt, statusChanged } from "./support/events";
 
 /** The event model: every type builds, ids are fixed at creation, and nothing unlisted rides along. */

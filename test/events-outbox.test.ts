@@ -1,11 +1,11 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { EventDeadLetters } from "../src/durable/event-dead-letters";
+import type { EventDeadLetters } from "../src/app-events/dead-letters-object";
+import type { AppEvent } from "../src/app-events/model";
+import type { EventSink, EventSinks } from "../src/app-events/outbox";
+import { EventOutbox, OUTBOX_DDL } from "../src/app-events/outbox-table";
 import { AppError } from "../src/errors";
-import type { AppEvent } from "../src/events/model";
-import type { EventSink, EventSinks } from "../src/events/outbox";
-import { EventOutbox, OUTBOX_DDL } from "../src/events/outbox-table";
 import { statusChanged } from "./support/events";
 
 /**

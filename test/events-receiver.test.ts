@@ -1,10 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { AppEvent, ConnectionState } from "../src/events/model";
+import type { AppEvent, ConnectionState } from "../src/app-events/model";
 import type { Introspection } from "../src/finch/schemas";
 import { publicFacts, readiness, type StoredConnection } from "../src/storage/records";
-import { changeEvents, disconnectEvents, type StatusReason, type SyncJob } from "../src/writer/emit";
-import { applyIntrospection, markedReauth, recordedSync } from "../src/writer/introspection";
+import { changeEvents, disconnectEvents, type StatusReason, type SyncJob } from "../src/writer/change-events";
+import { applyIntrospection, markedReauth, recordedSync } from "../src/writer/finch-facts";
 import type { WriterState } from "../src/writer/state";
 import { storedConnection } from "./support/events";
 import { propertyTimeout, runProperty } from "./support/property";

@@ -1,11 +1,11 @@
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { beforeEach, describe, expect, it } from "vitest";
+import { REDELIVER_MAX } from "../src/app-events/dead-letters";
+import { deliverWebhookBatch } from "../src/app-events/delivery";
+import type { AppEvent } from "../src/app-events/model";
+import { APP_WEBHOOK_DLQ_NAME, APP_WEBHOOK_QUEUE_NAME, handleQueue } from "../src/app-events/queue";
 import type { Env } from "../src/env";
-import { deliverWebhookBatch } from "../src/events/consumer";
-import { REDELIVER_MAX } from "../src/events/dead-letters";
-import type { AppEvent } from "../src/events/model";
-import { APP_WEBHOOK_DLQ_NAME, APP_WEBHOOK_QUEUE_NAME, handleQueue } from "../src/events/queue";
 import { APP_SECRET, batchOf, deliveryDeps, RECEIVER, statusChanged, watchQueue, webhookEnv } from "./support/events";
 import { finch } from "./support/finch";
 import { API_KEY } from "./support/http";

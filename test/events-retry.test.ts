@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { APP_WEBHOOK_DLQ_NAME, APP_WEBHOOK_DLQ2_NAME, APP_WEBHOOK_QUEUE_NAME } from "../src/events/queue";
+import { APP_WEBHOOK_DLQ_NAME, APP_WEBHOOK_DLQ2_NAME, APP_WEBHOOK_QUEUE_NAME } from "../src/app-events/queue";
 import {
   classify,
   DEAD_LETTER_MAX_RETRIES,
@@ -7,7 +7,7 @@ import {
   MAX_RETRIES,
   QUEUE_MAX_DELAY_S,
   retryDelaySeconds,
-} from "../src/events/retry";
+} from "../src/app-events/retry";
 import { retryAfterMs, retryAfterSeconds } from "../src/lib/retry-after";
 import toml from "../wrangler.toml?raw";
 import { consumerConfig } from "./support/queue-model";

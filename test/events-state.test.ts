@@ -1,10 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { connectionCreated } from "../src/events/builders";
-import { EVENT_MAX_BYTES, parseAppEvent } from "../src/events/model";
-import { jsonBytes } from "../src/events/outbox";
+import { connectionCreated } from "../src/app-events/builders";
+import { EVENT_MAX_BYTES, parseAppEvent } from "../src/app-events/model";
+import { jsonBytes } from "../src/app-events/outbox";
 import { MAX_AUTH_METHODS, MAX_ENTITIES, type StoredConnection } from "../src/storage/records";
-import { changeEvents, disconnectEvents } from "../src/writer/emit";
+import { changeEvents, disconnectEvents } from "../src/writer/change-events";
 import type { WriterState } from "../src/writer/state";
 import { storedConnection } from "./support/events";
 import { anyText, runProperty } from "./support/property";

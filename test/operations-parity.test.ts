@@ -1,6 +1,6 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { FinchRpcError } from "../src/rpc-error";
+import { FinchRpcError } from "../src/rpc/error";
 import { finch } from "./support/finch";
 import { seedConnection } from "./support/fixtures";
 import { api } from "./support/http";

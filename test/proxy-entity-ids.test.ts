@@ -1,6 +1,6 @@
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { FinchRpcError } from "../src/rpc-error";
+import { FinchRpcError } from "../src/rpc/error";
 import { expectError } from "./support/assert";
 import { finch } from "./support/finch";
 import { countingKv, seedConnection } from "./support/fixtures";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { finchUrl } from "../src/domain/proxy-path";
+import { finchUrl } from "../src/proxy/path";
 import { expectError, expectNoSecrets } from "./support/assert";
 import { finch } from "./support/finch";
 import { rawRecord, seedConnection } from "./support/fixtures";

@@ -1,8 +1,8 @@
 import { exports } from "cloudflare:workers";
 import Finch from "@tryfinch/finch-api";
 import { beforeEach, describe, expect, it } from "vitest";
-import { SlidingWindow } from "../src/domain/rate-budget";
 import type { Env } from "../src/env";
+import { SlidingWindow } from "../src/rate-budget/window";
 import { finch } from "./support/finch";
 import { clearKv, seedConnection } from "./support/fixtures";
 import { API_KEY } from "./support/http";

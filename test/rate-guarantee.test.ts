@@ -2,7 +2,7 @@ import { abortAllDurableObjects, createExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import type { Env } from "../src/env";
-import { FinchConnections } from "../src/rpc";
+import { FinchConnections } from "../src/rpc/entrypoint";
 import { finch } from "./support/finch";
 import { clearKv, seedConnection } from "./support/fixtures";
 import { API_KEY } from "./support/http";

@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type BudgetRequest, LEASE_DIVISOR, leaseCap, SlidingWindow } from "../src/domain/rate-budget";
-import { CallSlot, LEASE_HOLD_MS, LEASE_MAX, LeaseBook, MAX_ASKS } from "../src/domain/rate-lease";
 import { FINCH_RATE_MARGIN_MS, FINCH_RATE_WINDOW_MS } from "../src/finch/products";
+import { CallSlot, LEASE_HOLD_MS, LEASE_MAX, LeaseBook, MAX_ASKS } from "../src/rate-budget/lease";
+import { type BudgetRequest, LEASE_DIVISOR, leaseCap, SlidingWindow } from "../src/rate-budget/window";
 import { propertyRuns, propertyTimeout, runProperty } from "./support/property";
 import { busiestWindow, keptStore, type SimCall, simulateBudget } from "./support/sim-budget";
 

@@ -1,10 +1,10 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { getConfig, type ReconcileSettings } from "../src/config";
-import { leaseMs, type ReconcileReport, reconcileRun } from "../src/domain/reconcile";
 import { newTrace } from "../src/lib/trace";
-import { ConnectionStore } from "../src/storage/connections";
-import { reconcileCursorStore } from "../src/storage/reconcile-cursor";
+import { leaseMs, type ReconcileReport, reconcileRun } from "../src/maintenance/reconcile";
+import { reconcileCursorStore } from "../src/maintenance/reconcile-lease";
+import { ConnectionStore } from "../src/storage/connection-store";
 import { durableWriters } from "../src/writer/client";
 import type { ReconcileOutcome, Writers } from "../src/writer/commands";
 import { failKv } from "./support/faults";

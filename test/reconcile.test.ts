@@ -1,9 +1,9 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { AppEvent } from "../src/app-events/model";
 import { getConfig } from "../src/config";
 import type { Env } from "../src/env";
-import type { AppEvent } from "../src/events/model";
 import worker from "../src/index";
 import { finch } from "./support/finch";
 import { clearKv, rawRecord, seedConnection } from "./support/fixtures";

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import type { ReencryptResult } from "../src/domain/reencrypt";
+import type { ReencryptResult } from "../src/maintenance/reencrypt";
 import { allPagesOf, expectError } from "./support/assert";
 import { clearKv, rawRecord, type Seeded, seedConnection, testStore } from "./support/fixtures";
 import { api, call } from "./support/http";

@@ -1,8 +1,8 @@
 import { env, exports, RpcTarget, WorkerEntrypoint } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import apiDoc from "../docs/api.md?raw";
-import { RPC_PRINCIPAL } from "../src/operations/principal";
-import { FinchConnections, KeyConnections } from "../src/rpc";
+import { RPC_PRINCIPAL } from "../src/access/principal";
+import { FinchConnections, KeyConnections } from "../src/rpc/entrypoint";
 import { finch } from "./support/finch";
 import { seedConnection } from "./support/fixtures";
 

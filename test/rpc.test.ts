@@ -1,7 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { ERRORS, type ErrorCode } from "../src/errors";
-import { FinchRpcError } from "../src/rpc-error";
+import { FinchRpcError } from "../src/rpc/error";
 import { customerIndexKey } from "../src/storage/keys";
 import { expectNoSecrets } from "./support/assert";
 import { finch } from "./support/finch";

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { MAX_SANDBOX_EMPLOYEES } from "../src/domain/sandbox";
-import type { AppEvent } from "../src/events/model";
+import type { AppEvent } from "../src/app-events/model";
+import { MAX_SANDBOX_EMPLOYEES } from "../src/operations/sandbox-connection";
 import { expectError, expectNoSecrets, expectStored } from "./support/assert";
 import { watchQueue } from "./support/events";
 import { finch } from "./support/finch";

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import type { AppEvent } from "../src/events/model";
+import type { AppEvent } from "../src/app-events/model";
 import { expectError, expectNoSecrets } from "./support/assert";
 import { watchQueue } from "./support/events";
 import { finch } from "./support/finch";

@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { getConfig } from "../src/config";
-import type { PendingFlow } from "../src/domain/flow-state";
-import { MAX_CLAIMS_BYTES } from "../src/domain/tickets";
+import type { PendingFlow } from "../src/connect-flow/flow-state";
+import { MAX_CLAIMS_BYTES } from "../src/connect-flow/tickets";
 import { pendingCookieLimit, sealPending } from "../src/http/flow-cookies";
 import { utf8 } from "../src/lib/encoding";
 import { expectError, JSON_ACCEPT } from "./support/assert";

@@ -2,7 +2,7 @@ import { env, exports } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createMockFinch } from "../mock-finch/src/mock";
 import { getConfig } from "../src/config";
-import { ConnectionStore } from "../src/storage/connections";
+import { ConnectionStore } from "../src/storage/connection-store";
 import { finch } from "./support/finch";
 import { clearKv, kvNames, storedRecord as record } from "./support/fixtures";
 import { connectCustomer } from "./support/flow";

@@ -2,8 +2,8 @@ import Finch from "@tryfinch/finch-api";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { webhookHeaders } from "../mock-finch/src/webhook";
+import type { WebhookSecret } from "../src/finch-webhooks/verify";
 import { fromBase64 } from "../src/lib/encoding";
-import type { WebhookSecret } from "../src/webhooks/verify";
 import { verifyWebhook } from "./support/webhooks";
 
 /**

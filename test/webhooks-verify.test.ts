@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { webhookHeaders } from "../mock-finch/src/webhook";
 import { AppError } from "../src/errors";
+import { WEBHOOK_TOLERANCE_S, type WebhookSecret } from "../src/finch-webhooks/verify";
 import { fromBase64 } from "../src/lib/encoding";
-import { WEBHOOK_TOLERANCE_S, type WebhookSecret } from "../src/webhooks/verify";
 import { OTHER_WEBHOOK_SECRET, verifyWebhook, WEBHOOK_SECRET } from "./support/webhooks";
 
 /** The pure verifier, with the clock passed in: exact window edges, rotation, several signatures. */

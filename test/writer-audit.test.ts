@@ -1,6 +1,6 @@
 import { exports } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { EventOutbox } from "../src/events/outbox-table";
+import { EventOutbox } from "../src/app-events/outbox-table";
 import { sha256Hex } from "../src/lib/encoding";
 import { chainHash, GENESIS, MAX_AUDIT_ENTRIES, nextEntry, verifyChain } from "../src/writer/audit";
 import { sqlWriterStorage } from "../src/writer/sql-storage";

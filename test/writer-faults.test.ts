@@ -1,6 +1,6 @@
 import { env, exports } from "cloudflare:workers";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import type { AppEvent } from "../src/events/model";
+import type { AppEvent } from "../src/app-events/model";
 import { expectError, JSON_ACCEPT } from "./support/assert";
 import { failKv, landKvThenFail } from "./support/faults";
 import { finch } from "./support/finch";

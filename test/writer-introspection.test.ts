@@ -10,7 +10,7 @@ import {
   RECORD_VERSION,
   type StoredConnection,
 } from "../src/storage/records";
-import { applyIntrospection, markedEntitiesDisconnected, namesEveryLiveEntity } from "../src/writer/introspection";
+import { applyIntrospection, markedEntitiesDisconnected, namesEveryLiveEntity } from "../src/writer/finch-facts";
 
 /** Finch's introspect answer applied to a record: bounded, and no write when nothing changed. */
 const at = "2026-11-29T00:00:00.000Z";

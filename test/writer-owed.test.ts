@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { KvWrite } from "../src/storage/connections";
+import type { KvWrite } from "../src/storage/connection-store";
 import { KV_SETTLE_MS, type OwedRow, OwedWrites, retryDelayMs } from "../src/writer/owed";
 import { SimWriterStorage } from "./support/sim-writer";
 

@@ -1,8 +1,8 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { AppEvent } from "../src/events/model";
-import { EventOutbox } from "../src/events/outbox-table";
+import type { AppEvent } from "../src/app-events/model";
+import { EventOutbox } from "../src/app-events/outbox-table";
 import { SCHEMA_TABLE } from "../src/lib/sql-schema";
 import type { OwedRow } from "../src/writer/owed";
 import { sqlWriterStorage, WRITER_SCHEMA } from "../src/writer/sql-storage";

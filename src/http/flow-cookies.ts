@@ -2,7 +2,6 @@ import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { CookieOptions } from "hono/utils/cookie";
 import type { ConnectSettings } from "../config";
-import { cookieKey } from "../crypto/cookie-key";
 import {
   DONE_TTL_S,
   type DoneFlow,
@@ -12,7 +11,8 @@ import {
   PENDING_TTL_S,
   type PendingFlow,
   sealFlow,
-} from "../domain/flow-state";
+} from "../connect-flow/flow-state";
+import { cookieKey } from "../crypto/cookie-key";
 import type { AppEnv } from "./types";
 
 /**

@@ -1,10 +1,10 @@
 import * as v from "valibot";
-import { ImportSchema } from "../domain/import";
-import { SandboxSchema } from "../domain/sandbox";
+import { REDELIVER_MAX } from "../app-events/dead-letters";
+import { EVENT_ID } from "../app-events/model";
 import { AppError } from "../errors";
-import { REDELIVER_MAX } from "../events/dead-letters";
-import { EVENT_ID } from "../events/model";
 import { ConnectionIdSchema, EntityIdSchema } from "../finch/schemas";
+import { ImportSchema } from "./import";
+import { SandboxSchema } from "./sandbox-connection";
 
 /**
  * How every operation reads its input: one valibot schema over `{ path?, query?, body? }`,

@@ -1,10 +1,10 @@
+import type { EventSinks } from "../app-events/outbox";
 import type { FinchSettings } from "../config";
 import { AppError } from "../errors";
-import type { EventSinks } from "../events/outbox";
 import { newTrace, type Trace } from "../lib/trace";
-import type { ConnectionStore } from "../storage/connections";
+import type { ConnectionStore } from "../storage/connection-store";
 import { type Caller, type Command, execute } from "./commands";
-import { WriterCore } from "./core";
+import { WriterCore } from "./operations";
 import { OwedWrites } from "./owed";
 import { type Outcome, settle } from "./protocol";
 import type { WriterStorage } from "./state";

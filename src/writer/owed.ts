@@ -1,4 +1,4 @@
-import type { KvWrite, ListingMetadata } from "../storage/connections";
+import type { KvWrite, ListingMetadata } from "../storage/connection-store";
 import type { WriterStorage } from "./state";
 
 /**

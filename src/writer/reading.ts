@@ -1,9 +1,9 @@
 import { AppError } from "../errors";
 import type { Trace } from "../lib/trace";
 import { type ConnectionFacts, publicFacts } from "../storage/records";
-import { AskingWriter } from "./asking";
 import { type AuditPage, verifyChain } from "./audit";
 import type { CurrentToken } from "./commands";
+import { AskingWriter } from "./introspecting";
 
 /**
  * The writer's operations that read its own storage: the current token (internal, for the

@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { type EventOutbox, OUTBOX_DDL } from "../events/outbox-table";
+import { type EventOutbox, OUTBOX_DDL } from "../app-events/outbox-table";
 import { migrate } from "../lib/sql-schema";
 import { StoredConnectionSchema } from "../storage/records";
 import { type AuditAnchor, type AuditEntry, GENESIS, MAX_AUDIT_ENTRIES } from "./audit";

@@ -1,4 +1,4 @@
-import type { AppEvent } from "../events/model";
+import type { AppEvent } from "../app-events/model";
 import type { StoredConnection } from "../storage/records";
 import type { AuditAnchor, AuditEntry } from "./audit";
 import type { OwedRow } from "./owed";

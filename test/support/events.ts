@@ -1,9 +1,9 @@
 import { env } from "cloudflare:workers";
 import { vi } from "vitest";
+import type { DeliveryDeps } from "../../src/app-events/delivery";
+import { type AppEvent, type ConnectionState, newEvent } from "../../src/app-events/model";
 import { getConfig } from "../../src/config";
 import type { Env } from "../../src/env";
-import type { DeliveryDeps } from "../../src/events/consumer";
-import { type AppEvent, type ConnectionState, newEvent } from "../../src/events/model";
 import type { StoredConnection } from "../../src/storage/records";
 import { markSecret } from "./logs";
 

@@ -1,6 +1,6 @@
-import { type Grant, SlidingWindow, type WindowStore } from "../../src/domain/rate-budget";
-import { type Ask, CallSlot, LEASE_HOLD_MS, LeaseBook, MAX_ASKS } from "../../src/domain/rate-lease";
 import { FINCH_RATE_MARGIN_MS, FINCH_RATE_WINDOW_MS } from "../../src/finch/products";
+import { type Ask, CallSlot, LEASE_HOLD_MS, LeaseBook, MAX_ASKS } from "../../src/rate-budget/lease";
+import { type Grant, SlidingWindow, type WindowStore } from "../../src/rate-budget/window";
 
 /**
  * A discrete-event run of the rate budget for test/rate-lease.test.ts: isolates with their own

@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import type * as v from "valibot";
 import { describe, expect, it, vi } from "vitest";
+import { RPC_PRINCIPAL } from "../../src/access/principal";
 import type { Env } from "../../src/env";
 import { AppError, ConfigError, publicMessage } from "../../src/errors";
 import { newTrace } from "../../src/lib/trace";
@@ -9,8 +10,7 @@ import { redeliverEvents } from "../../src/operations/admin";
 import { getConnection, listConnections } from "../../src/operations/connections";
 import * as inputs from "../../src/operations/input";
 import { ImportInput, ListInput, parseInput, RedeliverInput } from "../../src/operations/input";
-import { RPC_PRINCIPAL } from "../../src/operations/principal";
-import { FinchRpcError } from "../../src/rpc-error";
+import { FinchRpcError } from "../../src/rpc/error";
 import { seedConnection } from "../support/fixtures";
 import { runProperty } from "../support/property";
 

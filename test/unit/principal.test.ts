@@ -1,23 +1,22 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { SCOPES, type Scope } from "../../src/api-keys";
+import { SCOPES, type Scope } from "../../src/access/api-keys";
+import { OPERATION_SCOPES, type OperationId, type Principal, principalOf } from "../../src/access/principal";
 import { AppError } from "../../src/errors";
 import { sha256Hex } from "../../src/lib/encoding";
 import { newTrace } from "../../src/lib/trace";
+import { disconnectEntities, syncConnection } from "../../src/operations/account";
 import { importConnection, redeliverEvents, reencrypt } from "../../src/operations/admin";
 import {
   disconnectConnection,
-  disconnectEntities,
   getAccessToken,
   getAuditTrail,
   getConnection,
   introspectConnection,
   listConnections,
-  proxyFinch,
-  syncConnection,
 } from "../../src/operations/connections";
 import type { OperationContext } from "../../src/operations/context";
-import { OPERATION_SCOPES, type OperationId, type Principal, principalOf } from "../../src/operations/principal";
+import { proxyFinch } from "../../src/operations/proxy";
 import { createSandboxConnection } from "../../src/operations/sandbox";
 import { finch } from "../support/finch";
 

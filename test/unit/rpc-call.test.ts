@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { AppError } from "../../src/errors";
-import { toProxyCall } from "../../src/rpc-call";
+import { toProxyCall } from "../../src/rpc/call";
 
 /** RPC's fetchFinch argument, turned into the proxy's input (no binding, no Finch). */
 function refused(input: unknown): string | undefined {
