@@ -37,7 +37,7 @@ function harness() {
       now += ms;
     },
     now: () => now,
-    /** A commit of `writes` at `gen` through `owed`, as WriterBase.persist makes it. */
+    /** A commit of `writes` at `gen` through `owed`, as WriterCommits.persist makes it. */
     commit(owed: OwedWrites, gen: number, writes: KvWrite[]) {
       const rows = owed.plan(writes, gen);
       storage.handle().commit({ state: { kind: "prompted", at: "x" }, owed: rows });

@@ -10,7 +10,7 @@ import type { ReconcileCursorStore, ReconcilePosition } from "./reconcile-lease"
  * Reconciliation without webhooks: each Cron run walks the `conn:` keys a page at a time from
  * where the last run stopped, and asks the writer of every connection whose status is older
  * than RECONCILE_AFTER_HOURS (listing metadata `sa`) to re-introspect. The writer decides (it
- * skips a record Finch answered for recently, see WriterCore.reconcile) and stores Finch's
+ * skips a record Finch answered for recently, see WriterOperations.reconcile) and stores Finch's
  * answer like any other, with its events (reason "reconcile"). So apps on Finch plans without
  * webhooks, and any missed webhook, converge.
  *

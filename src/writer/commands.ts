@@ -8,7 +8,7 @@ import type { StatusReason, SyncJobClaim } from "./change-events";
 /**
  * Every operation of a connection's writer, declared once: its arguments and its answer. The
  * Durable Object (one `execute` method), the callers' client, the simulation and the benchmark
- * all derive from this map; WriterCore implements it (each method takes the arguments, then
+ * all derive from this map; WriterOperations implements it (each method takes the arguments, then
  * the call's trace).
  */
 export interface WriterOps {
@@ -193,7 +193,7 @@ export type Writer = {
 
 export type Writers = (connectionId: string) => Writer;
 
-/** What implements the operations (WriterCore). */
+/** What implements the operations (WriterOperations). */
 export type WriterApi = Writer;
 
 /** Runs one command on `api`; an operation that is not declared is refused, never looked up. */

@@ -91,7 +91,7 @@ export const SAFETY_ALARM_MS = 10_000;
  * `commit`, the one way a changed record is stored, with its lifecycle event and the KV writes
  * it owes. The writer's storage is the commit point: KV is written only after it (owed.ts).
  */
-export class WriterBase {
+export class WriterCommits {
   #state: WriterState | undefined;
   #chain: Promise<unknown> = Promise.resolve();
 

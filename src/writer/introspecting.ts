@@ -6,7 +6,7 @@ import { publicFacts, type StoredConnection } from "../storage/records";
 import type { StatusReason } from "./change-events";
 import { Coalescer } from "./coalesce";
 import type { CurrentToken, Introspected, ReconcileOutcome } from "./commands";
-import { NO_WEBHOOK, type WebhookHandled, WriterBase } from "./commit";
+import { NO_WEBHOOK, type WebhookHandled, WriterCommits } from "./commit";
 import { applyIntrospection, markedReauth } from "./finch-facts";
 
 /** Who asked for an introspect, why a status it finds changed, and the webhooks it answers. */
@@ -37,7 +37,7 @@ export const REAUTH_RECHECK_MS = 60_000;
  * Introspects call Finch outside the lock: an answer obtained with a token that has since been
  * replaced is not stored (it describes the old token), and Finch is asked again.
  */
-export class AskingWriter extends WriterBase {
+export class IntrospectingWriter extends WriterCommits {
   readonly #introspects = new Coalescer<Asked, Introspected>((asked) => this.introspectOnce(asked), mergeAsked);
 
   protected async tokenOf(record: StoredConnection): Promise<CurrentToken> {

@@ -28,7 +28,7 @@ import { type Claim, generation, type WriterState } from "./state";
  * across their Finch call, as nothing may change between it and their commit; introspects
  * (asking.ts) do not.
  */
-export class WriterCore extends AccountWriter implements WriterApi {
+export class WriterOperations extends AccountWriter implements WriterApi {
   /** Copies of one Finch webhook being handled here now, by event id. */
   readonly #deliveries = new Map<string, Promise<WebhookOutcome>>();
 
