@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { FINCH_API_VERSION } from "../src/config";
 import { PENDING_TTL_S, type PendingFlow, sealFlow } from "../src/connect-flow/flow-state";
 import { cookieKey } from "../src/crypto/cookie-key";
+import { FINCH_API_VERSION } from "../src/finch/http";
 import { expectError, expectNoSecrets, expectSecurityHeaders, expectStored, JSON_ACCEPT } from "./support/assert";
 import { finch } from "./support/finch";
 import { clearKv } from "./support/fixtures";

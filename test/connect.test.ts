@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { FINCH_API_VERSION } from "../src/config";
+import { FINCH_API_VERSION } from "../src/finch/http";
 import { expectError, expectNoSecrets, expectSecurityHeaders, expectStored, JSON_ACCEPT } from "./support/assert";
 import { callMock, finch } from "./support/finch";
 import { clearKv } from "./support/fixtures";

@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { FINCH_API_VERSION, getConfig } from "../src/config";
+import { getConfig } from "../src/config";
 import { AppError } from "../src/errors";
+import { FINCH_API_VERSION } from "../src/finch/http";
 import { getJob, MAX_SYNC_RETRY_AFTER_S, startDataSync, syncRetryAfterS } from "../src/finch/jobs";
 import { newTrace } from "../src/lib/trace";
 import { finch } from "./support/finch";

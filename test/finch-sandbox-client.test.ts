@@ -1,9 +1,10 @@
 import { env } from "cloudflare:workers";
 import * as v from "valibot";
 import { describe, expect, it } from "vitest";
-import { FINCH_API_VERSION, getConfig } from "../src/config";
+import { getConfig } from "../src/config";
 import { AppError } from "../src/errors";
 import { disconnectEntities } from "../src/finch/api";
+import { FINCH_API_VERSION } from "../src/finch/http";
 import { createSandboxConnection } from "../src/finch/sandbox";
 import { IntrospectSchema, MAX_FINCH_ENTITIES, TokenSchema } from "../src/finch/schemas";
 import { newTrace } from "../src/lib/trace";

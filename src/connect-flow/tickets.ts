@@ -1,9 +1,10 @@
 import * as v from "valibot";
-import { type ConnectSettings, PRODUCT } from "../config";
+import type { ConnectSettings } from "../config";
 import { constantTimeEqual } from "../crypto/compare";
 import { hmacKey } from "../crypto/hmac";
 import { verifyHs256 } from "../crypto/jws";
 import { AppError } from "../errors";
+import { PRODUCT } from "../finch/products";
 import { ConnectionIdSchema } from "../finch/schemas";
 import { sha256Base64Url, utf8 } from "../lib/encoding";
 

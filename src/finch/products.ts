@@ -46,3 +46,6 @@ export function productOf(path: string): string | undefined {
   for (const [pattern, product] of ENDPOINTS) if (pattern.test(path)) return product;
   return undefined;
 }
+
+/** A Finch product name, as the app configures and requests it. */
+export const PRODUCT = /^[a-z][a-z_]{0,39}$/;

@@ -1,7 +1,7 @@
 import * as v from "valibot";
-import type { FinchSettings } from "../config";
 import { AppError } from "../errors";
 import { introspect } from "../finch/api";
+import type { FinchSettings } from "../finch/http";
 import type { Trace } from "../lib/trace";
 import type { ConnectionFacts } from "../storage/records";
 import { connectInput, type Writers } from "../writer/commands";

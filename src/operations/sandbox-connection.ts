@@ -1,7 +1,8 @@
 import * as v from "valibot";
-import { type FinchSettings, PRODUCT } from "../config";
 import { AppError } from "../errors";
 import { introspect } from "../finch/api";
+import type { FinchSettings } from "../finch/http";
+import { PRODUCT } from "../finch/products";
 import { createSandboxConnection, type SandboxConnection } from "../finch/sandbox";
 import type { Introspection } from "../finch/schemas";
 import type { Trace } from "../lib/trace";

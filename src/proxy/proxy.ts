@@ -1,7 +1,6 @@
 import { type Customers, customerAllowed, ensureCustomer } from "../access/customers";
-import { FINCH_API_VERSION, type FinchSettings } from "../config";
 import { AppError } from "../errors";
-import { parseErrorBody, sendToFinch } from "../finch/http";
+import { FINCH_API_VERSION, type FinchSettings, parseErrorBody, sendToFinch } from "../finch/http";
 import { productOf } from "../finch/products";
 import { readBounded } from "../lib/body";
 import { utf8 } from "../lib/encoding";

@@ -1,6 +1,6 @@
 import type { AppEvent } from "../app-events/model";
-import type { FinchSettings } from "../config";
 import { AppError } from "../errors";
+import type { FinchSettings } from "../finch/http";
 import { toBase64Url, utf8 } from "../lib/encoding";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore, KvWrite } from "../storage/connection-store";

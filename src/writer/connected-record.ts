@@ -1,7 +1,7 @@
-import type { FinchSettings } from "../config";
 import type { Sealed } from "../crypto/keyring";
 import { AppError } from "../errors";
 import { introspect as finchIntrospect } from "../finch/api";
+import type { FinchSettings } from "../finch/http";
 import type { Introspection } from "../finch/schemas";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connection-store";

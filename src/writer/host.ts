@@ -1,6 +1,6 @@
 import type { EventSinks } from "../app-events/outbox";
-import type { FinchSettings } from "../config";
 import { AppError } from "../errors";
+import type { FinchSettings } from "../finch/http";
 import { newTrace, type Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connection-store";
 import { type Caller, type Command, execute } from "./commands";

@@ -1,5 +1,5 @@
-import type { FinchSettings } from "../config";
 import { introspect } from "../finch/api";
+import type { FinchSettings } from "../finch/http";
 import { getJob } from "../finch/jobs";
 import type { Trace } from "../lib/trace";
 import type { SyncJob, SyncJobClaim } from "./change-events";
