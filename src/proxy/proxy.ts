@@ -1,13 +1,14 @@
 import { type Customers, customerAllowed, ensureCustomer } from "../access/customers";
 import { AppError } from "../errors";
-import { FINCH_API_VERSION, type FinchSettings, parseErrorBody, sendToFinch } from "../finch/http";
+import { type FinchSettings, parseErrorBody, sendToFinch } from "../finch/http";
 import { productOf } from "../finch/products";
 import { readBounded } from "../lib/body";
-import { utf8 } from "../lib/encoding";
 import type { Trace } from "../lib/trace";
 import { finch429Pause, type RateBudgetPort } from "../rate-budget/slot";
 import type { ConnectionStore } from "../storage/connection-store";
 import type { Writers } from "../writer/commands";
+import { boundedBody, replayable, tooLarge } from "./body";
+import { responseHeaders, upstreamHeaders } from "./headers";
 import { finchUrl, isReservedPath } from "./path";
 
 /**
@@ -24,7 +25,6 @@ import { finchUrl, isReservedPath } from "./path";
  * twice. That needs the body again: bodies with a declared length (at most 1 MiB, the limit
  * anyway) are buffered; a streamed body of unknown length passes the 401 through.
  */
-const PROXY_BODY_LIMIT = 1024 * 1024;
 const PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const;
 
 export interface ProxyCall {
@@ -44,103 +44,13 @@ export interface ProxyDeps {
   finch: FinchSettings;
   store: ConnectionStore;
   writers: Writers;
-  /** The app-wide Finch rate budget (durable/budget-port.ts); absent when FINCH_RATE_BUDGET=off. */
+  /** The app-wide Finch rate budget (src/rate-budget/slot.ts); absent when FINCH_RATE_BUDGET=off. */
   budget?: RateBudgetPort | undefined;
   /** A caller limited to these customers (undefined or absent: every customer). */
   customers?: Customers;
 }
 
-// Credentials, cookies and whatever describes the hop to this edge stay here.
-const DROP = new Set([
-  "authorization",
-  "proxy-authorization",
-  "cookie",
-  "host",
-  "content-length",
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-  "forwarded",
-  "x-real-ip",
-  "true-client-ip",
-  "cdn-loop",
-  // The runtime negotiates and decodes compression itself; a caller's value would only
-  // make the length we pass back disagree with the body.
-  "accept-encoding",
-  // Frameworks that honour these run another method or path than the one we checked
-  // (a GET that Finch would treat as DELETE, a path past the reserved-path guard).
-  "x-http-method-override",
-  "x-http-method",
-  "x-method-override",
-  "x-original-method",
-  "x-original-url",
-  "x-rewrite-url",
-]);
-const dropped = (name: string) => DROP.has(name) || name.startsWith("cf-") || name.startsWith("x-forwarded-");
-
-const PASS_BACK = new Set(["content-type", "finch-request-id", "retry-after"]);
 const ERROR_PEEK_LIMIT = 16 * 1024;
-
-function upstreamHeaders(from: Headers, token: string): Headers {
-  const headers = new Headers();
-  for (const [name, value] of from) if (!dropped(name)) headers.append(name, value);
-  headers.set("Authorization", `Bearer ${token}`);
-  if (!headers.has("finch-api-version")) headers.set("Finch-API-Version", FINCH_API_VERSION);
-  return headers;
-}
-
-type Body = ReadableStream<Uint8Array> | ArrayBuffer | string | null;
-
-/**
- * The request body, refused when it is (or turns out to be) larger than the limit. Bodies
- * that can be sent twice (none, text, or a declared length, read into memory) come back
- * as such; only a stream of unknown length stays a stream.
- */
-async function boundedBody(call: ProxyCall, tripped: { over: boolean }): Promise<Body> {
-  if (call.method === "GET" || call.method === "HEAD" || call.body === null) return null;
-  if (typeof call.body === "string") {
-    if (utf8(call.body).byteLength > PROXY_BODY_LIMIT) throw tooLarge();
-    return call.body;
-  }
-  if (call.bodyLength !== undefined) {
-    if (call.bodyLength > PROXY_BODY_LIMIT) throw tooLarge();
-    // The runtime holds a declared length to its word, so this read is bounded.
-    try {
-      return await new Response(call.body).arrayBuffer();
-    } catch {
-      throw new AppError("body_invalid", "proxy body could not be read");
-    }
-  }
-  let size = 0;
-  return call.body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        size += chunk.byteLength;
-        if (size > PROXY_BODY_LIMIT) {
-          tripped.over = true;
-          controller.error(new Error("body over limit"));
-        } else controller.enqueue(chunk);
-      },
-    }),
-  );
-}
-
-const tooLarge = () => new AppError("body_too_large", `proxy body over ${PROXY_BODY_LIMIT} bytes`);
-
-function responseHeaders(from: Headers): Headers {
-  const headers = new Headers({ "Cache-Control": "no-store" });
-  for (const [name, value] of from) {
-    if (PASS_BACK.has(name) || name.startsWith("x-ratelimit-")) headers.append(name, value);
-  }
-  // A decoded body no longer has the encoded length.
-  const length = from.get("content-length");
-  if (length !== null && !from.has("content-encoding")) headers.set("content-length", length);
-  return headers;
-}
 
 export async function proxyToFinch(deps: ProxyDeps, call: ProxyCall, trace: Trace): Promise<Response> {
   trace.connectionId = call.connectionId;
@@ -157,7 +67,7 @@ export async function proxyToFinch(deps: ProxyDeps, call: ProxyCall, trace: Trac
   const product = budget ? productOf(decodeURIComponent(call.path)) : undefined;
   const budgeted = budget !== undefined && product !== undefined && budget.budgeted(product);
   const slot = () => (budgeted ? (budget as RateBudgetPort).slot(product as string, call.connectionId) : undefined);
-  // The slot is asked for while the token is read (domain/rate-slot.ts): it is the one Durable
+  // The slot is asked for while the token is read (rate-budget/slot.ts): it is the one Durable
   // Object request a proxied call makes, and waiting for KV first would add its latency to
   // every call. A call that does not go out (an unknown connection) gives its slot back.
   const first = slot();
@@ -179,7 +89,7 @@ export async function proxyToFinch(deps: ProxyDeps, call: ProxyCall, trace: Trac
       throw e;
     }
     if (res.status !== 429 || !budget) return { res, out: res.body };
-    // Finch's own 429 passes through as is, and holds the app's calls (domain: finch429Pause).
+    // Finch's own 429 passes through as is, and holds the app's calls (finch429Pause).
     const reply = await peekError(res);
     await finch429Pause(budget, budgeted ? product : undefined, reply.finchCode, res.headers, trace);
     return { res, out: reply.body };
@@ -234,8 +144,6 @@ async function storedToken(deps: ProxyDeps, connectionId: string, trace: Trace) 
   ensureCustomer({ customer_id: current.customerId }, deps.customers);
   return current;
 }
-
-const replayable = (body: Body) => !(body instanceof ReadableStream);
 
 /** Finch's error code from a 401 or 429, read from a copy; the caller still gets every byte of the original. */
 async function peekError(res: Response): Promise<{ body: ReadableStream<Uint8Array> | null; finchCode?: string }> {
