@@ -5,7 +5,7 @@ import type { FinchSettings } from "../finch/http";
 import type { Introspection } from "../finch/schemas";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore } from "../storage/connection-store";
-import { RECORD_VERSION, type StoredConnection } from "../storage/records";
+import { RECORD_VERSION, type StoredConnection, storedReadiness } from "../storage/records";
 import type { ConnectInput } from "./commands";
 
 /**
@@ -38,7 +38,7 @@ export function connectedRecord(
     ...entityIds(input.entity_ids ?? existing?.entity_ids),
     // Readiness Finch reported earlier still holds after a re-authentication (the data synced
     // is still there); a fresh introspect, when the connect ran one, refreshes it.
-    ...(existing ? readiness(existing) : {}),
+    ...(existing ? storedReadiness(existing) : {}),
     status: "connected",
     status_at: next.at,
     created_at: existing?.created_at ?? next.at,
@@ -50,21 +50,6 @@ export function connectedRecord(
 }
 
 const entityIds = (ids: string[] | null | undefined): Partial<StoredConnection> => (ids ? { entity_ids: ids } : {});
-
-function readiness(r: StoredConnection): Partial<StoredConnection> {
-  const { last_successful_sync, last_initial_sync_at, last_data_sync_all_at, authentication_methods, entities } = r;
-  const { entity_counts } = r;
-  return Object.fromEntries(
-    Object.entries({
-      last_successful_sync,
-      last_initial_sync_at,
-      last_data_sync_all_at,
-      authentication_methods,
-      entities,
-      entity_counts,
-    }).filter(([, value]) => value !== undefined),
-  );
-}
 
 /**
  * Asks Finch about an incoming token (one introspect): its answer, "refused" when Finch no
