@@ -1,8 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
+import { migrate } from "../lib/sql-schema";
 
 /**
  * App events whose webhook delivery failed for good, kept until `POST /api/events/redeliver`
- * sends them again. One object for the whole app (events/dead-letters.ts names it).
+ * sends them again. One object for the whole app (dead-letters.ts names it).
  *
  * Why a Durable Object and not KV: a redelivery must see every dead letter stored before it
  * (KV's list can lag a minute behind a write at another location) and must remove exactly the
@@ -26,17 +27,22 @@ const PAGE_MAX = 100;
 const SQL_MAX_PARAMS = 100;
 const MAX_ROWS = 100_000;
 
+/** Schema steps (lib/sql-schema.ts): append only. Step 1 is the table as first released. */
+export const DEAD_LETTERS_SCHEMA = [
+  [
+    `CREATE TABLE IF NOT EXISTS dead (
+       seq INTEGER PRIMARY KEY AUTOINCREMENT,
+       event_id TEXT NOT NULL UNIQUE,
+       body TEXT NOT NULL,
+       dead_at TEXT NOT NULL
+     )`,
+  ],
+] as const;
+
 export class EventDeadLetters extends DurableObject {
   constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
     super(ctx, env);
-    ctx.storage.sql.exec(
-      `CREATE TABLE IF NOT EXISTS dead (
-         seq INTEGER PRIMARY KEY AUTOINCREMENT,
-         event_id TEXT NOT NULL UNIQUE,
-         body TEXT NOT NULL,
-         dead_at TEXT NOT NULL
-       )`,
-    );
+    migrate(ctx.storage, DEAD_LETTERS_SCHEMA);
   }
 
   /** Stores dead letters; an event id already present moves to the end with the new body. */

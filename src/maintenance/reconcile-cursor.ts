@@ -1,18 +1,22 @@
 import { DurableObject } from "cloudflare:workers";
+import { migrate } from "../lib/sql-schema";
 import { type CursorState, type LeaseGrant, type ReconcilePosition, readState, transitions } from "./reconcile-lease";
 
 /**
- * The reconciliation's position and its one-run-at-a-time lease (storage/reconcile-cursor.ts
+ * The reconciliation's position and its one-run-at-a-time lease (reconcile-lease.ts
  * says why, and holds the transitions). One object for the app. Each method reads the state,
  * applies one transition and writes it back in one synchronous transaction: nothing is awaited
  * in between, so two runs' requests are strictly one after the other.
  */
+/** Schema steps (lib/sql-schema.ts): append only. Step 1 is the table as first released. */
+export const CURSOR_SCHEMA = [
+  ["CREATE TABLE IF NOT EXISTS cursor (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL)"],
+] as const;
+
 export class ReconcileCursor extends DurableObject {
   constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
     super(ctx, env);
-    ctx.storage.sql.exec(
-      "CREATE TABLE IF NOT EXISTS cursor (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL)",
-    );
+    migrate(ctx.storage, CURSOR_SCHEMA);
   }
 
   acquire(holder: string, now: number, leaseMs: number): LeaseGrant {

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { migrate } from "../lib/sql-schema";
 import { type BudgetDecision, type BudgetRequest, type Grant, SlidingWindow, type WindowStore } from "./window";
 
 /**
@@ -20,6 +21,7 @@ export class RateBudget extends DurableObject {
 
   constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
     super(ctx, env);
+    migrate(ctx.storage, BUDGET_SCHEMA);
     this.#window = new SlidingWindow(sqlWindowStore(ctx.storage.sql));
   }
 
@@ -27,7 +29,7 @@ export class RateBudget extends DurableObject {
     return this.#window.acquire(Date.now(), req);
   }
 
-  /** A slot of `grant` was never sent (domain/rate-slot.ts). */
+  /** A slot of `grant` was never sent (slot.ts). */
   release(connectionId: string, grant: number): void {
     this.#window.release(connectionId, grant);
   }
@@ -37,11 +39,15 @@ export class RateBudget extends DurableObject {
   }
 }
 
-function sqlWindowStore(sql: SqlStorage): WindowStore {
-  sql.exec(
+/** Schema steps (lib/sql-schema.ts): append only. Step 1 is the tables as first released. */
+export const BUDGET_SCHEMA = [
+  [
     "CREATE TABLE IF NOT EXISTS budget_grants (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, connection_id TEXT NOT NULL, n INTEGER NOT NULL)",
-  );
-  sql.exec("CREATE TABLE IF NOT EXISTS budget_pause (k INTEGER PRIMARY KEY CHECK (k = 0), until INTEGER NOT NULL)");
+    "CREATE TABLE IF NOT EXISTS budget_pause (k INTEGER PRIMARY KEY CHECK (k = 0), until INTEGER NOT NULL)",
+  ],
+] as const;
+
+function sqlWindowStore(sql: SqlStorage): WindowStore {
   return {
     load() {
       const grants = sql
