@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { getConfig, type ReconcileSettings } from "../src/config";
 import { newTrace } from "../src/lib/trace";
 import { leaseMs, type ReconcileReport, reconcileRun } from "../src/maintenance/reconcile";
-import { reconcileCursorStore } from "../src/maintenance/reconcile-lease";
+import { reconcileCursorStore } from "../src/maintenance/reconcile-cursor-client";
 import { ConnectionStore } from "../src/storage/connection-store";
 import { durableWriters } from "../src/writer/client";
 import type { ReconcileOutcome, Writers } from "../src/writer/commands";

@@ -4,7 +4,8 @@ import { AppError } from "../errors";
 import type { Trace } from "../lib/trace";
 import type { ConnectionStore, KeyPage } from "../storage/connection-store";
 import type { Writers } from "../writer/commands";
-import type { ReconcileCursorStore, ReconcilePosition } from "./reconcile-lease";
+import type { ReconcileCursorStore } from "./reconcile-cursor-client";
+import type { ReconcilePosition } from "./reconcile-lease";
 
 /**
  * Reconciliation without webhooks: each Cron run walks the `conn:` keys a page at a time from

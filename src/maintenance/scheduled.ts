@@ -5,7 +5,7 @@ import { logTrace, newTrace } from "../lib/trace";
 import { ConnectionStore } from "../storage/connection-store";
 import { durableWriters } from "../writer/client";
 import { reconcileRun } from "./reconcile";
-import { reconcileCursorStore } from "./reconcile-lease";
+import { reconcileCursorStore } from "./reconcile-cursor-client";
 
 /**
  * The Worker's `scheduled()` entry (the Cron Trigger in wrangler.toml): one reconciliation run
