@@ -187,7 +187,7 @@ function memoryWriters(env, ring) {
 }
 
 /**
- * Rate-budget objects that grant at once (src/durable/rate-budget.ts's answers, without its
+ * Rate-budget objects that grant at once (src/rate-budget/object.ts's answers, without its
  * window): a lease as large as the Worker asks for, within a 64th of the limit.
  */
 function answeringBudget() {

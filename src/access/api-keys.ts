@@ -10,7 +10,7 @@ import { ConfigError } from "../errors";
  * Problems name the setting and the entry's index, never a key, a name or any other text of it.
  */
 
-/** What a key may do; which operation needs which scope is src/operations/principal.ts. */
+/** What a key may do; which operation needs which scope is src/access/principal.ts. */
 export const SCOPES = ["connections:read", "connections:write", "proxy", "token", "events", "admin"] as const;
 export type Scope = (typeof SCOPES)[number];
 

@@ -23,7 +23,7 @@ export interface Principal {
 
 /**
  * The scope each operation needs, by operation id (the same id names the route in
- * docs/openapi.json and the method's operation in src/rpc.ts). A new operation adds its line
+ * docs/openapi.json and the method's operation in src/rpc/entrypoint.ts). A new operation adds its line
  * here; `authorize` takes only names from this table.
  */
 export const OPERATION_SCOPES = {

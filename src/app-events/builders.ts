@@ -9,7 +9,7 @@ import {
 } from "./model";
 
 /**
- * One builder per lifecycle change, for the connection's writer (src/writer/emit.ts decides
+ * One builder per lifecycle change, for the connection's writer (src/writer/change-events.ts decides
  * which change is which, and builds the subject from the stored record, bounded and
  * normalised). Every event carries the connection's state after the change (`connection`),
  * and its envelope's generation and customer id are that state's.

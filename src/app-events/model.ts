@@ -1,7 +1,6 @@
 import * as v from "valibot";
 import { AppError } from "../errors";
-import { ConnectionIdSchema } from "../finch/schemas";
-import { CONNECTION_STATUS } from "../finch-webhooks/event";
+import { CONNECTION_STATUS, ConnectionIdSchema } from "../finch/schemas";
 import { toBase64Url } from "../lib/encoding";
 import { MAX_AUTH_METHODS, MAX_ENTITIES } from "../storage/records";
 

@@ -1,6 +1,5 @@
-import type { Env } from "../env";
+import type { Binding, Env } from "../env";
 import { ConfigError } from "../errors";
-import type { TicketLedger } from "../ticket-ledger/object";
 import { durableObject } from "./read";
 
 export function parseKv(env: Env): KVNamespace {
@@ -15,6 +14,6 @@ export function parseWriterBinding(env: Env): true {
   return true;
 }
 
-export function parseTickets(env: Env): DurableObjectNamespace<TicketLedger> {
+export function parseTickets(env: Env): Binding<"TICKETS"> {
   return durableObject(env.TICKETS, "TICKETS");
 }

@@ -1,5 +1,4 @@
-import type { EventDeadLetters } from "../app-events/dead-letters-object";
-import type { Env } from "../env";
+import type { Binding, Env } from "../env";
 import { ConfigError } from "../errors";
 import { fromBase64 } from "../lib/encoding";
 import { durableObject, httpUrl, LOOPBACK_HOSTS, list, optional, queueBinding, required } from "./read";
@@ -46,6 +45,6 @@ export function parseAppEvents(env: Env): AppEventSettings {
   return { appQueue, webhook: { url: url.href, secret: { id: secretText, key }, queue, dlq } };
 }
 
-export function parseDeadLetters(env: Env): DurableObjectNamespace<EventDeadLetters> {
+export function parseDeadLetters(env: Env): Binding<"EVENT_DEAD_LETTERS"> {
   return durableObject(env.EVENT_DEAD_LETTERS, "EVENT_DEAD_LETTERS");
 }

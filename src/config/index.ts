@@ -1,10 +1,8 @@
 import { type ApiKey, parseApiKeys } from "../access/api-keys";
-import type { EventDeadLetters } from "../app-events/dead-letters-object";
 import { createKeyRing, type KeyRing } from "../crypto/keyring";
-import type { Env } from "../env";
+import type { Binding, Env } from "../env";
 import { ConfigError } from "../errors";
 import type { FinchSettings } from "../finch/http";
-import type { TicketLedger } from "../ticket-ledger/object";
 import { parseKv, parseTickets, parseWriterBinding } from "./bindings";
 import { type ConnectSettings, parseConnect, parseTicketSecret } from "./connect";
 import { type AppEventSettings, parseAppEvents, parseDeadLetters, parseWebhookSecrets } from "./events";
@@ -31,7 +29,7 @@ export interface Config {
   keyRing(): KeyRing;
   kv(): KVNamespace;
   /** The ticket ledger's Durable Object namespace (one-time tickets). */
-  tickets(): DurableObjectNamespace<TicketLedger>;
+  tickets(): Binding<"TICKETS">;
   /** The CONNECTION_WRITER binding is present (for /healthz). */
   connectionWriter(): true;
   rateBudget(): RateBudgetSettings;
@@ -43,7 +41,7 @@ export interface Config {
   appEvents(): AppEventSettings;
   reconcile(): ReconcileSettings;
   /** Where dead-lettered app events wait for redelivery. */
-  deadLetters(): DurableObjectNamespace<EventDeadLetters>;
+  deadLetters(): Binding<"EVENT_DEAD_LETTERS">;
   /** Every problem across all sections, for /healthz. Names only. */
   problems(): { setting: string; problem: string }[];
 }

@@ -1,7 +1,6 @@
-import type { Env } from "../env";
+import type { Binding, Env } from "../env";
 import { ConfigError } from "../errors";
 import { DEFAULT_RATE_LIMITS, FINCH_RATE_MARGIN_MS, FINCH_RATE_WINDOW_MS } from "../finch/products";
-import type { RateBudget } from "../rate-budget/object";
 import { durableObject, intSetting, list, optional, required } from "./read";
 
 /** The app-wide Finch rate budget (src/rate-budget/). */
@@ -20,7 +19,7 @@ export interface RateBudgetSettings {
   /** Budgets are per Finch application: one object per client id and product. */
   scope: string;
   /** The RATE_BUDGET namespace; undefined when the budget is off. */
-  ns: DurableObjectNamespace<RateBudget> | undefined;
+  ns: Binding<"RATE_BUDGET"> | undefined;
 }
 
 export function parseRateBudget(env: Env): RateBudgetSettings {

@@ -1,5 +1,4 @@
-import type { Env } from "../env";
-import type { ReconcileCursor } from "../maintenance/reconcile-cursor";
+import type { Binding, Env } from "../env";
 import { durableObject, intSetting } from "./read";
 
 /** The periodic re-introspection (src/maintenance/reconcile.ts). */
@@ -11,7 +10,7 @@ export interface ReconcileSettings {
   /** A run starts no writer call after this long; the next run continues from there. */
   budgetMs: number;
   /** RECONCILE_CURSOR: the position and the run lease; undefined only when reconciliation is off. */
-  cursor: DurableObjectNamespace<ReconcileCursor> | undefined;
+  cursor: Binding<"RECONCILE_CURSOR"> | undefined;
 }
 
 /**

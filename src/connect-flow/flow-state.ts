@@ -20,7 +20,7 @@ export type Flow = v.InferOutput<typeof FlowSchema>;
 const PendingSchema = v.object({
   k: v.literal("pending"),
   state: v.string(),
-  /** The ticket this flow came from: lets the same browser resume it (see domain/connect.ts). */
+  /** The ticket this flow came from: lets the same browser resume it (see connect-flow/start.ts). */
   jti: v.string(),
   flow: FlowSchema,
   customer_id: v.string(),

@@ -22,7 +22,7 @@ export const CLOCK_SKEW_S = 60;
  * `JSON.stringify({ sub, name, email, return_to })` (return_to as the ticket's text, not
  * percent-encoded). With every other field of the pending cookie at its maximum (jti and
  * connection_id of 128 characters), a ticket at this limit still fits a browser's 4,096-byte
- * cookie (test/ticket-size.test.ts); over it, the ticket is refused before anything is spent.
+ * cookie (test/connect-flow/ticket-size.test.ts); over it, the ticket is refused before anything is spent.
  */
 export const MAX_CLAIMS_BYTES = 2560;
 

@@ -1,6 +1,6 @@
 import * as v from "valibot";
 import { AppError } from "../errors";
-import { ConnectionIdSchema } from "../finch/schemas";
+import { CONNECTION_STATUS, ConnectionIdSchema } from "../finch/schemas";
 
 /**
  * The shape of a verified Finch webhook body, parsed from unknown. Only what this service
@@ -11,8 +11,6 @@ import { ConnectionIdSchema } from "../finch/schemas";
 const id = v.nullish(v.pipe(v.string(), v.maxLength(128)));
 
 const EVENT_TYPE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/;
-/** Finch's connection statuses today: pending, processing, connected, error_*, reauth. New ones are stored as sent. */
-export const CONNECTION_STATUS = /^[a-z][a-z_]{0,39}$/;
 
 const WebhookBodySchema = v.object({
   event_type: v.pipe(v.string(), v.regex(EVENT_TYPE)),

@@ -1,8 +1,8 @@
 import { jobCompletion } from "../app-events/model";
 import type { Trace } from "../lib/trace";
 import type { WebhookOutcome, Writers } from "../writer/commands";
+import { fanOut } from "../writer/fan-out";
 import type { WebhookEvent } from "./event";
-import { fanOut } from "./fan-out";
 
 /**
  * Handles one verified Finch webhook. Finch delivers at least once, unordered, retries for
@@ -15,7 +15,7 @@ import { fanOut } from "./fan-out";
  *   introspect, at most one KV write; a duplicate costs no KV write. If Finch cannot be
  *   reached the answer is 5xx and Finch delivers again.
  * - A sync job's completion (`job.initial_data_sync_org.succeeded`, `..._payroll.succeeded`,
- *   `job.data_sync_all.completed`, see events/model.ts jobCompletion) is a prompt too: the
+ *   `job.data_sync_all.completed`, see app-events/model.ts jobCompletion) is a prompt too: the
  *   writer dedupes the id the same way, asks Finch whether that job completed for this
  *   connection (src/writer/job-check.ts), and only then records Finch's completion time in the
  *   record (data readiness) and emits `connection.data_synced`. A job Finch does not confirm

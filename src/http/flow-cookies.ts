@@ -75,7 +75,7 @@ export function clearPendingCookie(c: Context<AppEnv>, connect: ConnectSettings)
 
 /**
  * The app's own session cookie, when TICKET_BINDING_COOKIE names one: read only to be hashed and
- * compared with the ticket's `bind` claim (domain/tickets.ts), never kept or logged. As Hono
+ * compared with the ticket's `bind` claim (connect-flow/tickets.ts), never kept or logged. As Hono
  * reads any cookie: the first of that name, quotes removed, percent-escapes decoded.
  */
 export const bindingCookieValue = (c: Context<AppEnv>, connect: ConnectSettings): string | undefined =>

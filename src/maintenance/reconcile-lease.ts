@@ -1,7 +1,7 @@
 import * as v from "valibot";
 
 /**
- * Where the periodic re-introspection (domain/reconcile.ts) resumes, and which run may work:
+ * Where the periodic re-introspection (maintenance/reconcile.ts) resumes, and which run may work:
  * one ReconcileCursor Durable Object for the app holds both. Not KV: a run saves its position
  * after every connection (a killed run resumes right after the last one it finished), and two
  * runs must never work at once (an operator's every-minute cron, a slow run); KV is eventually

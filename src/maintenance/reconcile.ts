@@ -21,7 +21,7 @@ import type { ReconcilePosition } from "./reconcile-lease";
  *
  * Faults: the position is saved after every writer call (a killed run's successor resumes
  * right after the last connection it finished), and a run works only while it holds the one
- * lease (storage/reconcile-cursor.ts): a second run started meanwhile does nothing, and a dead
+ * lease (maintenance/reconcile-lease.ts): a second run started meanwhile does nothing, and a dead
  * run's lease expires at start + budget + one writer call's bound.
  */
 const PAGE_SIZE = 100;

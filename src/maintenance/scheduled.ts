@@ -9,7 +9,7 @@ import { reconcileCursorStore } from "./reconcile-cursor-client";
 
 /**
  * The Worker's `scheduled()` entry (the Cron Trigger in wrangler.toml): one reconciliation run
- * (src/domain/reconcile.ts), one JSON log line with what it did (`stopped` says why it ended:
+ * (src/maintenance/reconcile.ts), one JSON log line with what it did (`stopped` says why it ended:
  * "overlap" when another run holds the lease). A failure is logged and thrown, so Cloudflare
  * records the run as failed; the next run resumes from the last saved position.
  */

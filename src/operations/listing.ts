@@ -14,7 +14,7 @@ import {
 } from "../storage/records";
 
 /**
- * Listing connections, a page at a time, from the two KV layouts in storage/connections.ts:
+ * Listing connections, a page at a time, from the two KV layouts in storage/connection-store.ts:
  * - by customer: the `cust:` index (newest first), then each record, because status changes
  *   only rewrite `conn:` and the status must be fresh;
  * - everything: `conn:` keys with their listing metadata, ordered by connection id.

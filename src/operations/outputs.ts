@@ -6,7 +6,7 @@ import { AUDIT_ACTIONS } from "../writer/audit";
 /**
  * What each operation answers, as schemas: the operations declare their return types from
  * them, docs/openapi.json is generated from them (scripts/openapi.ts), and
- * test/openapi-conformance.test.ts checks real answers against them. The connection object
+ * test/operations/outputs.test.ts checks real answers against them. The connection object
  * is the stored facts' schema itself (src/storage/records.ts), so a new stored fact is
  * documented the moment it is added.
  */

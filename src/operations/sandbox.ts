@@ -15,7 +15,7 @@ import { createSandbox } from "./sandbox-connection";
 export const sandboxEnabled = (env: Env): boolean => getConfig(env).connect().sandbox !== undefined;
 
 /**
- * A Finch sandbox connection made and stored in one call (src/domain/sandbox.ts). HTTP only.
+ * A Finch sandbox connection made and stored in one call (src/operations/sandbox-connection.ts). HTTP only.
  * A key limited to customers makes them only for its customers (checked before Finch is asked).
  */
 export async function createSandboxConnection(

@@ -2,7 +2,7 @@ import type { RateBudgetSettings } from "../config";
 import { CallSlot, LEASE_HOLD_MS, LeaseBook } from "./lease";
 import { PendingSlot, type RateBudgetPort } from "./slot";
 
-/** The slots this isolate holds, across requests (domain/rate-lease.ts). */
+/** The slots this isolate holds, across requests (rate-budget/lease.ts). */
 const leases = new LeaseBook();
 
 /**
@@ -10,7 +10,7 @@ const leases = new LeaseBook();
  * product. undefined when the budget is off. A call first takes a slot this isolate already
  * holds; only without one does it ask the object (which may grant a lease of several). What
  * happens when the object cannot be reached is FINCH_RATE_BUDGET_UNAVAILABLE's choice
- * (domain/rate-slot.ts): 503 finch_budget_unavailable by default, since the budget is what
+ * (rate-budget/slot.ts): 503 finch_budget_unavailable by default, since the budget is what
  * keeps the whole app inside Finch's limits.
  */
 export function rateBudgetPort(settings: RateBudgetSettings): RateBudgetPort | undefined {

@@ -1,7 +1,7 @@
 import type { BudgetDecision } from "./window";
 
 /**
- * The isolate's side of a product's budget (domain/rate-budget.ts): the slots it holds across
+ * The isolate's side of a product's budget (rate-budget/window.ts): the slots it holds across
  * requests (`LeaseBook`, one per isolate), and each call's way from asking for a slot to
  * sending (`CallSlot`). The object may be far from the caller (it lives in one place for the
  * whole app), so its answer is the one part of the budget a caller waits for; a busy isolate
@@ -118,8 +118,7 @@ export type Ready =
 /**
  * One call's slot. The call asks for it while its token is read (`start`), hears the object
  * (`answered`), and once the token is in hand either sends, asks again, or gives up (`ready`);
- * a call that will not go to Finch gives its slot back (`cancel`). The port (durable/
- * budget-port.ts, through domain/rate-slot.ts) and the simulation in test/rate-lease.test.ts
+ * a call that will not go to Finch gives its slot back (`cancel`). The port (slot.ts) and the simulation in test/sim/rate-lease.test.ts
  * both drive this, so what is proved there is what runs.
  */
 export class CallSlot {

@@ -1,6 +1,6 @@
 /**
  * The connections a product's budget refused within the last window, for fairness
- * (domain/rate-budget.ts): each connection once, in the order of its latest refusal, so
+ * (rate-budget/window.ts): each connection once, in the order of its latest refusal, so
  * that expired ones leave from the front and every operation is O(1) (amortised for expiry,
  * where each entry leaves once). A refusal moves its connection to the back.
  *

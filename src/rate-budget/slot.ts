@@ -10,10 +10,10 @@ import type { BudgetDecision } from "./window";
  * is the one Durable Object request a proxied call makes, and waiting for KV first would add
  * its latency to every call). The call then `use`s it once the token is in hand, or `cancel`s
  * it when it will not go to Finch (an unknown connection, a failed read): only calls that
- * reach Finch spend the budget. The steps are domain/rate-lease.ts's `CallSlot`.
+ * reach Finch spend the budget. The steps are rate-budget/lease.ts's `CallSlot`.
  */
 
-/** The app-wide Finch rate budget as the proxy sees it (durable/budget-port.ts). */
+/** The app-wide Finch rate budget as the proxy sees it (rate-budget/slot.ts). */
 export interface RateBudgetPort {
   budgeted(product: string): boolean;
   /** Starts asking for a slot for one call to `product`. */
@@ -24,7 +24,7 @@ export interface RateBudgetPort {
   readonly maxPauseMs: number;
 }
 
-/** The product's budget object, as the port reaches it (durable/budget-port.ts). */
+/** The product's budget object, as the port reaches it (rate-budget/slot.ts). */
 export interface BudgetObject {
   /** Rejects when the object cannot be reached. */
   acquire(ask: Ask): Promise<BudgetDecision>;

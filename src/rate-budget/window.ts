@@ -2,13 +2,13 @@ import { RecentRefusals } from "./refusals";
 
 /**
  * The app-wide budget for one Finch product: a sliding log of the slots granted in the
- * window. It lives in one Durable Object per product (durable/rate-budget.ts), so every
+ * window. It lives in one Durable Object per product (rate-budget/object.ts), so every
  * location and every connection of the app draws from the same count. Pure: the clock is an
  * argument, so window edges are tested exactly; what it grants is written through a
  * `WindowStore`, so the log outlives the object's memory (an object is reset on deploys, moves
  * and eviction, and a fresh one that forgot the last minute would grant it all again).
  *
- * A request may ask for several slots at once (a lease, domain/rate-lease.ts): an isolate that
+ * A request may ask for several slots at once (a lease, rate-budget/lease.ts): an isolate that
  * calls a product often then asks the object once per lease instead of once per call. Every
  * grant, a single slot included, is counted from when it is granted until one window after
  * the end of its hold: the caller sends within the hold or not at all (it asks again), so no
@@ -42,7 +42,7 @@ export interface Grant {
   n: number;
 }
 
-/** Where the log is kept beyond the object's memory (durable/rate-budget.ts: its SQLite). */
+/** Where the log is kept beyond the object's memory (rate-budget/object.ts: its SQLite). */
 export interface WindowStore {
   /** What was kept: read once, when the window is built. */
   load(): { grants: Grant[]; pausedUntil: number };

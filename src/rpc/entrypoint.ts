@@ -22,7 +22,7 @@ import { FinchRpcError } from "./error";
  * less asks for `forKey(name)`: a stub with the same methods, limited to that named API key's
  * scopes and customers. Each method is a thin adapter over the same operation as its HTTP route
  * (src/operations/), so the rules are the same. Failures throw a `FinchRpcError`
- * (src/rpc-error.ts): code, generic message, status and request id, never a detail or secret.
+ * (src/rpc/error.ts): code, generic message, status and request id, never a detail or secret.
  */
 export class FinchConnections extends WorkerEntrypoint<Env> {
   getConnection(connectionId: string): Promise<ConnectionFacts> {
@@ -101,7 +101,7 @@ export class KeyConnections extends RpcTarget {
 /*
  * What the entrypoint needs but callers must not reach: every public method of the class
  * above (TypeScript `private` included) is callable over RPC, so these live outside it.
- * test/rpc-surface.test.ts checks that both classes expose exactly the methods docs/api.md lists.
+ * test/rpc/surface.test.ts checks that both classes expose exactly the methods docs/api.md lists.
  */
 
 /** Each method once, for the entrypoint (unrestricted) and for a named key's stub. */

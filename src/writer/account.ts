@@ -18,7 +18,7 @@ const isRefused = (e: unknown) => e instanceof AppError && e.code === "finch_rej
 /**
  * The writer's operations that act at Finch on the connection's account with its token, which
  * never leaves the writer: disconnect some of its entities, start a data sync, and ask Finch
- * about a job a webhook names. WriterOperations (core.ts) inherits them.
+ * about a job a webhook names. WriterOperations (operations.ts) inherits them.
  */
 export class AccountWriter extends ReadingWriter {
   /**

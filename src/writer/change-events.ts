@@ -17,7 +17,7 @@ import {
   type STATUS_CHANGE_REASONS,
   type SYNC_JOB_TYPES,
 } from "../app-events/model";
-import { CONNECTION_STATUS } from "../finch-webhooks/event";
+import { CONNECTION_STATUS } from "../finch/schemas";
 import { MAX_AUTH_METHODS, MAX_ENTITIES, type StoredConnection } from "../storage/records";
 import type { WriterState } from "./state";
 
@@ -44,7 +44,7 @@ export type Cause =
   | { op: "sandbox" }
   | { op: "status"; reason: StatusReason }
   | { op: "job"; job: SyncJob }
-  | { op: "reseal" };
+  | { op: "reencrypt" };
 
 export function changeEvents(
   before: WriterState | undefined,
@@ -58,7 +58,7 @@ export function changeEvents(
   if ((after.token_gen ?? 0) !== (prior.token_gen ?? 0)) return [connectionReauthenticated(now, at)];
   if (cause.op === "job") return [dataSynced(now, cause.job, at)];
   // A re-seal changes how the token is stored, nothing an event shows.
-  if (cause.op === "reseal") return [];
+  if (cause.op === "reencrypt") return [];
   // A status can only move on Finch's word; a connect that did not change the token is rare
   // (the same token again) and its status check counts as an introspect.
   const reason = cause.op === "status" ? cause.reason : "introspect";

@@ -55,7 +55,7 @@ function auditAction(events: readonly AppEvent[], cause?: Cause): AuditAction | 
     case "connection.disconnected":
       return "disconnected";
     default:
-      return cause?.op === "reseal" ? "resealed" : undefined;
+      return cause?.op === "reencrypt" ? "resealed" : undefined;
   }
 }
 
@@ -86,7 +86,7 @@ export interface WriterDeps {
 export const SAFETY_ALARM_MS = 10_000;
 
 /**
- * What every writer operation (core.ts) stands on: the committed state (memory, else the
+ * What every writer operation (operations.ts) stands on: the committed state (memory, else the
  * writer's storage, else adopted once from KV), the lock that runs changes one at a time, and
  * `commit`, the one way a changed record is stored, with its lifecycle event and the KV writes
  * it owes. The writer's storage is the commit point: KV is written only after it (owed.ts).
@@ -134,7 +134,7 @@ export class WriterCommits {
   }
 
   /**
-   * Stores a changed record: the state, the change's lifecycle event (emit.ts), its audit
+   * Stores a changed record: the state, the change's lifecycle event (change-events.ts), its audit
    * entry (audit.ts) and the KV writes it owes, in one commit; the writes are sent after it.
    * The event and the entry are built before anything is written, so a change is never stored
    * without them. `checked`: the change is Finch's introspect answer (the reconciliation's

@@ -77,7 +77,7 @@ export async function checkToken(
  * ("old" when its key was dropped from ENCRYPTION_KEYS, "unreadable" when a configured key
  * cannot open it).
  */
-export async function resealed(
+export async function reencrypted(
   store: ConnectionStore,
   record: StoredConnection,
   trace: Trace,

@@ -9,7 +9,7 @@ import { OwedWrites } from "./owed";
 import { type Outcome, settle } from "./protocol";
 import type { WriterStorage } from "./state";
 
-/** The outbox of lifecycle events, as the host hands it over (events/outbox-table.ts). */
+/** The outbox of lifecycle events, as the host hands it over (app-events/outbox-table.ts). */
 export interface OutboxPort {
   pending(): number;
   flush(sinks: EventSinks): Promise<{ sent: number; remaining: number }>;

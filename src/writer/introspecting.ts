@@ -95,7 +95,7 @@ export class IntrospectingWriter extends WriterCommits {
   }
 
   /**
-   * The periodic re-check (src/domain/reconcile.ts): introspects, with reason "reconcile",
+   * The periodic re-check (src/maintenance/reconcile.ts): introspects, with reason "reconcile",
    * unless Finch answered for this record (or its status was set) within `maxAgeMs`.
    */
   async reconcile(maxAgeMs: number, trace: Trace): Promise<ReconcileOutcome> {

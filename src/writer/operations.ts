@@ -1,6 +1,5 @@
 import { AppError } from "../errors";
 import { disconnect as finchDisconnect } from "../finch/api";
-import { fanOut } from "../finch-webhooks/fan-out";
 import type { Trace } from "../lib/trace";
 import { type ConnectionFacts, publicFacts, type StoredConnection } from "../storage/records";
 import { AccountWriter } from "./account";
@@ -15,7 +14,8 @@ import type {
   WriterApi,
 } from "./commands";
 import type { WebhookHandled } from "./commit";
-import { checkToken, connectedRecord, resealed } from "./connected-record";
+import { checkToken, connectedRecord, reencrypted } from "./connected-record";
+import { fanOut } from "./fan-out";
 import { applyIntrospection, recordedSync } from "./finch-facts";
 import { type Claim, generation, type WriterState } from "./state";
 
@@ -23,7 +23,7 @@ import { type Claim, generation, type WriterState } from "./state";
  * The logic of one connection's single writer, free of the Durable Object so it can be driven
  * directly (host.ts runs it for the object, the simulation and the benchmark). Every change is
  * a named operation run one at a time (`exclusive`), gets the next generation, and is committed
- * to the writer's own storage with its lifecycle event and the KV writes it owes (base.ts
+ * to the writer's own storage with its lifecycle event and the KV writes it owes (commit.ts
  * `commit`), which are sent after. A connect's token check and a disconnect hold the lock
  * across their Finch call, as nothing may change between it and their commit; introspects
  * (asking.ts) do not.
@@ -219,9 +219,12 @@ export class WriterOperations extends AccountWriter implements WriterApi {
       const state = await this.load(trace);
       if (state?.kind !== "live") return "gone";
       const record = state.record;
-      const sealed = await resealed(this.deps.store, record, trace);
+      const sealed = await reencrypted(this.deps.store, record, trace);
       if (typeof sealed === "string") return sealed;
-      await this.commit({ ...record, token: sealed, gen: (record.gen ?? 0) + 1 }, { cause: { op: "reseal" }, trace });
+      await this.commit(
+        { ...record, token: sealed, gen: (record.gen ?? 0) + 1 },
+        { cause: { op: "reencrypt" }, trace },
+      );
       return "rewritten";
     });
   }

@@ -14,7 +14,7 @@ import type { OwedRow, OwedStorage } from "./owed";
  * Finch has announced a change (its webhook can overtake the callback of a first connect):
  * that connect then asks Finch for the status instead of assuming "connected". Nothing goes
  * to KV for it. `checked_at` (live only, never in KV): when Finch last answered an introspect
- * for the record, changed or not; the reconciliation (src/domain/reconcile.ts) skips
+ * for the record, changed or not; the reconciliation (src/maintenance/reconcile.ts) skips
  * connections checked recently.
  */
 export type WriterState =

@@ -7,7 +7,7 @@ import { CURSOR_SCHEMA, ReconcileCursor } from "../../src/maintenance/reconcile-
 import { BUDGET_SCHEMA, RateBudget } from "../../src/rate-budget/object";
 
 /**
- * Every SQLite object but the writer (test/writer/storage.test.ts has its own): an object stored
+ * Every SQLite object but the writer (test/writer/sql-storage.test.ts has its own): an object stored
  * by the release before schema versions (its tables and rows, no version row) wakes into the
  * current schema with its rows, once; storage from a newer release is refused.
  */

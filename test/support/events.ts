@@ -39,7 +39,7 @@ export function connectionAt(generation: number, overrides: Partial<ConnectionSt
   };
 }
 
-/** A stored record (the writer's view) with made-up token parts: for the pure event rules in src/writer/emit.ts. */
+/** A stored record (the writer's view) with made-up token parts: for the pure event rules in src/writer/change-events.ts. */
 export function storedConnection(overrides: Partial<StoredConnection> = {}): StoredConnection {
   const at = "2026-03-01T12:00:00.000Z";
   return {

@@ -20,7 +20,7 @@ import { type KvFault, SimKv } from "./sim-kv";
 import { SimReset, SimWriterStorage } from "./sim-writer";
 
 /**
- * One simulated deployment for test/consistency.test.ts: several locations, each running the
+ * One simulated deployment for test/sim/consistency.test.ts: several locations, each running the
  * real domain functions against its own view of KV (SimKv), one writer per connection run by
  * the production WriterHost over in-memory storage (SimWriterStorage), the simulated Finch, the
  * app's event queue, and a clock that only the schedule moves. Faults come from a plan the
