@@ -1,5 +1,6 @@
 import { type ConversionConfig, type JsonSchema, toJsonSchema, toJsonSchemaDefs } from "@valibot/to-json-schema";
 import type * as v from "valibot";
+import { OPERATION_SCOPES, type OperationId } from "../src/access/principal";
 import {
   AuditInput,
   ByIdInput,
@@ -25,13 +26,12 @@ import {
   ReencryptResultSchema,
   SyncStartedSchema,
 } from "../src/operations/outputs";
-import { OPERATION_SCOPES, type OperationId } from "../src/operations/principal";
 
 /**
  * Builds docs/openapi.json from the schemas the operations parse with (src/operations/input.ts)
  * and answer with (src/operations/outputs.ts); nothing here repeats a field. What is written
  * by hand is only what a schema cannot say: each route's method, path, summary, and which
- * statuses it answers (kept honest by test/openapi-conformance.test.ts, which produces every
+ * statuses it answers (kept honest by test/operations/outputs.test.ts, which produces every
  * one of them). `npm run openapi` rewrites the file; test/node/openapi.test.ts fails when it
  * is stale and validates it with an OpenAPI 3.1 validator.
  */
@@ -41,7 +41,7 @@ export interface RouteDoc {
   method: "get" | "post" | "delete";
   /** OpenAPI form, below the Worker's origin. */
   path: string;
-  /** The operation's id: its scope comes from src/operations/principal.ts, the one table. */
+  /** The operation's id: its scope comes from src/access/principal.ts, the one table. */
   operationId: OperationId;
   summary: string;
   input: v.ObjectSchema<v.ObjectEntries, undefined>;

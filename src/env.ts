@@ -1,11 +1,11 @@
-import type { EventDeadLetters } from "./durable/event-dead-letters";
-import type { RateBudget } from "./durable/rate-budget";
-import type { ReconcileCursor } from "./durable/reconcile-cursor";
-import type { TicketLedger } from "./durable/ticket-ledger";
+import type { EventDeadLetters } from "./app-events/dead-letters-object";
+import type { ReconcileCursor } from "./maintenance/reconcile-cursor";
+import type { RateBudget } from "./rate-budget/object";
+import type { TicketLedger } from "./ticket-ledger/object";
 
 /**
  * The Worker's bindings, exactly as wrangler.toml and `wrangler secret put` provide them.
- * Everything is optional at the type level on purpose: config.ts validates presence and
+ * Everything is optional at the type level on purpose: config/ validates presence and
  * shape once per isolate and names the missing setting, instead of trusting the type.
  */
 export interface Env {
@@ -40,26 +40,29 @@ export interface Env {
   /** Signed lifecycle webhooks to the app (docs/events.md); both optional. */
   APP_WEBHOOK_URL?: string;
   APP_WEBHOOK_SECRET?: string;
-  /** The Cron Trigger's re-introspection (src/domain/reconcile.ts); all optional. */
+  /** The Cron Trigger's re-introspection (src/maintenance/reconcile.ts); all optional. */
   RECONCILE_AFTER_HOURS?: string;
   RECONCILE_MAX_PER_RUN?: string;
   RECONCILE_TIME_BUDGET_S?: string;
   // Bindings
   CONNECTIONS?: KVNamespace;
   EVENTS?: Queue<unknown>;
-  /** One-time tickets: a Durable Object per ticket id (durable/ticket-ledger.ts). */
+  /** One-time tickets: a Durable Object per ticket id (src/ticket-ledger/). */
   TICKETS?: DurableObjectNamespace<TicketLedger>;
-  /** The app-wide Finch rate budget: a Durable Object per product (durable/rate-budget.ts). */
+  /** The app-wide Finch rate budget: a Durable Object per product (src/rate-budget/). */
   RATE_BUDGET?: DurableObjectNamespace<RateBudget>;
   /** Lifecycle events for Workers on the same account (optional; docs/events.md). */
   APP_EVENTS?: Queue<unknown>;
   /** Internal: deliveries to APP_WEBHOOK_URL, and the ones that failed for good. */
   APP_WEBHOOK_QUEUE?: Queue<unknown>;
   APP_WEBHOOK_DLQ?: Queue<unknown>;
-  /** Dead-lettered app events kept for `POST /api/events/redeliver` (durable/event-dead-letters.ts). */
+  /** Dead-lettered app events kept for `POST /api/events/redeliver` (src/app-events/dead-letters-object.ts). */
   EVENT_DEAD_LETTERS?: DurableObjectNamespace<EventDeadLetters>;
   /** One writer per connection (src/writer/object.ts): the only writer of its KV entries. */
   CONNECTION_WRITER?: DurableObjectNamespace;
-  /** The reconciliation's position and run lease: one object (durable/reconcile-cursor.ts). */
+  /** The reconciliation's position and run lease: one object (src/maintenance/reconcile-cursor.ts). */
   RECONCILE_CURSOR?: DurableObjectNamespace<ReconcileCursor>;
 }
+
+/** A binding as the code uses it once config/ has checked it is there. */
+export type Binding<K extends keyof Env> = NonNullable<Env[K]>;

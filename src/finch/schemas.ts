@@ -14,6 +14,8 @@ export const ConnectionIdSchema = v.pipe(v.string(), v.regex(CONNECTION_ID));
  * UUIDs; the rule is the connection id's, so nothing but letters, digits, _ and - reaches Finch.
  */
 export const EntityIdSchema = v.pipe(v.string(), v.regex(CONNECTION_ID));
+/** Finch's connection statuses today: pending, processing, connected, error_*, reauth. New ones are stored as sent. */
+export const CONNECTION_STATUS = /^[a-z][a-z_]{0,39}$/;
 const products = v.pipe(v.array(v.pipe(v.string(), v.maxLength(64))), v.maxLength(64));
 /** Entities are read generously (a long list is not an error) but bounded; a record keeps a bounded prefix. */
 export const MAX_FINCH_ENTITIES = 10_000;

@@ -1,19 +1,12 @@
 import * as v from "valibot";
 import { ERRORS, type ErrorCode } from "../errors";
-import {
-  AuthMethodSchema,
-  ConnectionFactsSchema,
-  EntityCountsSchema,
-  EntityViewSchema,
-  MAX_AUTH_METHODS,
-  MAX_ENTITIES,
-} from "../storage/records";
+import { ConnectionFactsSchema, ReadinessViewSchema } from "../storage/records";
 import { AUDIT_ACTIONS } from "../writer/audit";
 
 /**
  * What each operation answers, as schemas: the operations declare their return types from
  * them, docs/openapi.json is generated from them (scripts/openapi.ts), and
- * test/openapi-conformance.test.ts checks real answers against them. The connection object
+ * test/operations/outputs.test.ts checks real answers against them. The connection object
  * is the stored facts' schema itself (src/storage/records.ts), so a new stored fact is
  * documented the moment it is added.
  */
@@ -28,20 +21,8 @@ export const ConnectionSummarySchema = v.object({
   customer_id: v.nullable(v.string()),
   customer_name: v.nullable(v.string()),
   /** Data readiness (docs/api.md): always present in a listing, null until Finch reports it. */
-  ...readiness(),
+  ...ReadinessViewSchema.entries,
 });
-
-/** The readiness facts as a listing always carries them: present, possibly null. */
-function readiness() {
-  return {
-    last_successful_sync: v.nullable(v.string()),
-    authentication_methods: v.nullable(v.pipe(v.array(AuthMethodSchema), v.maxLength(MAX_AUTH_METHODS))),
-    entities: v.nullable(v.pipe(v.array(EntityViewSchema), v.maxLength(MAX_ENTITIES))),
-    entity_counts: v.nullable(EntityCountsSchema),
-    last_initial_sync_at: v.nullable(v.string()),
-    last_data_sync_all_at: v.nullable(v.string()),
-  };
-}
 
 export const ConnectionPageSchema = v.object({
   connections: v.array(ConnectionSummarySchema),

@@ -1,12 +1,12 @@
+import { customerAllowed } from "../access/customers";
+import { authorize } from "../access/principal";
 import { getConfig } from "../config";
-import { customerAllowed } from "../domain/connections";
-import { createSandbox } from "../domain/sandbox";
 import type { Env } from "../env";
 import { AppError } from "../errors";
 import { type OperationContext, writersFor } from "./context";
 import { parseInput, SandboxInput } from "./input";
 import type { ConnectionSchema, Out } from "./outputs";
-import { authorize } from "./principal";
+import { createSandbox } from "./sandbox-connection";
 
 /**
  * Whether this deployment makes sandbox connections (FINCH_SANDBOX set to finch or provider).
@@ -15,7 +15,7 @@ import { authorize } from "./principal";
 export const sandboxEnabled = (env: Env): boolean => getConfig(env).connect().sandbox !== undefined;
 
 /**
- * A Finch sandbox connection made and stored in one call (src/domain/sandbox.ts). HTTP only.
+ * A Finch sandbox connection made and stored in one call (src/operations/sandbox-connection.ts). HTTP only.
  * A key limited to customers makes them only for its customers (checked before Finch is asked).
  */
 export async function createSandboxConnection(

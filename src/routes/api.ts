@@ -6,16 +6,15 @@ import { opContext } from "../http/deps";
 import { queryInput } from "../http/params";
 import { newApp } from "../http/router";
 import type { AppEnv } from "../http/types";
+import { disconnectEntities, syncConnection } from "../operations/account";
 import { importConnection, reencrypt } from "../operations/admin";
 import {
   disconnectConnection,
-  disconnectEntities,
   getAccessToken,
   getAuditTrail,
   getConnection,
   introspectConnection,
   listConnections,
-  syncConnection,
 } from "../operations/connections";
 import { createSandboxConnection, sandboxEnabled } from "../operations/sandbox";
 import { eventRoutes } from "./events";

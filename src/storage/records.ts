@@ -105,8 +105,28 @@ export function publicFacts(record: StoredConnection): ConnectionFacts {
   return { ...facts, ...readiness(facts), entity_ids: facts.entity_ids ?? null };
 }
 
-/** The data readiness fields of a connection, each null until Finch reported it. */
-export function readiness(f: ConnectionFacts) {
+/** The data readiness fields: null until Finch reported them; a re-authentication keeps them. */
+export const READINESS_FIELDS = [
+  "authentication_methods",
+  "entities",
+  "entity_counts",
+  "last_successful_sync",
+  "last_initial_sync_at",
+  "last_data_sync_all_at",
+] as const satisfies readonly (keyof ConnectionFacts)[];
+
+/** The readiness fields as the API and listings show them: always present, possibly null. */
+export const ReadinessViewSchema = v.object({
+  authentication_methods: v.nullable(v.pipe(v.array(AuthMethodSchema), v.maxLength(MAX_AUTH_METHODS))),
+  entities: v.nullable(v.pipe(v.array(EntityViewSchema), v.maxLength(MAX_ENTITIES))),
+  entity_counts: v.nullable(EntityCountsSchema),
+  last_successful_sync: v.nullable(v.string()),
+  last_initial_sync_at: v.nullable(v.string()),
+  last_data_sync_all_at: v.nullable(v.string()),
+} satisfies Record<(typeof READINESS_FIELDS)[number], unknown>);
+
+/** The readiness view of a connection's facts (ReadinessViewSchema). */
+export function readiness(f: ConnectionFacts): v.InferOutput<typeof ReadinessViewSchema> {
   return {
     authentication_methods: f.authentication_methods ?? null,
     ...entityFacts(f.entities, f.entity_counts),
@@ -114,6 +134,13 @@ export function readiness(f: ConnectionFacts) {
     last_initial_sync_at: f.last_initial_sync_at ?? null,
     last_data_sync_all_at: f.last_data_sync_all_at ?? null,
   };
+}
+
+/** The readiness fields a stored record has (absent ones stay absent), to carry into its next version. */
+export function storedReadiness(r: StoredConnection): Partial<StoredConnection> {
+  const kept: Partial<StoredConnection> = {};
+  for (const field of READINESS_FIELDS) if (r[field] !== undefined) Object.assign(kept, { [field]: r[field] });
+  return kept;
 }
 
 /**

@@ -4,10 +4,10 @@ import { startDataSync } from "../finch/jobs";
 import type { Introspection } from "../finch/schemas";
 import type { Trace } from "../lib/trace";
 import { publicFacts, type StoredConnection } from "../storage/records";
-import { isReauth } from "./asking";
+import { disconnectEvents, type SyncJob, type SyncJobClaim } from "./change-events";
 import type { EntitiesDisconnected, SyncStarted } from "./commands";
-import { disconnectEvents, type SyncJob, type SyncJobClaim } from "./emit";
-import { applyIntrospection, markedEntitiesDisconnected, namesEveryLiveEntity } from "./introspection";
+import { applyIntrospection, markedEntitiesDisconnected, namesEveryLiveEntity } from "./finch-facts";
+import { isReauth } from "./introspecting";
 import { finchConfirmsSync } from "./job-check";
 import { ReadingWriter } from "./reading";
 import { generation, type WriterState } from "./state";
@@ -18,7 +18,7 @@ const isRefused = (e: unknown) => e instanceof AppError && e.code === "finch_rej
 /**
  * The writer's operations that act at Finch on the connection's account with its token, which
  * never leaves the writer: disconnect some of its entities, start a data sync, and ask Finch
- * about a job a webhook names. WriterCore (core.ts) inherits them.
+ * about a job a webhook names. WriterOperations (operations.ts) inherits them.
  */
 export class AccountWriter extends ReadingWriter {
   /**

@@ -3,12 +3,12 @@ import type { Introspection } from "../finch/schemas";
 import type { Trace } from "../lib/trace";
 import { type ConnectionFacts, MAX_ENTITIES } from "../storage/records";
 import type { AuditPage } from "./audit";
-import type { StatusReason, SyncJobClaim } from "./emit";
+import type { StatusReason, SyncJobClaim } from "./change-events";
 
 /**
  * Every operation of a connection's writer, declared once: its arguments and its answer. The
  * Durable Object (one `execute` method), the callers' client, the simulation and the benchmark
- * all derive from this map; WriterCore implements it (each method takes the arguments, then
+ * all derive from this map; WriterOperations implements it (each method takes the arguments, then
  * the call's trace).
  */
 export interface WriterOps {
@@ -25,11 +25,11 @@ export interface WriterOps {
   /** The connection's facts, for a read that missed in KV. */
   facts(): ConnectionFacts;
   /** Introspects with Finch (coalesced) and stores its answer; a status change is told with `reason`. */
-  refresh(reason: StatusReason): Introspected;
+  introspect(reason: StatusReason): Introspected;
   /** A webhook's prompt: ask Finch, store its answer, claim the event, forward `message`. */
-  prompt(eventId: string, message: unknown): PromptOutcome;
+  accountUpdated(eventId: string, message: unknown): WebhookOutcome;
   /** A Finch sync-job webhook: Finch is asked about the job before anything is recorded. */
-  jobCompleted(eventId: string, job: SyncJobClaim, message: unknown): PromptOutcome;
+  jobCompleted(eventId: string, job: SyncJobClaim, message: unknown): WebhookOutcome;
   /** The periodic re-check: introspects (reason "reconcile") unless Finch answered within `maxAgeMs`. */
   reconcile(maxAgeMs: number): ReconcileOutcome;
   /** Finch refused the token of generation `tokenGen`: a newer one, if the writer has it. */
@@ -40,7 +40,7 @@ export interface WriterOps {
    */
   disconnect(customers: readonly string[] | null): Disconnected;
   /** The token sealed again under the active key. */
-  reseal(): ResealOutcome;
+  reencrypt(): ReencryptOutcome;
   /** Finch's POST /disconnect-entity for some of the connection's entities, and their new status stored. */
   disconnectEntities(entityIds: string[]): EntitiesDisconnected;
   /** Finch's POST /jobs/automated (data_sync_all) with the connection's token. */
@@ -134,7 +134,7 @@ export interface Disconnected {
 }
 
 /** "unverified": a job webhook Finch does not confirm (claimed, nothing recorded). */
-export type PromptOutcome = "applied" | "unchanged" | "duplicate" | "unknown_connection" | "unverified";
+export type WebhookOutcome = "applied" | "unchanged" | "duplicate" | "unknown_connection" | "unverified";
 
 export interface EntitiesDisconnected {
   connection_id: string;
@@ -156,7 +156,7 @@ export interface SyncStarted {
 }
 /** "fresh": Finch answered for it recently, not asked again; "checked": introspected now. */
 export type ReconcileOutcome = "fresh" | "checked" | "gone";
-export type ResealOutcome = "current" | "rewritten" | "old" | "unreadable" | "gone";
+export type ReencryptOutcome = "current" | "rewritten" | "old" | "unreadable" | "gone";
 
 /** The operations, as a value: what `execute` accepts (a type test keeps it equal to WriterOps). */
 export const WRITER_OPS = [
@@ -166,13 +166,13 @@ export const WRITER_OPS = [
   "revealToken",
   "auditTrail",
   "facts",
-  "refresh",
-  "prompt",
+  "introspect",
+  "accountUpdated",
   "jobCompleted",
   "reconcile",
   "staleToken",
   "disconnect",
-  "reseal",
+  "reencrypt",
   "disconnectEntities",
   "startSync",
 ] as const satisfies readonly WriterOp[];
@@ -193,7 +193,7 @@ export type Writer = {
 
 export type Writers = (connectionId: string) => Writer;
 
-/** What implements the operations (WriterCore). */
+/** What implements the operations (WriterOperations). */
 export type WriterApi = Writer;
 
 /** Runs one command on `api`; an operation that is not declared is refused, never looked up. */

@@ -1,8 +1,8 @@
-import type { FinchSettings } from "../config";
 import { introspect } from "../finch/api";
+import type { FinchSettings } from "../finch/http";
 import { getJob } from "../finch/jobs";
 import type { Trace } from "../lib/trace";
-import type { SyncJob, SyncJobClaim } from "./emit";
+import type { SyncJob, SyncJobClaim } from "./change-events";
 
 /**
  * Finch's word on a sync-job webhook, asked with the connection's token before anything is
