@@ -21,7 +21,7 @@ export default defineConfig({
               // The optional webhook fan-out queue (a real Miniflare Queue, no consumer). Tests of the
               // unbound case call the app with EVENTS removed (test/support/webhooks.ts).
               // APP_EVENTS likewise (optional in wrangler.toml); APP_WEBHOOK_QUEUE/DLQ and their consumers
-              // come from wrangler.toml. test/events-*.test.ts drive the consumers with message batches.
+              // come from wrangler.toml. test/app-events/*.test.ts drive the consumers with message batches.
               // (Object form: the ones from wrangler.toml arrive as objects, and Miniflare refuses a mix.)
               queueProducers: {
                 EVENTS: { queueName: "finch-events" },

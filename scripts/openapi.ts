@@ -1,6 +1,16 @@
 import { type ConversionConfig, type JsonSchema, toJsonSchema, toJsonSchemaDefs } from "@valibot/to-json-schema";
 import type * as v from "valibot";
-import { AuditInput, ByIdInput, ImportInput, ListInput, RedeliverInput, ReencryptInput } from "../src/operations/input";
+import { OPERATION_SCOPES, type OperationId } from "../src/access/principal";
+import {
+  AuditInput,
+  ByIdInput,
+  DisconnectEntitiesInput,
+  ImportInput,
+  ListInput,
+  RedeliverInput,
+  ReencryptInput,
+  SandboxInput,
+} from "../src/operations/input";
 import {
   AccessTokenSchema,
   AuditTrailSchema,
@@ -8,19 +18,20 @@ import {
   ConnectionSchema,
   ConnectionSummarySchema,
   DisconnectedSchema,
+  EntitiesDisconnectedSchema,
   errorBodySchema,
   ImportResultSchema,
   IntrospectedSchema,
   RedeliverResultSchema,
   ReencryptResultSchema,
+  SyncStartedSchema,
 } from "../src/operations/outputs";
-import { OPERATION_SCOPES, type OperationId } from "../src/operations/principal";
 
 /**
  * Builds docs/openapi.json from the schemas the operations parse with (src/operations/input.ts)
  * and answer with (src/operations/outputs.ts); nothing here repeats a field. What is written
  * by hand is only what a schema cannot say: each route's method, path, summary, and which
- * statuses it answers (kept honest by test/openapi-conformance.test.ts, which produces every
+ * statuses it answers (kept honest by test/operations/outputs.test.ts, which produces every
  * one of them). `npm run openapi` rewrites the file; test/node/openapi.test.ts fails when it
  * is stale and validates it with an OpenAPI 3.1 validator.
  */
@@ -30,7 +41,7 @@ export interface RouteDoc {
   method: "get" | "post" | "delete";
   /** OpenAPI form, below the Worker's origin. */
   path: string;
-  /** The operation's id: its scope comes from src/operations/principal.ts, the one table. */
+  /** The operation's id: its scope comes from src/access/principal.ts, the one table. */
   operationId: OperationId;
   summary: string;
   input: v.ObjectSchema<v.ObjectEntries, undefined>;
@@ -113,6 +124,33 @@ export const ROUTES: RouteDoc[] = [
   },
   {
     method: "post",
+    path: `${byId}/entities/disconnect`,
+    operationId: "disconnectEntities",
+    summary: "Disconnect some entities of a multi-entity connection at Finch, and store Finch's answer",
+    input: DisconnectEntitiesInput,
+    ok: { 200: EntitiesDisconnectedSchema },
+    errors: [...BODY_ERRORS, 404, 409],
+  },
+  {
+    method: "post",
+    path: `${byId}/sync`,
+    operationId: "syncConnection",
+    summary: "Start Finch's data_sync_all for the connection (or answer the one running)",
+    input: ByIdInput,
+    ok: { 202: SyncStartedSchema },
+    errors: [...BODY_ERRORS, 404, 409, 429],
+  },
+  {
+    method: "post",
+    path: "/api/sandbox/connections",
+    operationId: "createSandboxConnection",
+    summary: "Make a Finch sandbox connection and store it (only where FINCH_SANDBOX is set)",
+    input: SandboxInput,
+    ok: { 201: ConnectionSchema },
+    errors: [...BODY_ERRORS, 404, 422],
+  },
+  {
+    method: "post",
     path: "/api/admin/reencrypt",
     operationId: "reencrypt",
     summary: "Re-seal one page of tokens under the active encryption key",
@@ -167,13 +205,15 @@ function requestBody(route: RouteDoc) {
 const REASONS: Record<number, string> = {
   200: "OK",
   201: "Created (stored by this call)",
+  202: "Accepted: Finch runs the job; its completion arrives as connection.data_synced",
   400: "Invalid parameter or body",
   401: "Missing or wrong API key",
-  403: "Refused: the API key lacks the route's scope (scope_missing); for import also customer_mismatch or customer_not_allowed",
-  404: "No such connection",
+  403: "Refused: the API key lacks the route's scope (scope_missing); for import also customer_mismatch or customer_not_allowed, for sandbox customer_not_allowed",
+  404: "No such connection (or entity: entity_not_found); not_found for the sandbox route where FINCH_SANDBOX is not set",
   409: "Conflict: re-authentication needed, or disconnected here",
   413: "Body over 16 KiB",
-  422: "Finch does not accept this access token",
+  422: "Finch refused: the access token (import, token_rejected) or the sandbox request (sandbox_rejected)",
+  429: "Finch allows one forced sync an hour per connection (finch_sync_limited; Retry-After says when)",
 };
 
 function responses(route: RouteDoc) {

@@ -3,7 +3,7 @@ import { cookieLimit } from "./http/cookie-limit";
 import { errorResponse } from "./http/error-response";
 import { requestLog } from "./http/request-log";
 import { newApp } from "./http/router";
-import { securityHeaders } from "./http/security";
+import { noStore, securityHeaders } from "./http/security";
 import { apiRoutes } from "./routes/api";
 import { callbackRoutes } from "./routes/callback";
 import { connectRoutes } from "./routes/connect";
@@ -18,6 +18,7 @@ function buildApp() {
   const app = newApp();
   app.use("*", requestLog);
   app.use("*", securityHeaders);
+  app.use("*", noStore);
   app.use("*", cookieLimit);
 
   app.route("/", connectRoutes);

@@ -6,9 +6,9 @@
  * that file is stale (`npm run typecheck`). A new setting goes into one of those two files.
  *
  * Everything is optional at the type level on purpose: a deployment can lack any secret, var or
- * binding, and config.ts validates presence and shape once per isolate and names the missing
+ * binding, and config/ validates presence and shape once per isolate and names the missing
  * setting, instead of trusting the type. The generated type says what wrangler.toml declares;
- * this one says what the code may meet, so each of config.ts's checks stays one the compiler asks for.
+ * this one says what the code may meet, so each of config/'s checks stays one the compiler asks for.
  */
 export type Env = Partial<WorkerBindings & OptionalBindings>;
 
@@ -19,3 +19,6 @@ interface OptionalBindings {
   /** Lifecycle events on a queue of yours, for Workers on the same account (docs/events.md). */
   APP_EVENTS: Queue<unknown>;
 }
+
+/** A binding as the code uses it once config/ has checked it is there. */
+export type Binding<K extends keyof Env> = NonNullable<Env[K]>;

@@ -1,7 +1,7 @@
 import { app } from "./app";
+import { handleQueue } from "./app-events/queue";
 import type { Env } from "./env";
-import { handleQueue } from "./events/queue";
-import { handleScheduled } from "./scheduled";
+import { handleScheduled } from "./maintenance/scheduled";
 
 /**
  * The Worker: HTTP through Hono, app-event delivery from Queues, the periodic re-introspection
@@ -13,9 +13,9 @@ export default {
   scheduled: handleScheduled,
 } satisfies ExportedHandler<Env>;
 
-export { EventDeadLetters } from "./durable/event-dead-letters";
-export { RateBudget } from "./durable/rate-budget";
-export { ReconcileCursor } from "./durable/reconcile-cursor";
-export { TicketLedger } from "./durable/ticket-ledger";
-export { FinchConnections } from "./rpc";
+export { EventDeadLetters } from "./app-events/dead-letters-object";
+export { ReconcileCursor } from "./maintenance/reconcile-cursor";
+export { RateBudget } from "./rate-budget/object";
+export { FinchConnections } from "./rpc/entrypoint";
+export { TicketLedger } from "./ticket-ledger/object";
 export { ConnectionWriter } from "./writer/object";

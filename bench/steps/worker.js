@@ -9,6 +9,8 @@
 // headers, one log line), each with inputs shaped like the Worker's.
 // The inputs are built once per isolate (POST /__setup), like the Worker's own caches.
 
+import { eventSinks } from "../../src/app-events/outbox";
+import { EventOutbox } from "../../src/app-events/outbox-table";
 // The one exception to "public entry points only": the connection's writer runs in its own
 // Durable Object in production, which cannot be constructed outside the runtime's object
 // machinery. Here the same instance logic the object runs (WriterHost: the operation, then the
@@ -19,10 +21,8 @@
 // hand-off) without a Durable Object hop. A refactor of these modules breaks the bundle of
 // this worker, or the stand-in's statement list, which fails the bench loudly (smoke run included).
 import { createKeyRing } from "../../src/crypto/keyring";
-import { eventSinks } from "../../src/events/outbox";
-import { EventOutbox } from "../../src/events/outbox-table";
 import worker from "../../src/index";
-import { ConnectionStore } from "../../src/storage/connections";
+import { ConnectionStore } from "../../src/storage/connection-store";
 import { connectInput } from "../../src/writer/commands";
 import { WriterHost } from "../../src/writer/host";
 import { sqlWriterStorage } from "../../src/writer/sql-storage";
@@ -187,7 +187,7 @@ function memoryWriters(env, ring) {
 }
 
 /**
- * Rate-budget objects that grant at once (src/durable/rate-budget.ts's answers, without its
+ * Rate-budget objects that grant at once (src/rate-budget/object.ts's answers, without its
  * window): a lease as large as the Worker asks for, within a 64th of the limit.
  */
 function answeringBudget() {

@@ -1,5 +1,5 @@
-import type { FinchSettings } from "../config";
 import type { Trace } from "../lib/trace";
+import type { FinchSettings } from "./http";
 import { callFinch, parseErrorBody } from "./http";
 import { parse, rejected } from "./reply";
 import {

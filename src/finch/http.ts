@@ -1,4 +1,3 @@
-import { FINCH_API_VERSION, type FinchSettings } from "../config";
 import { AppError } from "../errors";
 import { readBounded } from "../lib/body";
 import { retryAfterMs } from "../lib/retry-after";
@@ -14,6 +13,17 @@ import type { Trace } from "../lib/trace";
  * its Retry-After goes back to our caller), and a refused connection or 502/503/504 gets
  * one more attempt at most.
  */
+/** The Finch API version every request names (Finch-API-Version). */
+export const FINCH_API_VERSION = "2020-09-17";
+
+/** What the client needs to reach Finch as this application (config/finch.ts reads it). */
+export interface FinchSettings {
+  baseUrl: string;
+  clientId: string;
+  clientSecret: string;
+  timeoutMs: number;
+}
+
 export type FinchAuth = { kind: "basic" } | { kind: "bearer"; token: string } | { kind: "none" };
 
 export interface FinchRequest {

@@ -1,7 +1,7 @@
 import * as v from "valibot";
-import type { FinchSettings } from "../config";
 import { AppError } from "../errors";
 import type { Trace } from "../lib/trace";
+import type { FinchSettings } from "./http";
 import { callFinch, rateLimited } from "./http";
 import { parse, rejected } from "./reply";
 import { JobIdSchema, JobSchema, RefreshLimitSchema, RefreshSchema } from "./schemas";

@@ -23,7 +23,7 @@ export const FINCH_RATE_WINDOW_MS = 60_000;
  * How long a sent call may take to reach Finch, where it starts to count: a slot is held this
  * much longer than Finch's window. The budget's guarantee assumes no call takes longer (every
  * other delay, to the object, back, and the token read, is covered whatever its length:
- * domain/rate-lease.ts). 5 s covers a lost TCP SYN and its retransmission.
+ * rate-budget/lease.ts). 5 s covers a lost TCP SYN and its retransmission.
  */
 export const FINCH_RATE_MARGIN_MS = 5_000;
 
@@ -46,3 +46,6 @@ export function productOf(path: string): string | undefined {
   for (const [pattern, product] of ENDPOINTS) if (pattern.test(path)) return product;
   return undefined;
 }
+
+/** A Finch product name, as the app configures and requests it. */
+export const PRODUCT = /^[a-z][a-z_]{0,39}$/;

@@ -1,5 +1,5 @@
-import type { FinchSettings } from "../config";
 import type { Trace } from "../lib/trace";
+import type { FinchSettings } from "./http";
 import { callFinch } from "./http";
 import { parse, rejected } from "./reply";
 import { SandboxConnectionSchema } from "./schemas";

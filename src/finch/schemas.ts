@@ -9,6 +9,13 @@ const optionalText = (max: number) => v.nullish(v.pipe(v.string(), v.maxLength(m
 const CONNECTION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 /** Finch's connection id shape: the one rule wherever an id comes in (API, RPC, tickets, webhooks, events). */
 export const ConnectionIdSchema = v.pipe(v.string(), v.regex(CONNECTION_ID));
+/**
+ * An entity id as this service takes it from a caller (API body, proxy query): Finch's are
+ * UUIDs; the rule is the connection id's, so nothing but letters, digits, _ and - reaches Finch.
+ */
+export const EntityIdSchema = v.pipe(v.string(), v.regex(CONNECTION_ID));
+/** Finch's connection statuses today: pending, processing, connected, error_*, reauth. New ones are stored as sent. */
+export const CONNECTION_STATUS = /^[a-z][a-z_]{0,39}$/;
 const products = v.pipe(v.array(v.pipe(v.string(), v.maxLength(64))), v.maxLength(64));
 /** Entities are read generously (a long list is not an error) but bounded; a record keeps a bounded prefix. */
 export const MAX_FINCH_ENTITIES = 10_000;

@@ -1,7 +1,7 @@
 import { bearerAuth } from "hono/bearer-auth";
+import { principalOf } from "../access/principal";
 import { indexOfMatch } from "../crypto/compare";
 import { AppError } from "../errors";
-import { principalOf } from "../operations/principal";
 import { configOf } from "./deps";
 import type { AppEnv } from "./types";
 

@@ -2,7 +2,6 @@ import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { CookieOptions } from "hono/utils/cookie";
 import type { ConnectSettings } from "../config";
-import { cookieKey } from "../crypto/cookie-key";
 import {
   DONE_TTL_S,
   type DoneFlow,
@@ -12,7 +11,8 @@ import {
   PENDING_TTL_S,
   type PendingFlow,
   sealFlow,
-} from "../domain/flow-state";
+} from "../connect-flow/flow-state";
+import { cookieKey } from "../crypto/cookie-key";
 import type { AppEnv } from "./types";
 
 /**
@@ -75,7 +75,7 @@ export function clearPendingCookie(c: Context<AppEnv>, connect: ConnectSettings)
 
 /**
  * The app's own session cookie, when TICKET_BINDING_COOKIE names one: read only to be hashed and
- * compared with the ticket's `bind` claim (domain/tickets.ts), never kept or logged. As Hono
+ * compared with the ticket's `bind` claim (connect-flow/tickets.ts), never kept or logged. As Hono
  * reads any cookie: the first of that name, quotes removed, percent-escapes decoded.
  */
 export const bindingCookieValue = (c: Context<AppEnv>, connect: ConnectSettings): string | undefined =>

@@ -1,6 +1,6 @@
+import type { Principal } from "../access/principal";
 import type { Env } from "../env";
 import type { Trace } from "../lib/trace";
-import type { Principal } from "../operations/principal";
 
 /**
  * How failures are shown for a route:

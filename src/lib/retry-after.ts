@@ -1,6 +1,6 @@
 /**
  * Retry-After as senders write it: delta seconds or an HTTP date. Used for Finch's answers
- * (finch/http.ts) and the app's webhook receiver (events/consumer.ts), both outside our control,
+ * (finch/http.ts) and the app's webhook receiver (app-events/delivery.ts), both outside our control,
  * so only digits or the IMF-fixdate form are read; anything else is ignored rather than trusted.
  */
 

@@ -1,13 +1,13 @@
+import { customerAllowed } from "../access/customers";
+import { authorize } from "../access/principal";
+import { deadLetterStore, redeliver } from "../app-events/dead-letters";
 import { getConfig } from "../config";
-import { customerAllowed } from "../domain/connections";
-import { importConnection as importToken } from "../domain/import";
-import { reencryptBatch } from "../domain/reencrypt";
 import { AppError, ConfigError } from "../errors";
-import { deadLetterStore, redeliver } from "../events/dead-letters";
+import { reencryptBatch } from "../maintenance/reencrypt";
 import { type OperationContext, storeFor, writersFor } from "./context";
+import { importConnection as importToken } from "./import";
 import { ImportInput, parseInput, RedeliverInput, ReencryptInput } from "./input";
 import type { ImportResultSchema, Out, RedeliverResultSchema, ReencryptResultSchema } from "./outputs";
-import { authorize } from "./principal";
 
 /**
  * The operator and migration operations (HTTP only today; see src/operations/connections.ts

@@ -1,13 +1,18 @@
+import type { Principal } from "../access/principal";
 import { getConfig } from "../config";
 import type { Env } from "../env";
 import type { Trace } from "../lib/trace";
-import { ConnectionStore } from "../storage/connections";
+import { rateBudgetPort } from "../rate-budget/client";
+import type { RateBudgetPort } from "../rate-budget/slot";
+import { ConnectionStore } from "../storage/connection-store";
+import { ticketLedger } from "../ticket-ledger/client";
+import type { TicketLedgerPort } from "../ticket-ledger/types";
 import { durableWriters } from "../writer/client";
 import type { Writers } from "../writer/commands";
-import type { Principal } from "./principal";
 
 /**
- * What an operation runs with: the Worker's bindings (configuration is parsed once per
+ * The one place where dependencies are assembled from the Worker's bindings (routes, RPC and
+ * the Cron Trigger all come here). What an operation runs with: the Worker's bindings (configuration is parsed once per
  * isolate from them), the trace of the request or RPC call it serves, and who is calling.
  */
 export interface OperationContext {
@@ -36,3 +41,9 @@ export function writersFor(env: Env): Writers {
   config.keyRing();
   return durableWriters(env);
 }
+
+/** One-time tickets: the ticket ledger over TICKETS. */
+export const ledgerFor = (env: Env): TicketLedgerPort => ticketLedger(getConfig(env).tickets());
+
+/** The app-wide Finch rate budget; undefined when FINCH_RATE_BUDGET=off. */
+export const budgetFor = (env: Env): RateBudgetPort | undefined => rateBudgetPort(getConfig(env).rateBudget());

@@ -1,14 +1,15 @@
 import * as v from "valibot";
-import { ImportSchema } from "../domain/import";
+import { REDELIVER_MAX } from "../app-events/dead-letters";
+import { EVENT_ID } from "../app-events/model";
 import { AppError } from "../errors";
-import { REDELIVER_MAX } from "../events/dead-letters";
-import { EVENT_ID } from "../events/model";
-import { ConnectionIdSchema } from "../finch/schemas";
+import { ConnectionIdSchema, EntityIdSchema } from "../finch/schemas";
+import { ImportSchema } from "./import";
+import { SandboxSchema } from "./sandbox-connection";
 
 /**
  * How every operation reads its input: one valibot schema over `{ path?, query?, body? }`,
  * the same object whether it came from an HTTP request (src/routes/) or an RPC call
- * (src/rpc.ts). The three parts mirror HTTP because the OpenAPI description is generated
+ * (src/rpc/entrypoint.ts). The three parts mirror HTTP because the OpenAPI description is generated
  * from these schemas (scripts/openapi.ts); an RPC adapter fills them from its arguments.
  * A failure under `body` is `body_invalid` (and names the field to the caller); anything
  * else is `param_invalid`. Field names only, never the value, and only names the schema
@@ -129,6 +130,18 @@ export const ReencryptInput = v.object({
 });
 
 export const ImportInput = v.object({ body: ImportSchema });
+
+export const SandboxInput = v.object({ body: SandboxSchema });
+
+/** At most this many entities in one disconnect (Finch documents no bound; the mock's is the same). */
+export const MAX_DISCONNECT_ENTITIES = 100;
+
+export const DisconnectEntitiesInput = v.object({
+  path: v.object({ connection_id: ConnectionIdSchema }),
+  body: v.strictObject({
+    entity_ids: v.pipe(v.array(EntityIdSchema), v.minLength(1), v.maxLength(MAX_DISCONNECT_ENTITIES)),
+  }),
+});
 
 export const RedeliverInput = v.object({
   query: v.object({

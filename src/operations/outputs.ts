@@ -1,18 +1,12 @@
 import * as v from "valibot";
 import { ERRORS, type ErrorCode } from "../errors";
-import {
-  AuthMethodSchema,
-  ConnectionFactsSchema,
-  EntitySchema,
-  MAX_AUTH_METHODS,
-  MAX_ENTITIES,
-} from "../storage/records";
+import { ConnectionFactsSchema, ReadinessViewSchema } from "../storage/records";
 import { AUDIT_ACTIONS } from "../writer/audit";
 
 /**
  * What each operation answers, as schemas: the operations declare their return types from
  * them, docs/openapi.json is generated from them (scripts/openapi.ts), and
- * test/openapi-conformance.test.ts checks real answers against them. The connection object
+ * test/operations/outputs.test.ts checks real answers against them. The connection object
  * is the stored facts' schema itself (src/storage/records.ts), so a new stored fact is
  * documented the moment it is added.
  */
@@ -27,19 +21,8 @@ export const ConnectionSummarySchema = v.object({
   customer_id: v.nullable(v.string()),
   customer_name: v.nullable(v.string()),
   /** Data readiness (docs/api.md): always present in a listing, null until Finch reports it. */
-  ...readiness(),
+  ...ReadinessViewSchema.entries,
 });
-
-/** The readiness facts as a listing always carries them: present, possibly null. */
-function readiness() {
-  return {
-    last_successful_sync: v.nullable(v.string()),
-    authentication_methods: v.nullable(v.pipe(v.array(AuthMethodSchema), v.maxLength(MAX_AUTH_METHODS))),
-    entities: v.nullable(v.pipe(v.array(EntitySchema), v.maxLength(MAX_ENTITIES))),
-    last_initial_sync_at: v.nullable(v.string()),
-    last_data_sync_all_at: v.nullable(v.string()),
-  };
-}
 
 export const ConnectionPageSchema = v.object({
   connections: v.array(ConnectionSummarySchema),
@@ -60,6 +43,25 @@ export const DisconnectedSchema = v.object({
   disconnected: v.literal(true),
   /** "already_invalid": Finch no longer accepted the token; the record was removed anyway. */
   finch: v.picklist(["disconnected", "already_invalid"]),
+});
+
+export const EntitiesDisconnectedSchema = v.object({
+  connection_id: v.string(),
+  /** The entity ids asked for, once each. */
+  entity_ids: v.array(v.string()),
+  /** true: they were the connection's last entities; Finch ended it, and it is disconnected here too. */
+  connection_disconnected: v.boolean(),
+  /** The connection as stored after the change; null when it was disconnected. */
+  connection: v.nullable(ConnectionFactsSchema),
+});
+
+export const SyncStartedSchema = v.object({
+  /** Finch's job (the one already running, when there is one). */
+  job_id: v.string(),
+  allowed_refreshes: count,
+  remaining_refreshes: count,
+  /** When the next forced refresh is allowed (ISO-8601), when Finch says. */
+  retry_at: v.nullable(v.string()),
 });
 
 const TallySchema = v.object({

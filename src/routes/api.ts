@@ -6,6 +6,7 @@ import { opContext } from "../http/deps";
 import { queryInput } from "../http/params";
 import { newApp } from "../http/router";
 import type { AppEnv } from "../http/types";
+import { disconnectEntities, syncConnection } from "../operations/account";
 import { importConnection, reencrypt } from "../operations/admin";
 import {
   disconnectConnection,
@@ -15,6 +16,7 @@ import {
   introspectConnection,
   listConnections,
 } from "../operations/connections";
+import { createSandboxConnection, sandboxEnabled } from "../operations/sandbox";
 import { eventRoutes } from "./events";
 import { proxyRoutes } from "./proxy";
 
@@ -80,6 +82,24 @@ apiRoutes.post("/connections/:connection_id/introspect", async (c) => {
   return c.json(await introspectConnection(opContext(c), await byId(c)));
 });
 
+apiRoutes.post("/connections/:connection_id/entities/disconnect", async (c) => {
+  return c.json(await disconnectEntities(opContext(c), await byId(c)));
+});
+
+// Accepted: Finch runs the sync; its completion arrives later as connection.data_synced.
+apiRoutes.post("/connections/:connection_id/sync", async (c) => {
+  return c.json(await syncConnection(opContext(c), await byId(c)), 202);
+});
+
+// Only where FINCH_SANDBOX is set; elsewhere every method answers as an unknown path does.
+apiRoutes.use("/sandbox/connections", async (c, next) => {
+  if (!sandboxEnabled(c.env)) throw new AppError("not_found", "sandbox connections need FINCH_SANDBOX");
+  await next();
+});
+apiRoutes.post("/sandbox/connections", async (c) => {
+  return c.json(await createSandboxConnection(opContext(c), { body: await optionalJsonObject(c) }), 201);
+});
+
 apiRoutes.post("/admin/reencrypt", async (c) => {
   const body = await optionalJsonObject(c);
   const query = queryInput(c, { cursor: "text", limit: "number" });
@@ -92,3 +112,6 @@ apiRoutes.all("/connections/:connection_id/token", methodNotAllowed("POST"));
 apiRoutes.all("/connections/:connection_id/introspect", methodNotAllowed("POST"));
 apiRoutes.all("/connections/:connection_id/audit", methodNotAllowed("GET"));
 apiRoutes.all("/admin/reencrypt", methodNotAllowed("POST"));
+apiRoutes.all("/connections/:connection_id/entities/disconnect", methodNotAllowed("POST"));
+apiRoutes.all("/connections/:connection_id/sync", methodNotAllowed("POST"));
+apiRoutes.all("/sandbox/connections", methodNotAllowed("POST"));

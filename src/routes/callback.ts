@@ -1,14 +1,15 @@
 import type { Context } from "hono";
-import { type CallbackDeps, completeConnect, resolveCallback } from "../domain/callback";
-import { DONE_TTL_S, type DoneFlow } from "../domain/flow-state";
+import { type CallbackDeps, completeConnect, resolveCallback } from "../connect-flow/callback";
+import { DONE_TTL_S, type DoneFlow } from "../connect-flow/flow-state";
 import { AppError } from "../errors";
-import { configOf, writersOf } from "../http/deps";
+import { configOf } from "../http/deps";
 import { clearPendingCookie, finishFlowCookies, readFlowCookies } from "../http/flow-cookies";
 import { successPage } from "../http/pages";
 import { singleParam, TOKEN_CHARS } from "../http/params";
 import { newApp } from "../http/router";
 import type { AppEnv } from "../http/types";
 import { sha256Hex } from "../lib/encoding";
+import { writersFor } from "../operations/context";
 
 /**
  * GET /callback?code=...&state=...  Finch's redirect (or the embedded page's onSuccess).
@@ -51,7 +52,7 @@ callbackRoutes.get("/callback", async (c) => {
     );
   }
 
-  const deps: CallbackDeps = { finch: config.finch(), connect, writers: writersOf(c) };
+  const deps: CallbackDeps = { finch: config.finch(), connect, writers: writersFor(c.env) };
   let facts: Awaited<ReturnType<typeof completeConnect>>;
   try {
     facts = await completeConnect(deps, flow, code, trace);

@@ -1,8 +1,8 @@
 import type { Context } from "hono";
-import { startConnect } from "../domain/connect";
-import type { Flow } from "../domain/flow-state";
-import { checkBinding, MAX_TICKET_LENGTH, verifyTicket } from "../domain/tickets";
-import { configOf, ledgerOf, storeOf } from "../http/deps";
+import type { Flow } from "../connect-flow/flow-state";
+import { startConnect } from "../connect-flow/start";
+import { checkBinding, MAX_TICKET_LENGTH, verifyTicket } from "../connect-flow/tickets";
+import { configOf } from "../http/deps";
 import {
   bindingCookieValue,
   pendingCookieLimit,
@@ -13,6 +13,7 @@ import {
 import { singleParam, TOKEN_CHARS } from "../http/params";
 import { newApp } from "../http/router";
 import type { AppEnv } from "../http/types";
+import { ledgerFor, storeFor } from "../operations/context";
 
 /**
  * GET /connect?ticket=...          redirect flow: 302 to Finch Connect.
@@ -39,8 +40,8 @@ async function begin(c: Context<AppEnv>, flow: Flow) {
     {
       finch: config.finch(),
       connect,
-      ledger: ledgerOf(c),
-      store: () => storeOf(c),
+      ledger: ledgerFor(c.env),
+      store: () => storeFor(c.env),
       maxCookieValue: pendingCookieLimit(connect),
       seal: (flow) => sealPending(secret, flow),
     },

@@ -1,6 +1,6 @@
-import { checkHealth } from "../domain/health";
 import { configOf } from "../http/deps";
 import { newApp } from "../http/router";
+import { checkHealth } from "../operations/health";
 
 /**
  * GET /healthz: liveness plus a configuration check, for load balancers and operators.

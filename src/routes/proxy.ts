@@ -1,6 +1,6 @@
 import { opContext } from "../http/deps";
 import { newApp } from "../http/router";
-import { proxyFinch } from "../operations/connections";
+import { proxyFinch } from "../operations/proxy";
 
 /**
  * ANY /api/connections/:connection_id/finch/<path>: Finch's API with the connection's token,

@@ -1,10 +1,11 @@
-import { handleWebhookEvent } from "../domain/webhooks";
 import { AppError } from "../errors";
-import { configOf, writersOf } from "../http/deps";
+import { parseWebhookEvent } from "../finch-webhooks/event";
+import { handleWebhookEvent } from "../finch-webhooks/handler";
+import { readEnvelope, verifySignature } from "../finch-webhooks/verify";
+import { configOf } from "../http/deps";
 import { newApp } from "../http/router";
 import { readBounded } from "../lib/body";
-import { parseWebhookEvent } from "../webhooks/event";
-import { readEnvelope, verifySignature } from "../webhooks/verify";
+import { writersFor } from "../operations/context";
 
 /**
  * POST /webhooks/finch  Finch's webhook deliveries. Every check that can refuse a request
@@ -38,7 +39,7 @@ webhookRoutes.post("/finch", async (c) => {
   c.get("trace").actor = "finch-webhook";
   const event = parseWebhookEvent(verified.body);
   const outcome = await handleWebhookEvent(
-    { writers: writersOf(c), events: config.events() },
+    { writers: writersFor(c.env), events: config.events() },
     { eventId: verified.eventId, timestamp: verified.timestamp, event },
     c.get("trace"),
   );

@@ -6,7 +6,7 @@ import { sha256Hex } from "../lib/encoding";
  *   cust:<sha256(customer_id)[0..32]>:<rev>:<connection_id> customer index, newest first
  * The sealed token's AAD is the record key, so changing a format here is a data migration.
  * (`reconcile:cursor`, written by older versions, is no longer read: the reconciliation's
- * position lives in the ReconcileCursor Durable Object, storage/reconcile-cursor.ts.)
+ * position lives in the ReconcileCursor Durable Object, maintenance/reconcile-lease.ts.)
  */
 export const CONNECTION_PREFIX = "conn:";
 const CUSTOMER_PREFIX = "cust:";

@@ -22,6 +22,7 @@ export const AUDIT_ACTIONS = [
   "updated",
   "data_synced",
   "disconnected",
+  /** Re-encrypted under the current key (the name is in stored chains and the API: kept). */
   "resealed",
   "token_revealed",
 ] as const;

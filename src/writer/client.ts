@@ -1,5 +1,6 @@
 import type { Env } from "../env";
-import { AppError, ConfigError } from "../errors";
+import { ConfigError } from "../errors";
+import { objectCall } from "../lib/object-call";
 import type { Trace } from "../lib/trace";
 import { type Caller, type Command, callerOf, type Writers, writerOver } from "./commands";
 import { type Outcome, unwrap } from "./protocol";
@@ -23,15 +24,7 @@ export function durableWriters(env: Env): Writers {
 }
 
 async function remote<T>(trace: Trace, call: () => Promise<unknown>): Promise<T> {
-  let outcome: Outcome<T>;
-  try {
-    outcome = (await call()) as Outcome<T>;
-  } catch (e) {
-    // The object could not be reached, or was reset mid-call: the caller may try again. The
-    // error's class names which (its message could carry anything, so it stays out of the log).
-    const kind = e instanceof Error ? e.name : "non-error";
-    throw new AppError("storage_unavailable", `connection writer unreachable (${kind})`);
-  }
+  const outcome = (await objectCall("connection writer", call)) as Outcome<T>;
   return unwrap(outcome, trace);
 }
 

@@ -1,14 +1,14 @@
 import { AppError } from "../errors";
 import type { Introspection } from "../finch/schemas";
 import type { Trace } from "../lib/trace";
-import type { ConnectionFacts } from "../storage/records";
+import { type ConnectionFacts, MAX_ENTITIES } from "../storage/records";
 import type { AuditPage } from "./audit";
-import type { StatusReason, SyncJob } from "./emit";
+import type { StatusReason, SyncJobClaim } from "./change-events";
 
 /**
  * Every operation of a connection's writer, declared once: its arguments and its answer. The
  * Durable Object (one `execute` method), the callers' client, the simulation and the benchmark
- * all derive from this map; WriterCore implements it (each method takes the arguments, then
+ * all derive from this map; WriterOperations implements it (each method takes the arguments, then
  * the call's trace).
  */
 export interface WriterOps {
@@ -25,11 +25,11 @@ export interface WriterOps {
   /** The connection's facts, for a read that missed in KV. */
   facts(): ConnectionFacts;
   /** Introspects with Finch (coalesced) and stores its answer; a status change is told with `reason`. */
-  refresh(reason: StatusReason): Introspected;
+  introspect(reason: StatusReason): Introspected;
   /** A webhook's prompt: ask Finch, store its answer, claim the event, forward `message`. */
-  prompt(eventId: string, message: unknown): PromptOutcome;
-  /** A Finch sync-job webhook. */
-  jobCompleted(eventId: string, job: SyncJob, message: unknown): PromptOutcome;
+  accountUpdated(eventId: string, message: unknown): WebhookOutcome;
+  /** A Finch sync-job webhook: Finch is asked about the job before anything is recorded. */
+  jobCompleted(eventId: string, job: SyncJobClaim, message: unknown): WebhookOutcome;
   /** The periodic re-check: introspects (reason "reconcile") unless Finch answered within `maxAgeMs`. */
   reconcile(maxAgeMs: number): ReconcileOutcome;
   /** Finch refused the token of generation `tokenGen`: a newer one, if the writer has it. */
@@ -40,7 +40,11 @@ export interface WriterOps {
    */
   disconnect(customers: readonly string[] | null): Disconnected;
   /** The token sealed again under the active key. */
-  reseal(): ResealOutcome;
+  reencrypt(): ReencryptOutcome;
+  /** Finch's POST /disconnect-entity for some of the connection's entities, and their new status stored. */
+  disconnectEntities(entityIds: string[]): EntitiesDisconnected;
+  /** Finch's POST /jobs/automated (data_sync_all) with the connection's token. */
+  startSync(): SyncStarted;
 }
 
 export type WriterOp = keyof WriterOps;
@@ -59,6 +63,8 @@ export interface ConnectInput {
   connection_type: string | null;
   company_id: string | null;
   account_id: string | null;
+  /** The entity ids Finch's token answer listed (a bounded prefix); null when it listed none. */
+  entity_ids?: string[] | null;
 }
 
 /** What Finch says of a connection, in its token answer or its introspect answer alike. */
@@ -70,6 +76,8 @@ export interface FinchConnectionFacts {
   connection_type?: string | null | undefined;
   company_id?: string | null | undefined;
   account_id?: string | null | undefined;
+  /** In the token answer (and a sandbox connection's); introspect lists `entities` instead. */
+  entity_ids?: readonly string[] | null | undefined;
 }
 
 /** A writer's connect input: the app's customer and token, with what Finch said of the connection. */
@@ -86,6 +94,7 @@ export function connectInput(
     connection_type: finch.connection_type ?? null,
     company_id: finch.company_id ?? null,
     account_id: finch.account_id ?? null,
+    entity_ids: finch.entity_ids ? finch.entity_ids.slice(0, MAX_ENTITIES) : null,
   };
 }
 
@@ -93,6 +102,8 @@ export function connectInput(
 export interface ImportInput {
   connect: ConnectInput;
   facts: Introspection;
+  /** A connection Finch's sandbox has just made (`connection.created` says source "sandbox"). */
+  source?: "sandbox";
 }
 
 /** An import's answer: the stored connection, and whether this call stored it. */
@@ -122,10 +133,30 @@ export interface Disconnected {
   finch: "disconnected" | "already_invalid";
 }
 
-export type PromptOutcome = "applied" | "unchanged" | "duplicate" | "unknown_connection";
+/** "unverified": a job webhook Finch does not confirm (claimed, nothing recorded). */
+export type WebhookOutcome = "applied" | "unchanged" | "duplicate" | "unknown_connection" | "unverified";
+
+export interface EntitiesDisconnected {
+  connection_id: string;
+  /** The entity ids asked for (once each). */
+  entity_ids: string[];
+  /** true: Finch ended the whole connection with them (its last entities); it is disconnected here too. */
+  connection_disconnected: boolean;
+  /** The connection as stored after the change; null when it was disconnected. */
+  connection: ConnectionFacts | null;
+}
+
+/** A data sync Finch started (or the one already running), with Finch's forced-refresh quota. */
+export interface SyncStarted {
+  job_id: string;
+  allowed_refreshes: number;
+  remaining_refreshes: number;
+  /** When the next forced refresh is allowed (ISO-8601), when Finch says. */
+  retry_at: string | null;
+}
 /** "fresh": Finch answered for it recently, not asked again; "checked": introspected now. */
 export type ReconcileOutcome = "fresh" | "checked" | "gone";
-export type ResealOutcome = "current" | "rewritten" | "old" | "unreadable" | "gone";
+export type ReencryptOutcome = "current" | "rewritten" | "old" | "unreadable" | "gone";
 
 /** The operations, as a value: what `execute` accepts (a type test keeps it equal to WriterOps). */
 export const WRITER_OPS = [
@@ -135,13 +166,15 @@ export const WRITER_OPS = [
   "revealToken",
   "auditTrail",
   "facts",
-  "refresh",
-  "prompt",
+  "introspect",
+  "accountUpdated",
   "jobCompleted",
   "reconcile",
   "staleToken",
   "disconnect",
-  "reseal",
+  "reencrypt",
+  "disconnectEntities",
+  "startSync",
 ] as const satisfies readonly WriterOp[];
 
 /** One call, as it crosses to the object. */
@@ -160,7 +193,7 @@ export type Writer = {
 
 export type Writers = (connectionId: string) => Writer;
 
-/** What implements the operations (WriterCore). */
+/** What implements the operations (WriterOperations). */
 export type WriterApi = Writer;
 
 /** Runs one command on `api`; an operation that is not declared is refused, never looked up. */

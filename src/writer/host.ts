@@ -1,15 +1,15 @@
-import type { FinchSettings } from "../config";
+import type { EventSinks } from "../app-events/outbox";
 import { AppError } from "../errors";
-import type { EventSinks } from "../events/outbox";
+import type { FinchSettings } from "../finch/http";
 import { newTrace, type Trace } from "../lib/trace";
-import type { ConnectionStore } from "../storage/connections";
+import type { ConnectionStore } from "../storage/connection-store";
 import { type Caller, type Command, execute } from "./commands";
-import { WriterCore } from "./core";
+import { WriterOperations } from "./operations";
 import { OwedWrites } from "./owed";
 import { type Outcome, settle } from "./protocol";
 import type { WriterStorage } from "./state";
 
-/** The outbox of lifecycle events, as the host hands it over (events/outbox-table.ts). */
+/** The outbox of lifecycle events, as the host hands it over (app-events/outbox-table.ts). */
 export interface OutboxPort {
   pending(): number;
   flush(sinks: EventSinks): Promise<{ sent: number; remaining: number }>;
@@ -38,7 +38,7 @@ const errorName = (e: unknown) => (e instanceof AppError ? e.code : e instanceof
 /**
  * One instance of a connection's writer, whatever runs it: the Durable Object (object.ts), the
  * consistency simulation, the benchmark. It holds what an instance loses on a reset: the
- * operations' logic with its memory (WriterCore), the KV attempts in flight (OwedWrites), and
+ * operations' logic with its memory (WriterOperations), the KV attempts in flight (OwedWrites), and
  * when a failed hand-off is retried. Everything else is in `storage`.
  *
  * After every operation, and on the alarm: what is owed to KV is sent (a few rounds), the
@@ -48,7 +48,7 @@ const errorName = (e: unknown) => (e instanceof AppError ? e.code : e instanceof
  */
 export class WriterHost {
   readonly owed: OwedWrites;
-  #core: WriterCore | undefined;
+  #core: WriterOperations | undefined;
   #id: string | undefined;
   /** The trace of the call running now, for notes of the KV attempts it makes. */
   #trace: Trace | undefined;
@@ -64,12 +64,12 @@ export class WriterHost {
   }
 
   /** The operations for `connectionId`; an instance serves one connection only. */
-  core(connectionId: string): WriterCore {
+  core(connectionId: string): WriterOperations {
     if (this.#core && this.#id === connectionId) return this.#core;
     if (this.#core) throw new AppError("internal_error", "writer addressed with another connection id");
     const { storage, store, finch, events, now } = this.deps;
     this.#id = connectionId;
-    this.#core = new WriterCore({
+    this.#core = new WriterOperations({
       connectionId,
       storage,
       store,

@@ -1,10 +1,10 @@
 import { DurableObject } from "cloudflare:workers";
+import { eventSinks } from "../app-events/outbox";
+import { EventOutbox } from "../app-events/outbox-table";
 import { getConfig } from "../config";
 import type { Env } from "../env";
-import { eventSinks } from "../events/outbox";
-import { EventOutbox } from "../events/outbox-table";
 import { newTrace } from "../lib/trace";
-import { ConnectionStore } from "../storage/connections";
+import { ConnectionStore } from "../storage/connection-store";
 import type { Caller, Command } from "./commands";
 import { WriterHost } from "./host";
 import { type Outcome, settle } from "./protocol";

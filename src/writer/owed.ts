@@ -1,5 +1,4 @@
-import type { KvWrite, ListingMetadata } from "../storage/connections";
-import type { WriterStorage } from "./state";
+import type { KvWrite, ListingMetadata } from "../storage/connection-store";
 
 /**
  * The KV writes a connection's writer owes (docs/consistency.md, "The commit point").
@@ -33,6 +32,17 @@ export interface OwedRow {
   sent_at: number | null;
   /** A success proves the key final only if its attempt started at or after this (ms). */
   clean_from: number;
+}
+
+/** Where owed rows are kept: the writer's SQLite (WriterStorage), in the same commits as its state. */
+export interface OwedStorage {
+  /** The owed KV writes, by key. */
+  owed(): OwedRow[];
+  owedRow(key: string): OwedRow | undefined;
+  /** Replaces one owed row (bookkeeping of an attempt). */
+  putOwed(row: OwedRow): void;
+  /** Drops the row of `key`, if it is still of generation `gen` (a newer one stays owed). */
+  dropOwed(key: string, gen: number): void;
 }
 
 /** A single KV request is abandoned after this long (its outcome is then unknown). */
@@ -71,7 +81,7 @@ export class OwedWrites {
   #adopted = false;
 
   constructor(
-    private readonly storage: WriterStorage,
+    private readonly storage: OwedStorage,
     private readonly kv: KvApplier,
     private readonly options: OwedOptions,
   ) {}

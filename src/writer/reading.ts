@@ -1,16 +1,16 @@
 import { AppError } from "../errors";
 import type { Trace } from "../lib/trace";
 import { type ConnectionFacts, publicFacts } from "../storage/records";
-import { AskingWriter } from "./asking";
 import { type AuditPage, verifyChain } from "./audit";
 import type { CurrentToken } from "./commands";
+import { IntrospectingWriter } from "./introspecting";
 
 /**
  * The writer's operations that read its own storage: the current token (internal, for the
  * proxy), the token handed out to the app (recorded in the audit trail), the facts, and the
  * audit trail itself.
  */
-export class ReadingWriter extends AskingWriter {
+export class ReadingWriter extends IntrospectingWriter {
   async current(trace: Trace): Promise<CurrentToken> {
     return this.tokenOf(await this.live(trace));
   }

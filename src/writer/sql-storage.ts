@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { type EventOutbox, OUTBOX_DDL } from "../events/outbox-table";
+import { type EventOutbox, OUTBOX_DDL } from "../app-events/outbox-table";
 import { migrate } from "../lib/sql-schema";
 import { StoredConnectionSchema } from "../storage/records";
 import { type AuditAnchor, type AuditEntry, GENESIS, MAX_AUDIT_ENTRIES } from "./audit";
@@ -9,7 +9,7 @@ import { EVENT_ID_TTL_MS, MAX_EVENT_IDS, type WriterState, type WriterStorage } 
 /**
  * WriterStorage on a SQLite-backed Durable Object: one row for the state, the recent webhook
  * event ids, the owed KV writes (owed.ts) and the outbox of lifecycle events
- * (events/outbox-table.ts). A commit writes all of them in one transaction and sets the alarm
+ * (app-events/outbox-table.ts). A commit writes all of them in one transaction and sets the alarm
  * in the same synchronous step: the runtime stores a step's writes and its alarm together, and
  * holds every outgoing request (the KV writes included) until they are durable, so a reset
  * before the commit leaves nothing anywhere and a reset after it leaves rows the alarm finishes.

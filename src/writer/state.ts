@@ -1,7 +1,7 @@
-import type { AppEvent } from "../events/model";
+import type { AppEvent } from "../app-events/model";
 import type { StoredConnection } from "../storage/records";
 import type { AuditAnchor, AuditEntry } from "./audit";
-import type { OwedRow } from "./owed";
+import type { OwedRow, OwedStorage } from "./owed";
 
 /**
  * What a connection's writer keeps in its own (strongly consistent) storage. `live` holds the
@@ -14,7 +14,7 @@ import type { OwedRow } from "./owed";
  * Finch has announced a change (its webhook can overtake the callback of a first connect):
  * that connect then asks Finch for the status instead of assuming "connected". Nothing goes
  * to KV for it. `checked_at` (live only, never in KV): when Finch last answered an introspect
- * for the record, changed or not; the reconciliation (src/domain/reconcile.ts) skips
+ * for the record, changed or not; the reconciliation (src/maintenance/reconcile.ts) skips
  * connections checked recently.
  */
 export type WriterState =
@@ -50,19 +50,12 @@ export interface Commit {
  * synchronous, as SQLite in a Durable Object is: nothing else runs between a read here and
  * the commit that follows it.
  */
-export interface WriterStorage {
+export interface WriterStorage extends OwedStorage {
   load(): WriterState | undefined;
   /** One transaction: the state, its events, its owed KV writes, its claimed event id, its alarm. */
   commit(change: Commit): void;
   /** Whether a webhook event id was already handled (and not expired). */
   seen(eventId: string, nowMs: number): boolean;
-  /** The owed KV writes, by key. */
-  owed(): OwedRow[];
-  owedRow(key: string): OwedRow | undefined;
-  /** Replaces one owed row (bookkeeping of an attempt). */
-  putOwed(row: OwedRow): void;
-  /** Drops the row of `key`, if it is still of generation `gen` (a newer one stays owed). */
-  dropOwed(key: string, gen: number): void;
   /** The oldest webhook messages still to forward, at most `limit`. */
   forwards(limit: number): { seq: number; message: unknown }[];
   /** Forgets the forwarded messages up to `seq` (they were sent). */

@@ -1,9 +1,9 @@
 import { env } from "cloudflare:workers";
 import { vi } from "vitest";
+import type { DeliveryDeps } from "../../src/app-events/delivery";
+import { type AppEvent, type ConnectionState, newEvent } from "../../src/app-events/model";
 import { getConfig } from "../../src/config";
 import type { Env } from "../../src/env";
-import type { DeliveryDeps } from "../../src/events/consumer";
-import { type AppEvent, type ConnectionState, newEvent } from "../../src/events/model";
 import type { StoredConnection } from "../../src/storage/records";
 import { markSecret } from "./logs";
 
@@ -39,7 +39,7 @@ export function connectionAt(generation: number, overrides: Partial<ConnectionSt
   };
 }
 
-/** A stored record (the writer's view) with made-up token parts: for the pure event rules in src/writer/emit.ts. */
+/** A stored record (the writer's view) with made-up token parts: for the pure event rules in src/writer/change-events.ts. */
 export function storedConnection(overrides: Partial<StoredConnection> = {}): StoredConnection {
   const at = "2026-03-01T12:00:00.000Z";
   return {

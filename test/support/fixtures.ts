@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { vi } from "vitest";
 import { createKeyRing, type KeyRing } from "../../src/crypto/keyring";
-import { ConnectionStore } from "../../src/storage/connections";
+import { ConnectionStore } from "../../src/storage/connection-store";
 import { RECORD_VERSION, type StoredConnection } from "../../src/storage/records";
 import { finch } from "./finch";
 import { TEST_SECRETS } from "./secrets";

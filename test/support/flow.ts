@@ -1,5 +1,6 @@
 import { expect } from "vitest";
 import { finch } from "./finch";
+import { kvNames, rememberToken } from "./fixtures";
 import { call, Jar, mintTicket, type TicketClaims } from "./http";
 import type { Caller } from "./worker";
 
@@ -32,4 +33,24 @@ export async function connectCustomer(
   });
   flow.jar.take(res);
   return { ...flow, code, res };
+}
+
+/**
+ * A finch_multi_entity connection (two entities) through the real Connect flow: its id, entity ids
+ * and token. The caller clears KV first (the new connection is the one `conn:` key).
+ */
+export async function connectMultiEntity(): Promise<{ id: string; entities: string[]; token: string }> {
+  const flow = await startFlow();
+  const code = finch().mock.approve(flow.sessionId, { providerId: "finch_multi_entity" });
+  const res = await call(`/callback?code=${encodeURIComponent(code)}&state=${encodeURIComponent(flow.state)}`, {
+    headers: { cookie: flow.jar.header() },
+  });
+  expect(res.status, await res.clone().text()).toBe(200);
+  const [key] = (await kvNames()).filter((k) => k.startsWith("conn:"));
+  const id = (key as string).slice("conn:".length);
+  const mock = finch().mock.connections.get(id);
+  expect(mock?.entities).toHaveLength(2);
+  const token = mock?.accessToken as string;
+  rememberToken(token);
+  return { id, entities: mock?.entities.map((e) => e.id) ?? [], token };
 }

@@ -10,8 +10,8 @@ import { TEST_VARS } from "./secrets";
  * says otherwise; FC_SEED replays a failing run (fast-check prints the seed and path of a
  * counterexample, and `runProperty` logs the seed of every run up front).
  *
- *   FC_RUNS=20000 npx vitest run test/property-proxy.test.ts
- *   FC_SEED=123456 npx vitest run test/property-callback.test.ts
+ *   FC_RUNS=20000 npx vitest run test/property/proxy.test.ts
+ *   FC_SEED=123456 npx vitest run test/property/callback.test.ts
  */
 declare module "vitest" {
   export interface ProvidedContext {

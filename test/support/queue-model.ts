@@ -2,7 +2,7 @@ import toml from "../../wrangler.toml?raw";
 
 /**
  * A small model of Cloudflare Queues' delivery rules, with simulated time, for driving the real
- * consumer functions through long outages (test/events-dead-letter-outage.test.ts):
+ * consumer functions through long outages (test/faults/app-events-dead-letters.test.ts):
  *
  * - a consumer gets batches of up to `max_batch_size` visible messages; `attempts` counts
  *   deliveries (1 on the first);

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
-import { type CursorState, RECONCILE_CURSOR_OBJECT, reconcileCursorStore } from "../../src/storage/reconcile-cursor";
+import { RECONCILE_CURSOR_OBJECT, reconcileCursorStore } from "../../src/maintenance/reconcile-cursor-client";
+import type { CursorState } from "../../src/maintenance/reconcile-lease";
 
 /** The reconciliation's one ReconcileCursor object, as the Worker names it. */
 export const cursorObject = () => env.RECONCILE_CURSOR.get(env.RECONCILE_CURSOR.idFromName(RECONCILE_CURSOR_OBJECT));

@@ -2,7 +2,7 @@ import { markSecret } from "./logs";
 import { type Caller, workerWith } from "./worker";
 
 /**
- * API_KEYS in its JSON form (src/api-keys.ts): named keys limited to scopes and customers,
+ * API_KEYS in its JSON form (src/access/api-keys.ts): named keys limited to scopes and customers,
  * for the tests of least privilege over HTTP and RPC.
  */
 export const SCOPED = {

@@ -19,7 +19,7 @@ export const TEST_VARS = {
   ALLOWED_RETURN_ORIGINS: "https://app.example.com",
   FINCH_TIMEOUT_MS: "2000",
   // The rate budget stays on (its default) so every proxy test goes through it, with limits no
-  // test reaches; test/rate-budget.test.ts uses Finch's real ones under its own client id.
+  // test reaches; test/rate-budget/budget.test.ts uses Finch's real ones under its own client id.
   FINCH_RATE_LIMITS:
     "company=100000,directory=100000,individual=100000,employment=100000,payment=100000,pay-statement=100000",
 } as const;

@@ -1,12 +1,12 @@
-import { type Grant, SlidingWindow, type WindowStore } from "../../src/domain/rate-budget";
-import { type Ask, CallSlot, LEASE_HOLD_MS, LeaseBook, MAX_ASKS } from "../../src/domain/rate-lease";
 import { FINCH_RATE_MARGIN_MS, FINCH_RATE_WINDOW_MS } from "../../src/finch/products";
+import { type Ask, CallSlot, LEASE_HOLD_MS, LeaseBook, MAX_ASKS } from "../../src/rate-budget/lease";
+import { type Grant, SlidingWindow, type WindowStore } from "../../src/rate-budget/window";
 
 /**
- * A discrete-event run of the rate budget for test/rate-lease.test.ts: isolates with their own
+ * A discrete-event run of the rate budget for test/sim/rate-lease.test.ts: isolates with their own
  * lease books, one budget object (the production SlidingWindow over a store that outlives its
  * resets, as its SQLite does), and a delay on every hop. Each call is driven through the
- * production `CallSlot` the way domain/rate-slot.ts drives it: the slot is asked for while the
+ * production `CallSlot` the way rate-budget/slot.ts drives it: the slot is asked for while the
  * token is read; once both are in, the call sends, asks again (its slot went stale), gives up,
  * or gives its slot back (its token read failed). Returns when Finch received each call.
  */
@@ -100,7 +100,7 @@ export function simulateBudget(run: SimRun): number[] {
   const release = (f: Flight, grant: number | undefined, t: number) => {
     if (grant !== undefined) push({ t: t + f.call.release, kind: "release", connection: f.call.connection, grant });
   };
-  // Both the token and the object's answer are in: what domain/rate-slot.ts does next.
+  // Both the token and the object's answer are in: what rate-budget/slot.ts does next.
   const proceed = (f: Flight, t: number) => {
     if (f.done || !f.tokenIn || f.answer === "waiting") return;
     const decision = f.answer;

@@ -5,7 +5,7 @@ import { finch } from "./finch";
 /**
  * Finch for the consistency simulation: tokens that rotate on every exchange (the old one stops
  * working at once), statuses Finch changes on its own (each change queues an account.updated
- * delivery), disconnect. Each reply is held on a fast-check scheduler task, so replies come back
+ * delivery), disconnect, sync jobs it finishes (asked of it before a job webhook is believed). Each reply is held on a fast-check scheduler task, so replies come back
  * in an order the schedule chooses, long after Finch acted on the request. Installed as the
  * test harness's overrides (test/support/finch.ts), so the Worker's real Finch client is used.
  */
@@ -13,6 +13,14 @@ export interface SimConnection {
   token: string | null;
   status: string;
   live: boolean;
+  /** Finch's last successful sync (introspect's connection_status.last_successful_sync). */
+  lastSync: string | null;
+}
+
+/** A sync job Finch ran and finished, as GET /jobs/automated/{job_id} reports it. */
+export interface SimJob {
+  connectionId: string;
+  completedAt: string;
 }
 
 export interface PendingEvent {
@@ -31,6 +39,10 @@ const unauthorized = (finchCode?: string) =>
 export class SimFinch {
   readonly connections = new Map<string, SimConnection>();
   readonly events: PendingEvent[] = [];
+  /** Finished data_sync_all jobs, by job id. */
+  readonly jobs = new Map<string, SimJob>();
+  /** Every last_successful_sync Finch has reported, by connection (initial syncs are confirmed by it). */
+  readonly syncTimes = new Map<string, Set<string>>();
   private serial = 0;
 
   constructor(private readonly scheduler: fc.Scheduler) {}
@@ -58,6 +70,34 @@ export class SimFinch {
     this.events.push({ eventId: `msg_${++this.serial}`, connectionId, status });
   }
 
+  /**
+   * Finch finishes a sync job of a live connection at `at`: a data_sync_all becomes a job Finch
+   * reports complete; any sync moves the connection's last successful sync. A repeat is no-op.
+   */
+  finishJob(connectionId: string, jobId: string, jobType: string, at: string): void {
+    const c = this.connections.get(connectionId);
+    if (!c?.live || this.jobs.has(jobId)) return;
+    if (jobType === "data_sync_all") this.jobs.set(jobId, { connectionId, completedAt: at });
+    c.lastSync = at;
+    const times = this.syncTimes.get(connectionId) ?? new Set<string>();
+    times.add(at);
+    this.syncTimes.set(connectionId, times);
+  }
+
+  /** GET /jobs/automated/{jobId} answers from `jobs` (404 for one Finch never ran for the token's connection). */
+  serveJob(jobId: string): void {
+    finch().override(`GET /jobs/automated/${jobId}`, (req) => {
+      const found = this.byToken(req);
+      if (!found) return this.later(unauthorized(), "job 401");
+      const job = this.jobs.get(jobId);
+      if (!job || job.connectionId !== found[0]) {
+        return this.later(json({ code: 404, name: "not_found_error", message: "no such job" }, 404), "job 404");
+      }
+      const body = { job_id: jobId, type: "data_sync_all", status: "complete", completed_at: job.completedAt };
+      return this.later(json(body), "job complete");
+    });
+  }
+
   install(): void {
     const harness = finch();
     harness.override("POST /auth/token", async (req) => {
@@ -65,7 +105,8 @@ export class SimFinch {
       const id = code.slice("code.".length);
       // A (re-)authentication: a fresh token, the previous one revoked, the connection live.
       const token = `tok_${id.slice(0, 4)}_${++this.serial}`;
-      this.connections.set(id, { token, status: "connected", live: true });
+      const lastSync = this.connections.get(id)?.lastSync ?? null;
+      this.connections.set(id, { token, status: "connected", live: true, lastSync });
       const body = { access_token: token, token_type: "bearer", connection_id: id, customer_id: "acme" };
       return this.later(
         json({ ...body, customer_name: "Acme", products: ["company"], provider_id: "gusto" }),
@@ -78,7 +119,7 @@ export class SimFinch {
       const [id, c] = found;
       const body = {
         connection_id: id,
-        connection_status: { status: c.status, last_successful_sync: null, message: null },
+        connection_status: { status: c.status, last_successful_sync: c.lastSync, message: null },
         authentication_methods: [{ type: "credential", connection_status: { status: c.status } }],
       };
       return this.later(json(body), `introspect ${c.status}`);

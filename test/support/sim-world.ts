@@ -1,16 +1,16 @@
 import { env } from "cloudflare:workers";
 import type fc from "fast-check";
+import type { AppEvent } from "../../src/app-events/model";
 import { getConfig } from "../../src/config";
-import { completeConnect } from "../../src/domain/callback";
-import { disconnectConnection, getConnection, introspectConnection } from "../../src/domain/connections";
-import type { PendingFlow } from "../../src/domain/flow-state";
-import { proxyToFinch } from "../../src/domain/proxy";
-import { reencryptBatch } from "../../src/domain/reencrypt";
-import { handleWebhookEvent } from "../../src/domain/webhooks";
+import { completeConnect } from "../../src/connect-flow/callback";
+import type { PendingFlow } from "../../src/connect-flow/flow-state";
 import { AppError } from "../../src/errors";
-import type { AppEvent } from "../../src/events/model";
+import { handleWebhookEvent } from "../../src/finch-webhooks/handler";
 import { newTrace } from "../../src/lib/trace";
-import { ConnectionStore } from "../../src/storage/connections";
+import { reencryptBatch } from "../../src/maintenance/reencrypt";
+import { connectionFacts } from "../../src/operations/connections";
+import { proxyToFinch } from "../../src/proxy/proxy";
+import { ConnectionStore } from "../../src/storage/connection-store";
 import { inProcessWriters } from "../../src/writer/client";
 import type { CurrentToken, Writers } from "../../src/writer/commands";
 import { WriterHost } from "../../src/writer/host";
@@ -20,7 +20,7 @@ import { type KvFault, SimKv } from "./sim-kv";
 import { SimReset, SimWriterStorage } from "./sim-writer";
 
 /**
- * One simulated deployment for test/consistency.test.ts: several locations, each running the
+ * One simulated deployment for test/sim/consistency.test.ts: several locations, each running the
  * real domain functions against its own view of KV (SimKv), one writer per connection run by
  * the production WriterHost over in-memory storage (SimWriterStorage), the simulated Finch, the
  * app's event queue, and a clock that only the schedule moves. Faults come from a plan the
@@ -264,7 +264,9 @@ export class World {
 
   async introspect(id: string): Promise<void> {
     this.tally.introspects++;
-    await introspectConnection(this.allWriters, id, newTrace("sim")).catch((e) => this.expected(e, "introspect"));
+    await this.allWriters(id)
+      .introspect("introspect", newTrace("sim"))
+      .catch((e) => this.expected(e, "introspect"));
   }
 
   /** The Cron Trigger's re-check of one connection (`maxAgeMs` 0: always asks Finch). */
@@ -277,7 +279,7 @@ export class World {
 
   async disconnect(id: string): Promise<void> {
     try {
-      await disconnectConnection(this.allWriters, id, newTrace("sim"));
+      await this.allWriters(id).disconnect(null, newTrace("sim"));
       this.retryDisconnect.delete(id);
     } catch (e) {
       if (e instanceof AppError && e.code === "connection_not_found") this.retryDisconnect.delete(id);
@@ -326,9 +328,16 @@ export class World {
     }
   }
 
-  /** Finch's webhook that a sync job of `id` finished (its event id may repeat: a redelivery). */
-  async deliverJob(id: string, eventId: string, jobType: string): Promise<void> {
+  /**
+   * Finch's webhook that a sync job of `id` finished (its event id may repeat: a redelivery).
+   * A forged one (a leaked webhook secret) names a job Finch never ran: the writer asks Finch,
+   * and must record nothing for it.
+   */
+  async deliverJob(id: string, eventId: string, jobType: string, forged = false): Promise<void> {
     this.tally.deliveries++;
+    const jobId = `job-${eventId}`;
+    if (!forged) this.finch.finishJob(id, jobId, jobType, new Date(this.clock).toISOString());
+    this.finch.serveJob(jobId);
     const verified = {
       eventId,
       timestamp: Math.floor(this.clock / 1000),
@@ -338,22 +347,28 @@ export class World {
         company_id: undefined,
         account_id: undefined,
         entity_id: undefined,
-        data: { job_id: `job-${eventId}` },
+        data: { job_id: jobId },
         status: undefined,
       },
     };
-    await handleWebhookEvent(
-      { writers: this.allWriters, events: undefined },
-      verified,
-      newTrace("sim"),
-      new Date(this.clock),
-    ).catch((e) => this.expected(e, "job webhook"));
+    try {
+      const outcome = await handleWebhookEvent(
+        { writers: this.allWriters, events: undefined },
+        verified,
+        newTrace("sim"),
+        new Date(this.clock),
+      );
+      this.count(`job ${forged ? "forged" : "real"} ${outcome}`);
+    } catch (e) {
+      this.expected(e, "job webhook");
+    }
   }
 
   /** GET /api/connections/:id at `location`: the facts, or the error code. */
   async read(id: string, location: number): Promise<{ gen: number | undefined } | { code: string }> {
     try {
-      const facts = await getConnection({ store: this.store(location), writers: this.allWriters }, id, newTrace("sim"));
+      const deps = { store: this.store(location), writers: this.allWriters };
+      const facts = await connectionFacts(deps, id, newTrace("sim"), undefined);
       return { gen: facts.gen };
     } catch (e) {
       return { code: e instanceof AppError ? e.code : String(e) };

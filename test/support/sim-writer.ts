@@ -1,5 +1,5 @@
-import { type AppEvent, parseAppEvent } from "../../src/events/model";
-import type { EventSinks } from "../../src/events/outbox";
+import { type AppEvent, parseAppEvent } from "../../src/app-events/model";
+import type { EventSinks } from "../../src/app-events/outbox";
 import { type AuditAnchor, type AuditEntry, GENESIS, MAX_AUDIT_ENTRIES } from "../../src/writer/audit";
 import type { OutboxPort } from "../../src/writer/host";
 import type { OwedRow } from "../../src/writer/owed";

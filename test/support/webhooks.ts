@@ -1,6 +1,11 @@
 import { env } from "cloudflare:workers";
 import { expect, vi } from "vitest";
-import { readEnvelope, type VerifiedWebhook, verifySignature, type WebhookSecret } from "../../src/webhooks/verify";
+import {
+  readEnvelope,
+  type VerifiedWebhook,
+  verifySignature,
+  type WebhookSecret,
+} from "../../src/finch-webhooks/verify";
 import { finch } from "./finch";
 import { kvNames } from "./fixtures";
 import { connectCustomer } from "./flow";
