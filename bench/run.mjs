@@ -3,7 +3,8 @@
 // bench/bare/), same runtime, same requests, same upstream stand-in, all on 127.0.0.1.
 //   node bench/run.mjs [--smoke] [--latency-ms N] [--concurrency N] [--only a,b] [--ours DIR] [--budget on|off]
 // --smoke: a few requests per scenario, no targets; exits 0 when every scenario ran or was
-// skipped and the bundle is within its budget (48 KiB min+gzip): CI runs this.
+// skipped and the bundle is under CI's ceiling (bench/lib/report.mjs; the budget, 48 KiB
+// min+gzip, is reported PASS/FAIL): CI runs this.
 // --only: run only these scenarios ("cold" names the cold starts); --ours: bundle the production
 // Worker from another checkout (its wrangler.toml's folder), for before/after figures of a change.
 // --budget: the app-wide Finch rate budget in ours (default on, with limits the bench never
@@ -181,14 +182,18 @@ function finish(results, startedAt) {
   if (!smoke) console.log(`\n${report.targetTable(results.targets)}`);
   for (const [name] of failed) console.log(`\nERROR: ${name} had failed requests; its figures are not valid.`);
   const budget = report.bundleBudget(results.bundle);
+  const underCeiling = report.bundleUnderCeiling(results.bundle);
   if (!budget.pass) {
+    const kib = budget.value.toFixed(2);
     console.log(
-      `\nERROR: the bundle is ${budget.value.toFixed(2)} KiB min+gzip, over the ${report.BUNDLE_BUDGET_KIB} KiB budget.`,
+      underCeiling
+        ? `\nOVER BUDGET: the bundle is ${kib} KiB min+gzip, over the ${report.BUNDLE_BUDGET_KIB} KiB budget (under CI's ${report.BUNDLE_CEILING_KIB} KiB ceiling; docs/performance.md).`
+        : `\nERROR: the bundle is ${kib} KiB min+gzip, over CI's ${report.BUNDLE_CEILING_KIB} KiB ceiling (budget ${report.BUNDLE_BUDGET_KIB} KiB).`,
     );
   }
   console.log(`\nresults: ${file}`);
   console.log(report.lastLine(results));
-  return failed.length || !budget.pass ? 1 : 0;
+  return failed.length || !underCeiling ? 1 : 0;
 }
 
 // Once a signal is being handled, its handler exits: whatever main() does meanwhile (requests

@@ -314,16 +314,25 @@ export function targetTable(list) {
  * the budget only keeps growth deliberate. Over it, the bench fails (CI runs it with --smoke).
  */
 export const BUNDLE_BUDGET_KIB = 48;
+/**
+ * What CI refuses outright. The bundle is over its 48 KiB budget (57 KiB after issues 17-21;
+ * docs/performance.md, "Bundle over budget"), which every run reports as FAIL, and the budget
+ * stays the target. Until the bundle is back under it, this ceiling stops it from growing further
+ * without blocking every other change from landing. Lower it as the bundle shrinks; never raise it.
+ */
+export const BUNDLE_CEILING_KIB = 60;
 
 export function bundleBudget(bundle) {
   const pass = bundle.minGzipKiB <= BUNDLE_BUDGET_KIB;
   return { value: bundle.minGzipKiB, limit: `<= ${BUNDLE_BUDGET_KIB}`, pass, result: pass ? "PASS" : "FAIL" };
 }
 
+export const bundleUnderCeiling = (bundle) => bundle.minGzipKiB <= BUNDLE_CEILING_KIB;
+
 export function bundleLine(bundle) {
   const kib = (items) => items.map((i) => `${i.source} ${f(i.bytes / 1024, 1)}`).join(", ");
   return [
-    `Bundle (ours, wrangler deploy --dry-run --minify, gzip): ${f(bundle.minGzipKiB)} KiB (${bundle.minGzipBytes} B; minified ${f(bundle.minBytes / 1024, 1)} KiB, unminified ${f(bundle.bytes / 1024, 1)} KiB). Budget ${BUNDLE_BUDGET_KIB} KiB: ${bundleBudget(bundle).result}.`,
+    `Bundle (ours, wrangler deploy --dry-run --minify, gzip): ${f(bundle.minGzipKiB)} KiB (${bundle.minGzipBytes} B; minified ${f(bundle.minBytes / 1024, 1)} KiB, unminified ${f(bundle.bytes / 1024, 1)} KiB). Budget ${BUNDLE_BUDGET_KIB} KiB: ${bundleBudget(bundle).result}; CI ceiling ${BUNDLE_CEILING_KIB} KiB: ${bundleUnderCeiling(bundle) ? "PASS" : "FAIL"}.`,
     `Minified KiB by origin: ${kib(bundle.groups)}. Largest inputs: ${kib(bundle.largestInputs)}.`,
   ].join("\n");
 }

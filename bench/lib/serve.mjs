@@ -15,7 +15,7 @@
 // cost measured, printing it is not; the last stderr lines are kept for a failure message.
 import { readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { Miniflare } from "miniflare";
+import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 
 const chunks = [];
 for await (const chunk of process.stdin) chunks.push(chunk);
@@ -57,20 +57,22 @@ function worker({ name, bundlePath, counting = false, durableObjects = [] }) {
   };
 }
 
-const mf = new Miniflare({
-  host: "127.0.0.1",
-  port: 0,
-  kvPersist: config.persistDir,
-  durableObjectsPersist: `${config.persistDir}-do`,
-  handleRuntimeStdio(stdout, stderr) {
-    stdout.resume();
-    stderr.on("data", (data) => {
-      tail.push(String(data));
+// Miniflare 5 takes its options in a new shape; convertV4MiniflareOptions (its own adapter) maps
+// the per-worker options above, which are the 4.x ones. KV and Durable Objects persist under one
+// directory now, and workerd's output arrives as structured log lines instead of raw stdio.
+const mf = new Miniflare(
+  convertV4MiniflareOptions({
+    host: "127.0.0.1",
+    port: 0,
+    resourcePersistencePath: config.persistDir,
+    handleStructuredLogs({ level, message }) {
+      if (level !== "error" && level !== "warn") return;
+      tail.push(`${message}\n`);
       if (tail.length > 20) tail.shift();
-    });
-  },
-  workers: config.workers.map(worker),
-});
+    },
+    workers: config.workers.map(worker),
+  }),
+);
 
 let stopping = false;
 async function stop(code) {

@@ -3,7 +3,6 @@ import { ConfigError } from "../errors";
 import { objectCall } from "../lib/object-call";
 import type { Trace } from "../lib/trace";
 import { type Caller, type Command, callerOf, type Writers, writerOver } from "./commands";
-import type { ConnectionWriter } from "./object";
 import { type Outcome, unwrap } from "./protocol";
 
 /**
@@ -13,8 +12,7 @@ import { type Outcome, unwrap } from "./protocol";
  * request id), which the audit trail records.
  */
 export function durableWriters(env: Env): Writers {
-  // Typed here rather than in env.ts, which would otherwise import the class it configures.
-  const ns = env.CONNECTION_WRITER as DurableObjectNamespace<ConnectionWriter> | undefined;
+  const ns = env.CONNECTION_WRITER;
   if (!ns || typeof ns.idFromName !== "function") {
     throw new ConfigError("CONNECTION_WRITER", "Durable Object binding is missing");
   }
