@@ -1,7 +1,6 @@
-import { authorize } from "../access/principal";
 import { onConnection, ownConnection } from "./connections";
 import { type OperationContext, writersFor } from "./context";
-import { DisconnectEntitiesInput, parseInput } from "./input";
+import { authorizedInput, DisconnectEntitiesInput } from "./input";
 import type { EntitiesDisconnectedSchema, Out, SyncStartedSchema } from "./outputs";
 
 /**
@@ -18,8 +17,7 @@ export async function disconnectEntities(
   ctx: OperationContext,
   input: unknown,
 ): Promise<Out<typeof EntitiesDisconnectedSchema>> {
-  authorize(ctx.principal, "disconnectEntities");
-  const { path, body } = parseInput(DisconnectEntitiesInput, input);
+  const { path, body } = authorizedInput(ctx.principal, "disconnectEntities", DisconnectEntitiesInput, input);
   const id = path.connection_id;
   ctx.trace.connectionId = id;
   await ownConnection(ctx, id);

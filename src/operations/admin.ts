@@ -1,12 +1,11 @@
 import { customerAllowed } from "../access/customers";
-import { authorize } from "../access/principal";
 import { deadLetterStore, redeliver } from "../app-events/dead-letters";
 import { getConfig } from "../config";
 import { AppError, ConfigError } from "../errors";
 import { reencryptBatch } from "../maintenance/reencrypt";
 import { type OperationContext, storeFor, writersFor } from "./context";
 import { importConnection as importToken } from "./import";
-import { ImportInput, parseInput, RedeliverInput, ReencryptInput } from "./input";
+import { authorizedInput, ImportInput, RedeliverInput, ReencryptInput } from "./input";
 import type { ImportResultSchema, Out, RedeliverResultSchema, ReencryptResultSchema } from "./outputs";
 
 /**
@@ -15,15 +14,13 @@ import type { ImportResultSchema, Out, RedeliverResultSchema, ReencryptResultSch
  * its unknown input once with its schema from ./input.ts.
  */
 export async function reencrypt(ctx: OperationContext, input: unknown): Promise<Out<typeof ReencryptResultSchema>> {
-  authorize(ctx.principal, "reencrypt");
-  const { query } = parseInput(ReencryptInput, input);
+  const { query } = authorizedInput(ctx.principal, "reencrypt", ReencryptInput, input);
   const ring = getConfig(ctx.env).keyRing();
   return reencryptBatch({ store: storeFor(ctx.env), ring, writers: writersFor(ctx.env) }, query, ctx.trace);
 }
 
 export async function importConnection(ctx: OperationContext, input: unknown): Promise<Out<typeof ImportResultSchema>> {
-  authorize(ctx.principal, "importConnection");
-  const { body } = parseInput(ImportInput, input);
+  const { body } = authorizedInput(ctx.principal, "importConnection", ImportInput, input);
   // Before Finch is asked: a key limited to customers imports only for them.
   if (!customerAllowed(ctx.principal.customers, body.customer_id)) {
     throw new AppError("customer_not_allowed", "import for a customer outside the caller's");
@@ -36,8 +33,7 @@ export async function redeliverEvents(
   ctx: OperationContext,
   input: unknown,
 ): Promise<Out<typeof RedeliverResultSchema>> {
-  authorize(ctx.principal, "redeliverEvents");
-  const { query, body } = parseInput(RedeliverInput, input);
+  const { query, body } = authorizedInput(ctx.principal, "redeliverEvents", RedeliverInput, input);
   const eventIds = body?.event_ids && [...new Set(body.event_ids)];
   // Named events are found wherever they are; a cursor pages through everything instead.
   if (eventIds && query.cursor !== undefined) throw new AppError("param_invalid", "cursor with event_ids");

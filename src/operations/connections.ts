@@ -7,7 +7,7 @@ import type { ConnectionStore } from "../storage/connection-store";
 import { type ConnectionFacts, publicFacts } from "../storage/records";
 import type { Writers } from "../writer/commands";
 import { type OperationContext, storeFor, writersFor } from "./context";
-import { AuditInput, ByIdInput, ListInput, parseInput } from "./input";
+import { AuditInput, authorizedInput, ByIdInput, ListInput, parseInput } from "./input";
 import { listConnections as listPage } from "./listing";
 import type {
   AccessTokenSchema,
@@ -79,8 +79,7 @@ export async function listConnections(
   ctx: OperationContext,
   input: unknown,
 ): Promise<Out<typeof ConnectionPageSchema>> {
-  authorize(ctx.principal, "listConnections");
-  const { query } = parseInput(ListInput, input);
+  const { query } = authorizedInput(ctx.principal, "listConnections", ListInput, input);
   const store = storeFor(ctx.env);
   const page = { status: query.status, limit: query.limit, cursor: query.cursor };
   const only = ctx.principal.customers;
@@ -142,8 +141,7 @@ const AuditCursor = v.object({ a: v.pipe(v.number(), v.integer(), v.minValue(0))
  * outlives a disconnect), the whole kept chain checked on this read.
  */
 export async function getAuditTrail(ctx: OperationContext, input: unknown): Promise<Out<typeof AuditTrailSchema>> {
-  authorize(ctx.principal, "getAuditTrail");
-  const { path, query } = parseInput(AuditInput, input);
+  const { path, query } = authorizedInput(ctx.principal, "getAuditTrail", AuditInput, input);
   const id = path.connection_id;
   ctx.trace.connectionId = id;
   const after = query.cursor === undefined ? 0 : decodeCursor(AuditCursor, query.cursor).a;

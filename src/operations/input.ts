@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { authorize, type OperationId, type Principal } from "../access/principal";
 import { REDELIVER_MAX } from "../app-events/dead-letters";
 import { EVENT_ID } from "../app-events/model";
 import { AppError } from "../errors";
@@ -33,6 +34,17 @@ export function parseInput<S extends v.GenericSchema>(schema: S, input: unknown)
   }
   const at = [where || "input", ...rest].join(".");
   throw new AppError("param_invalid", unknown ? `${at} unknown field` : `${at} invalid`);
+}
+
+/** An operation's first step: the caller's scope for it checked, then its input parsed (in that order, so an unauthorized caller learns nothing about the schema). */
+export function authorizedInput<S extends v.GenericSchema>(
+  principal: Principal,
+  operation: OperationId,
+  schema: S,
+  input: unknown,
+): v.InferOutput<S> {
+  authorize(principal, operation);
+  return parseInput(schema, input);
 }
 
 /** What a schema node may hold that leads to its children (valibot's objects, arrays, wrappers, unions). */

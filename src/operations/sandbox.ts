@@ -1,10 +1,9 @@
 import { customerAllowed } from "../access/customers";
-import { authorize } from "../access/principal";
 import { getConfig } from "../config";
 import type { Env } from "../env";
 import { AppError } from "../errors";
 import { type OperationContext, writersFor } from "./context";
-import { parseInput, SandboxInput } from "./input";
+import { authorizedInput, SandboxInput } from "./input";
 import type { ConnectionSchema, Out } from "./outputs";
 import { createSandbox } from "./sandbox-connection";
 
@@ -22,8 +21,7 @@ export async function createSandboxConnection(
   ctx: OperationContext,
   input: unknown,
 ): Promise<Out<typeof ConnectionSchema>> {
-  authorize(ctx.principal, "createSandboxConnection");
-  const { body } = parseInput(SandboxInput, input);
+  const { body } = authorizedInput(ctx.principal, "createSandboxConnection", SandboxInput, input);
   if (!sandboxEnabled(ctx.env)) throw new AppError("not_found", "sandbox connections need FINCH_SANDBOX");
   if (!customerAllowed(ctx.principal.customers, body.customer_id)) {
     throw new AppError("customer_not_allowed", "sandbox connection for a customer outside the caller's");
