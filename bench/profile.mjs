@@ -18,6 +18,9 @@
 // bench/.out/profile-<alias>.cpuprofile for Chrome DevTools or speedscope. Distorted: with a
 // session attached, workerd's console.log costs ~4x and a proxied call ~2x (docs/performance.md,
 // "Profiling a step"); use it to read call trees, not costs.
+// --v8-flags a,b: more V8 flags for workerd, e.g. --no-turbo-inlining,--no-maglev-inlining so that
+// a sample names the function it was in rather than the one it was inlined into (slower code,
+// steadier attribution). --stdout null: workerd's stdout to /dev/null instead of a socket to Node.
 // Loopback only; throwaway secrets; stops every process it started.
 import { execFileSync, spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -59,6 +62,7 @@ const { values: opts } = parseArgs({
     vs: { type: "string" },
     keep: { type: "boolean", default: false },
     stdout: { type: "string", default: "pipe" },
+    "v8-flags": { type: "string", default: "" },
   },
 });
 const num = (v, lo, hi, d) => Math.min(hi, Math.max(lo, Number(v) || d));
@@ -168,33 +172,36 @@ function nativeKind(sym) {
   return null;
 }
 
-/** For a sample without JavaScript: the first frame (from the leaf) that names a recognisable job. */
-function whose(frames) {
-  const known = [
-    [/RunMicrotasks|MicrotaskQueue/, "microtasks (promise jobs between JavaScript frames)"],
-    [/HttpServer|HttpInputStream|HttpOutputStream|kj::.*Http|WorkerEntrypoint::request/, "HTTP (the bench's requests)"],
-    [/console|Console|writeLog|handleLog|logMessage/i, "console.log output"],
-    [/IoContext|InputGate|OutputGate/, "workerd IoContext (request/promise bookkeeping)"],
-    [/Heap|GC|Scaveng|Sweep|Mark/, "V8 GC"],
-    [/Compile|Turbofan|Maglev|Sparkplug|OptimizingCompile|Pipeline/, "V8 compilers"],
-    [/sys_write|ksys_write|pipe_write|vfs_write/, "kernel: write (stdout)"],
-    [/tcp_|inet_|sock_|epoll|__sys_recv|__sys_send/, "kernel: network, epoll"],
-  ];
-  for (const f of frames) for (const [re, label] of known) if (re.test(f.sym)) return label;
-  return shortSym(frames[0].sym);
-}
+/**
+ * What a sample without JavaScript on its stack was doing, by the first pattern its stack
+ * matches. The write comes first: glibc's write has no frame pointer, so its stack ends there.
+ */
+const RUNTIME_JOBS = [
+  [
+    /__GI___libc_write|ksys_write|vfs_write|sock_def_readable|unix_stream_sendmsg|alloc_skb/,
+    "write(2) of a log line to workerd's stdout (a socket to Node here)",
+  ],
+  [/Headers::~Headers/, "Headers freed"],
+  [/workerd::api::.*::~|ada_free|detachWrapper|RefToDelete/, "other runtime API objects freed"],
+  [
+    /Heap::|Scaveng|MarkCompact|Sweeper|ArrayBufferSweeper|IsUnmodifiedApiObject|HeapTracer|GlobalHandles|TracedHandles|cppgc/,
+    "V8 GC",
+  ],
+  [/RunMicrotasks|PromiseFulfillReactionJob|ResumeGenerator/, "microtasks (promise jobs between JavaScript frames)"],
+  [/Compile|compiler::|[Mm]aglev|Turbofan|turboshaft/, "V8 compilers (optimising, re-optimising)"],
+  [/Http|AsyncStreamFd|epoll|tcp_|inet_/, "HTTP, sockets, event loop (the bench's requests)"],
+  [/IoContext|InputGate|AsyncLock/, "workerd IoContext, isolate lock"],
+  [/tcmalloc|malloc/, "malloc"],
+  [/__schedule|finish_task_switch|irq|page_fault/, "kernel: scheduling, interrupts, page faults"],
+];
+const runtimeJob = (frames) => {
+  const stack = frames.map((f) => f.sym).join("\n");
+  return RUNTIME_JOBS.find(([re]) => re.test(stack))?.[1] ?? "other";
+};
 
 /** Attribution of `perf script -F ip,sym,dso` text (innermost frame first in each block). */
 function analysePerf(text, whereIs, bundleName) {
-  const acc = {
-    owner: new Map(),
-    fn: new Map(),
-    api: new Map(),
-    incl: new Map(),
-    samples: 0,
-    noJs: new Map(),
-    noJsLeaf: new Map(),
-  };
+  const acc = { owner: new Map(), fn: new Map(), api: new Map(), incl: new Map(), samples: 0 };
   const add = (map, key, n = 1) => map.set(key, (map.get(key) ?? 0) + n);
   for (const block of text.split(/\n\s*\n/)) {
     const frames = [];
@@ -214,15 +221,7 @@ function analysePerf(text, whereIs, bundleName) {
     const at = js.findIndex(Boolean);
     if (at < 0) {
       // No JavaScript on the stack: the runtime's own work (HTTP, event loop, GC threads, compilers).
-      const kind = frames
-        .map((f) =>
-          /^workerd::api::.*::~/.test(f.sym) ? "workerd::api objects freed (destructors)" : nativeKind(f.sym),
-        )
-        .find(Boolean);
-      const bucket = kind ?? (frames[0].dso.includes("kernel") ? "kernel" : "workerd/kj/V8 plumbing");
-      add(acc.noJs, bucket);
-      // The plumbing and the kernel by their leaf and a frame that says whose work it was.
-      if (!kind) add(acc.noJsLeaf, `${bucket}: ${whose(frames)}`);
+      add(acc.owner, `(no JavaScript on the stack) ${runtimeJob(frames)}`);
       continue;
     }
     const owner = js[at];
@@ -310,7 +309,7 @@ async function perfStep(alias, name, w, whereIs, tmp) {
   const a = analysePerf(text, whereIs, basename(w.bundlePath));
   // Each sample stands for an equal slice of workerd's CPU: scale to /proc's figure over the window.
   const usPerSample = windowCpu / a.samples;
-  const jsSamples = [...a.owner.values()].reduce((x, y) => x + y, 0);
+  const jsSamples = [...a.owner].filter(([k]) => !k.startsWith("(no JavaScript")).reduce((x, [, n]) => x + n, 0);
   const t = (title, rows) => table(title, rows, a.samples, usPerSample, calls, TOP);
   return [
     `## ${name}`,
@@ -319,10 +318,7 @@ async function perfStep(alias, name, w, whereIs, tmp) {
       `workerd CPU ${(cpu / calls).toFixed(1)} µs per call (/proc, load ${loadavg()}); ` +
       `${((100 * jsSamples) / a.samples).toFixed(1)} % of samples have JavaScript on the stack.`,
     "",
-    t("owner: innermost JavaScript function's module (its own code + the runtime APIs it called)", [
-      ...a.owner,
-      ...[...a.noJs].map(([k, n]) => [`(no JavaScript on the stack) ${k}`, n]),
-    ]),
+    t("owner: innermost JavaScript function's module (its own code + the runtime APIs it called)", a.owner),
     "",
     t(
       "function (innermost JavaScript frame; js: its own code, native: runtime APIs and V8 services under it)",
@@ -330,8 +326,6 @@ async function perfStep(alias, name, w, whereIs, tmp) {
     ),
     "",
     t("runtime API or V8 service <- the module that called it", a.api),
-    "",
-    t("no JavaScript on the stack, by the job it belongs to", a.noJsLeaf),
     "",
     t("inclusive, by JavaScript function (synchronous stack: an await resumes outside its caller)", a.incl),
   ].join("\n");
@@ -354,14 +348,18 @@ async function timeSteps(names, subjects) {
     return (cpuUs(w.pid) - cpu0) / m.requests;
   };
   for (const s of subjects) for (const [, name] of [[0, "noop"], ...names]) await stepLoad(s.origin, name, 500);
+  // Each step runs on every subject back to back (their order alternating by round), so a
+  // burst on the shared machine weighs on a pair alike; each subject's empty step per round.
   const results = new Map();
   for (let r = 0; r < ROUNDS; r++) {
     log(`round ${r + 1} of ${ROUNDS} (load ${loadavg()})`);
-    for (const s of r % 2 ? [...subjects].reverse() : subjects) {
-      const noop = await per(s, "noop");
-      for (const [alias, name] of names) {
+    const order = r % 2 ? [...subjects].reverse() : subjects;
+    const noop = new Map();
+    for (const s of order) noop.set(s, await per(s, "noop"));
+    for (const [alias, name] of names) {
+      for (const s of order) {
         const key = `${alias}\n${s.label}`;
-        results.set(key, [...(results.get(key) ?? []), ((await per(s, name)) - noop) / K]);
+        results.set(key, [...(results.get(key) ?? []), ((await per(s, name)) - noop.get(s)) / K]);
       }
     }
   }
@@ -435,7 +433,7 @@ async function main() {
     const dir = join(tmp, `run-${runs++}`);
     mkdirSync(dir);
     const w = await startWorkerd(dir, built[i].steps.bundlePath, config, bindings, {
-      v8Flags: perfMode ? ["--perf-basic-prof"] : [],
+      v8Flags: [...(perfMode ? ["--perf-basic-prof"] : []), ...opts["v8-flags"].split(",").filter(Boolean)],
       inspector: opts.inspector || opts.attached,
     });
     if (perfMode) perfMaps.push(`/tmp/perf-${w.pid}.map`);
