@@ -16,8 +16,9 @@
 // per-round difference: a before/after of a change in one run.
 // --inspector: a V8 CPU profile over the DevTools protocol, saved as
 // bench/.out/profile-<alias>.cpuprofile for Chrome DevTools or speedscope. Distorted: with a
-// session attached, workerd's console.log costs ~4x and a proxied call ~2x (docs/performance.md,
-// "Profiling a step"); use it to read call trees, not costs.
+// session attached, workerd's console.log costs ~4x and a proxied call ~2x (measured when this
+// was written); use it to read call trees, not costs. Findings: docs/performance.md, "The request
+// frame (issue 20)".
 // --v8-flags a,b: more V8 flags for workerd, e.g. --no-turbo-inlining,--no-maglev-inlining so that
 // a sample names the function it was in rather than the one it was inlined into (slower code,
 // steadier attribution). --stdout null: workerd's stdout to /dev/null instead of a socket to Node.
