@@ -91,6 +91,9 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
+/** V8's (and so workerd's) Error, with the stack-depth setting the standard library types leave out. */
+const V8Error = Error as ErrorConstructor & { stackTraceLimit?: number };
+
 export class AppError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
@@ -109,7 +112,16 @@ export class AppError extends Error {
     detail?: string,
     options?: { headers?: Record<string, string>; cause?: unknown; expose?: string },
   ) {
-    super(ERRORS[code].message, options?.cause === undefined ? undefined : { cause: options.cause });
+    // No stack trace: an AppError is an answer (a 4xx, or a 5xx with its code), never printed
+    // with a stack, and capturing one walks every frame of the Hono chain above the throw
+    // (bench/profile.mjs). Bugs are other errors and keep theirs.
+    const limit = V8Error.stackTraceLimit;
+    V8Error.stackTraceLimit = 0;
+    try {
+      super(ERRORS[code].message, options?.cause === undefined ? undefined : { cause: options.cause });
+    } finally {
+      V8Error.stackTraceLimit = limit;
+    }
     this.name = "AppError";
     this.code = code;
     this.status = ERRORS[code].status;

@@ -78,6 +78,18 @@ process.stdout.write(JSON.stringify({ compatibilityDate: rawConfig.compatibility
   return JSON.parse(stdout);
 }
 
+/**
+ * The step worker's bundle alone (from `dir`, a checkout: its bench/steps/ and src/), with the
+ * production Worker's runtime settings: what bench/profile.mjs runs (no minified bundle, no bare).
+ */
+export async function buildSteps(tmp, dir = REPO_ROOT) {
+  const [steps, config] = await Promise.all([
+    dryRun("steps", tmp, ["-c", join(dir, "bench", "steps", "wrangler.toml")], dir),
+    productionConfig(dir),
+  ]);
+  return { steps, config };
+}
+
 /** `oursDir`: where the production Worker's wrangler.toml is (another checkout for A/B runs). */
 export async function buildSubjects(tmp, oursDir = REPO_ROOT) {
   const bench = (name) => ["-c", join(REPO_ROOT, "bench", name, "wrangler.toml")];

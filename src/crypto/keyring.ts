@@ -1,5 +1,6 @@
 import { ConfigError } from "../errors";
 import { fromBase64, fromBase64Url, fromUtf8Lenient, randomBytes, toBase64Url, utf8 } from "../lib/encoding";
+import { BoundedMemo } from "../lib/memo";
 
 /**
  * AES-256-GCM envelope for tokens at rest.
@@ -34,6 +35,8 @@ export class KeyNotFoundError extends Error {
 export class DecryptError extends Error {}
 
 const KID = /^[A-Za-z0-9_.-]{1,32}$/;
+/** Sealed values a ring remembers having opened (docs/security.md, "Tokens in memory"). */
+export const OPENED_LIMIT = 128;
 const SETTING = "ENCRYPTION_KEYS";
 
 function parseKeyRing(value: string | undefined): Map<string, Uint8Array> {
@@ -71,6 +74,25 @@ export function createKeyRing(value: string | undefined): KeyRing {
     return k;
   };
 
+  // What this ring already opened, by the exact sealed value and its binding: AES-GCM under the
+  // same key always opens those to the same text, so a busy connection's token is decrypted once
+  // per isolate, not per proxied call. Per ring (its keys never change; another ENCRYPTION_KEYS
+  // is another ring), successes only (a failure throws every time), bounded (least recently
+  // used first out). Why holding these plaintexts is no new exposure: docs/security.md.
+  const opened = new BoundedMemo<string, string>(OPENED_LIMIT);
+  const openSealed = async (sealed: Sealed, aad: string): Promise<string> => {
+    const iv = fromBase64Url(sealed.iv);
+    const ct = fromBase64Url(sealed.ct);
+    if (!iv || iv.byteLength !== 12 || !ct) throw new DecryptError("sealed value is malformed");
+    const k = await key(sealed.kid);
+    try {
+      const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv, additionalData: utf8(aad) }, k, ct);
+      return fromUtf8Lenient(plain);
+    } catch {
+      throw new DecryptError("authentication failed");
+    }
+  };
+
   return {
     activeKid,
     kids,
@@ -84,16 +106,12 @@ export function createKeyRing(value: string | undefined): KeyRing {
       return { kid: activeKid, iv: toBase64Url(iv), ct: toBase64Url(new Uint8Array(ct)) };
     },
     async open(sealed, aad) {
-      const iv = fromBase64Url(sealed.iv);
-      const ct = fromBase64Url(sealed.ct);
-      if (!iv || iv.byteLength !== 12 || !ct) throw new DecryptError("sealed value is malformed");
-      const k = await key(sealed.kid);
-      try {
-        const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv, additionalData: utf8(aad) }, k, ct);
-        return fromUtf8Lenient(plain);
-      } catch {
-        throw new DecryptError("authentication failed");
-      }
+      const memoKey = JSON.stringify([sealed.kid, sealed.iv, sealed.ct, aad]);
+      const known = opened.get(memoKey);
+      if (known !== undefined) return known;
+      const plain = await openSealed(sealed, aad);
+      opened.set(memoKey, plain);
+      return plain;
     },
   };
 }

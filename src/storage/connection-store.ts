@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { DecryptError, KeyNotFoundError, type KeyRing, type Sealed } from "../crypto/keyring";
 import { AppError } from "../errors";
 import { utf8 } from "../lib/encoding";
+import { BoundedMemo, deepFreeze } from "../lib/memo";
 import { CONNECTION_PREFIX, connectionIdOfKey, connectionKey, customerIndexKey, customerPrefix } from "./keys";
 import {
   type AuthMethod,
@@ -204,7 +205,34 @@ export class ConnectionStore {
   }
 }
 
+/**
+ * Records this isolate already parsed, by their exact KV text: the same text always parses to
+ * the same record, so a busy connection's record (read on every proxied call) is parsed once
+ * (JSON and schema), not per request; a changed value is another text, parsed afresh.
+ * Deep-frozen, so no reader can change what another reads. Bounded in entries (least recently
+ * used first out) and in text length (a longer text is parsed every time).
+ */
+export const RECORD_MEMO_LIMIT = 128;
+export const RECORD_MEMO_MAX_CHARS = 16_384;
+const parsedRecords = new BoundedMemo<string, StoredConnection>(RECORD_MEMO_LIMIT);
+
+/** The record stored as `raw` under `connectionId`'s key: record_unreadable unless it is that connection's. */
 export function parseRecord(raw: string, connectionId: string): StoredConnection {
+  const known = parsedRecords.get(raw);
+  if (known !== undefined) {
+    // The same text under another connection's key is not that connection's record.
+    if (known.connection_id !== connectionId) throw unexpectedShape(connectionId);
+    return known;
+  }
+  const record = deepFreeze(parseRecordText(raw, connectionId));
+  if (raw.length <= RECORD_MEMO_MAX_CHARS) parsedRecords.set(raw, record);
+  return record;
+}
+
+const unexpectedShape = (connectionId: string) =>
+  new AppError("record_unreadable", `conn:${connectionId} has an unexpected shape`);
+
+function parseRecordText(raw: string, connectionId: string): StoredConnection {
   let json: unknown;
   try {
     json = JSON.parse(raw);
@@ -212,8 +240,6 @@ export function parseRecord(raw: string, connectionId: string): StoredConnection
     throw new AppError("record_unreadable", `conn:${connectionId} is not JSON`);
   }
   const result = v.safeParse(StoredConnectionSchema, json);
-  if (!result.success || result.output.connection_id !== connectionId) {
-    throw new AppError("record_unreadable", `conn:${connectionId} has an unexpected shape`);
-  }
+  if (!result.success || result.output.connection_id !== connectionId) throw unexpectedShape(connectionId);
   return result.output;
 }
