@@ -1,5 +1,6 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { experimental_readRawConfig } from "wrangler";
 import { TEST_SECRETS, TEST_VARS } from "./test/support/secrets.ts";
 
 /**
@@ -8,16 +9,31 @@ import { TEST_SECRETS, TEST_VARS } from "./test/support/secrets.ts";
  * - node: test/node/, plain Node, for tools that cannot run in workerd (the OpenAPI validator
  *   compiles schemas with `new Function`, which workerd forbids) and for writing docs/openapi.json.
  */
+/**
+ * wrangler.toml's Durable Object bindings, bound to the classes of the Worker under test
+ * (SQLite-backed) rather than to the state Worker its script_name names: the single-script form
+ * of the split (test/support/entry.ts), read with wrangler's own parser.
+ */
+function localDurableObjects() {
+  const { rawConfig } = experimental_readRawConfig({ config: "./wrangler.toml" });
+  const bindings = rawConfig.durable_objects?.bindings ?? [];
+  if (bindings.length === 0) throw new Error("wrangler.toml: no Durable Object bindings");
+  return Object.fromEntries(bindings.map((b) => [b.name, { className: b.class_name, useSQLite: true }]));
+}
+
 export default defineConfig({
   test: {
     projects: [
       {
         plugins: [
           cloudflareTest({
-            main: "./src/index.ts",
+            // The public Worker with the state Worker's classes in one script (test/support/entry.ts),
+            // and its Durable Object bindings pointed at them in place of wrangler.toml's script_name.
+            main: "./test/support/entry.ts",
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
               bindings: { ...TEST_SECRETS, ...TEST_VARS },
+              durableObjects: localDurableObjects(),
               // The optional webhook fan-out queue (a real Miniflare Queue, no consumer). Tests of the
               // unbound case call the app with EVENTS removed (test/support/webhooks.ts).
               // APP_EVENTS likewise (optional in wrangler.toml); APP_WEBHOOK_QUEUE/DLQ and their consumers

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run types`: writes worker-configuration.d.ts, the Worker's bindings as `wrangler types`
-// generates them from wrangler.toml (vars, KV, Queues, Durable Objects with their classes) and
+// generates them from wrangler.toml and wrangler.state.toml (vars, KV, Queues, Durable Objects with their classes) and
 // from the names in .dev.vars.example (secrets and optional vars that wrangler.toml does not hold).
 // src/env.ts makes every one optional (config.ts checks them). Runtime types come from
 // @cloudflare/workers-types, so only the bindings are generated.
@@ -17,6 +17,10 @@ import { REPO_ROOT } from "./lib/dev-vars.mjs";
 const TYPES_FILE = "worker-configuration.d.ts";
 const ARGS = [
   "types",
+  // Both Workers' configs: the first is the public Worker's, whose Env this writes; the second
+  // lets wrangler type its script_name Durable Object bindings with the state Worker's classes.
+  "--config=wrangler.toml",
+  "--config=wrangler.state.toml",
   "--env-interface=WorkerBindings",
   "--include-runtime=false",
   "--strict-vars=false",

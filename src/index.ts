@@ -4,8 +4,9 @@ import type { Env } from "./env";
 import { handleScheduled } from "./maintenance/scheduled";
 
 /**
- * The Worker: HTTP through Hono, app-event delivery from Queues, the periodic re-introspection
- * from the Cron Trigger. Named entrypoints (RPC) are exported beside it.
+ * The public Worker: HTTP through Hono, app-event delivery from Queues, the periodic
+ * re-introspection from the Cron Trigger, and the RPC entrypoint. The Durable Object classes
+ * live in the state Worker (src/state.ts, wrangler.state.toml), bound here by `script_name`.
  */
 export default {
   fetch: app.fetch,
@@ -13,9 +14,4 @@ export default {
   scheduled: handleScheduled,
 } satisfies ExportedHandler<Env>;
 
-export { EventDeadLetters } from "./app-events/dead-letters-object";
-export { ReconcileCursor } from "./maintenance/reconcile-cursor";
-export { RateBudget } from "./rate-budget/object";
 export { FinchConnections } from "./rpc/entrypoint";
-export { TicketLedger } from "./ticket-ledger/object";
-export { ConnectionWriter } from "./writer/object";

@@ -1,7 +1,10 @@
-// Starting and stopping the local stack: the Worker and the Finch mock, each a `wrangler dev`
-// in its own process group so that stopping a group also stops its `workerd` children.
-import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+// Starting and stopping the local stack: the Finch mock, and the Worker with the state Worker
+// (its Durable Objects, wrangler.state.toml), each a `wrangler dev` in its own process group so
+// that stopping a group also stops its `workerd` children. The two Workers share one
+// `wrangler dev` (two configs): one local KV, one set of queues, and the Worker's script_name
+// bindings reach the state Worker's objects as they do in production.
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -50,6 +53,29 @@ export function wranglerMain(configPath) {
   if (!existsSync(configPath)) return null;
   const m = /^\s*main\s*=\s*["']([^"']+)["']/m.exec(readFileSync(configPath, "utf8"));
   return m ? m[1] : null;
+}
+
+/**
+ * The state Worker's config for one `wrangler dev` run: wrangler.state.toml as wrangler reads
+ * it, with `vars` over its [vars], written as a JSON config in the repository root (so its
+ * `main` and the root .dev.vars apply as they do to wrangler.state.toml). A second config of a
+ * multi-config `wrangler dev` takes no --var, and its writer must call the mock, not Finch.
+ * One file per port, so two stacks (e2e) never rewrite each other's. Returns its path.
+ */
+export function writeStateDevConfig(port, vars) {
+  const script = `const { experimental_readRawConfig } = await import("wrangler");
+process.stdout.write(JSON.stringify(experimental_readRawConfig({ config: process.argv[1] }).rawConfig));`;
+  const raw = JSON.parse(
+    execFileSync(process.execPath, ["--input-type=module", "-e", script, join(REPO_ROOT, "wrangler.state.toml")], {
+      cwd: REPO_ROOT,
+      env: wranglerEnv(),
+      encoding: "utf8",
+    }),
+  );
+  const path = join(REPO_ROOT, `.wrangler.state.dev-${port}.json`);
+  writeFileSync(path, `${JSON.stringify({ ...raw, vars: { ...raw.vars, ...vars } }, null, 2)}\n`);
+  process.once("exit", () => rmSync(path, { force: true }));
+  return path;
 }
 
 /**
@@ -127,9 +153,9 @@ export async function waitForHttp(url, { timeoutMs = 60_000, child } = {}) {
 }
 
 /**
- * Starts mock + Worker and waits until both answer. Secrets must already be prepared
+ * Starts mock + Worker (with the state Worker) and waits until both answer. Secrets must already be prepared
  * (see prepareDevVars). `onSpawn(child)` is called as each process starts (so a caller can
- * stop it on a signal during startup). Returns handles and a `stop()` that stops both process groups.
+ * stop it on a signal during startup). Returns handles and a `stop()` that stops every process group.
  */
 export async function startDevServers({
   port = 8787,
@@ -153,6 +179,7 @@ export async function startDevServers({
   }
   const mockInspector = await freePort(9230);
   const workerInspector = await freePort(mockInspector === 9229 ? 9231 : 9229);
+
   const common = ["--ip", HOST, "--show-interactive-dev-session=false"];
   const mock = spawnWrangler(
     "mock-finch",
@@ -178,9 +205,14 @@ export async function startDevServers({
     ALLOWED_RETURN_ORIGINS: base,
     ...extraWorkerVars,
   };
+  const stateConfig = writeStateDevConfig(port, vars);
   const worker = spawnWrangler(
     "worker",
     [
+      "-c",
+      "wrangler.toml",
+      "-c",
+      stateConfig,
       ...common,
       "--port",
       String(port),
@@ -191,7 +223,10 @@ export async function startDevServers({
     { out, err },
   );
   onSpawn(worker);
-  const stop = () => Promise.all([stopGroup(worker), stopGroup(mock)]);
+  const stop = async () => {
+    await Promise.all([stopGroup(worker), stopGroup(mock)]);
+    rmSync(stateConfig, { force: true });
+  };
   try {
     await Promise.all([
       waitForHttp(`${mockBase}/_mock/health`, { timeoutMs: readyTimeoutMs, child: mock }),
