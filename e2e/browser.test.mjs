@@ -140,10 +140,14 @@ describe("Connect in a real browser", { timeout: 120_000 }, () => {
   });
 });
 
-/** The Worker's request log lines (JSON, as wrangler dev prints them), parsed. */
+/**
+ * The Worker's request log lines (JSON, as wrangler dev prints them), parsed. With two configs
+ * in one `wrangler dev`, wrangler puts the Worker's name before each of its lines.
+ */
 function workerRequestLines() {
   return serverLines.flatMap((line) => {
-    const json = line.startsWith("[worker] {") ? line.slice("[worker] ".length) : null;
+    const m = /^\[worker\] (?:\[finch-connect-edge\] )?(\{.*)$/.exec(line);
+    const json = m ? m[1] : null;
     try {
       const parsed = json && JSON.parse(json);
       return parsed?.msg === "request" ? [{ line, parsed }] : [];
