@@ -1,7 +1,10 @@
 // Bundles both subjects with `wrangler deploy --dry-run --outdir` (what `wrangler deploy` would
 // upload, nothing sent anywhere) and measures the production bundle minified + gzipped.
+// Ours is two Workers where the checkout has a wrangler.state.toml: the public one (measured and
+// gated) and the state one holding the Durable Object classes (built to run them, its size only
+// reported); an older checkout without that file is one Worker, as before the split.
 import { execFile } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
@@ -9,6 +12,8 @@ import { WRANGLER_BIN, wranglerEnv } from "../../scripts/lib/dev-server.mjs";
 import { REPO_ROOT } from "../../scripts/lib/dev-vars.mjs";
 
 const run = promisify(execFile);
+// The state Worker's configuration, beside wrangler.toml in a checkout that has one.
+const STATE_TOML = "wrangler.state.toml";
 
 async function dryRun(label, outdir, extra = [], cwd = REPO_ROOT) {
   let stdout;
@@ -23,7 +28,7 @@ async function dryRun(label, outdir, extra = [], cwd = REPO_ROOT) {
     const output = `${error.stdout ?? ""}${error.stderr ?? ""}`.trim().split("\n").slice(-15).join("\n");
     throw new Error(`bundling ${label} failed:\n${output}`);
   }
-  // One main module: index.js for ours, worker.js for bare (named after `main`).
+  // One main module: index.js for ours, state.js for its state Worker, worker.js for bare (`main`).
   const [main, ...more] = readdirSync(outdir).filter((f) => f.endsWith(".js"));
   if (!main || more.length) throw new Error(`bundling ${label}: expected one .js module in ${outdir}`);
   return { dir: outdir, bundlePath: join(outdir, main), report: /Total Upload: .*$/m.exec(stdout)?.[0] };
@@ -56,19 +61,31 @@ function composition(metafilePath) {
 }
 
 /**
- * The production Worker's runtime settings (compatibility date/flags, [vars]) from its
- * wrangler.toml, read by wrangler's own parser in a child process: importing wrangler here
- * would install its SIGINT/SIGTERM handlers, which exit at once and skip the bench's cleanup.
+ * The production Worker's runtime settings (compatibility date/flags, [vars], Durable Object
+ * bindings) from its wrangler.toml, and the state Worker's name and bindings from
+ * wrangler.state.toml when there is one, read by wrangler's own parser in a child process:
+ * importing wrangler here would install its SIGINT/SIGTERM handlers, which exit at once and skip
+ * the bench's cleanup.
  */
 async function productionConfig(oursDir) {
   const script = `const { experimental_readRawConfig } = await import("wrangler");
-const { rawConfig } = experimental_readRawConfig({ config: process.argv[1] });
-process.stdout.write(JSON.stringify({ compatibilityDate: rawConfig.compatibility_date,
-  compatibilityFlags: rawConfig.compatibility_flags ?? [], vars: rawConfig.vars ?? {},
-  durableObjects: rawConfig.durable_objects?.bindings ?? [] }));`;
+const read = (config) => experimental_readRawConfig({ config }).rawConfig;
+const raw = read(process.argv[1]);
+const state = process.argv[2] ? read(process.argv[2]) : undefined;
+process.stdout.write(JSON.stringify({ compatibilityDate: raw.compatibility_date,
+  compatibilityFlags: raw.compatibility_flags ?? [], vars: raw.vars ?? {},
+  durableObjects: raw.durable_objects?.bindings ?? [],
+  state: state && { name: state.name, durableObjects: state.durable_objects?.bindings ?? [] } }));`;
+  const stateToml = join(oursDir, STATE_TOML);
   const { stdout } = await run(
     process.execPath,
-    ["--input-type=module", "-e", script, join(oursDir, "wrangler.toml")],
+    [
+      "--input-type=module",
+      "-e",
+      script,
+      join(oursDir, "wrangler.toml"),
+      ...(existsSync(stateToml) ? [stateToml] : []),
+    ],
     {
       cwd: REPO_ROOT,
       env: wranglerEnv(),
@@ -76,6 +93,18 @@ process.stdout.write(JSON.stringify({ compatibilityDate: rawConfig.compatibility
     },
   );
   return JSON.parse(stdout);
+}
+
+/** min+gzip size of a minified bundle, and its unminified size. */
+function sizes(bundlePath, minBundlePath) {
+  const minified = readFileSync(minBundlePath);
+  const gzipBytes = gzipSync(minified).byteLength;
+  return {
+    bytes: readFileSync(bundlePath).byteLength,
+    minBytes: minified.byteLength,
+    minGzipBytes: gzipBytes,
+    minGzipKiB: gzipBytes / 1024,
+  };
 }
 
 /**
@@ -90,31 +119,35 @@ export async function buildSteps(tmp, dir = REPO_ROOT) {
   return { steps, config };
 }
 
-/** `oursDir`: where the production Worker's wrangler.toml is (another checkout for A/B runs). */
+/**
+ * `oursDir`: where the production Worker's wrangler.toml is (another checkout for A/B runs).
+ * `state` (and `bundle.state`, its size) only when that checkout has a wrangler.state.toml.
+ */
 export async function buildSubjects(tmp, oursDir = REPO_ROOT) {
   const bench = (name) => ["-c", join(REPO_ROOT, "bench", name, "wrangler.toml")];
-  const [ours, oursMin, bare, steps, config] = await Promise.all([
+  const split = existsSync(join(oursDir, STATE_TOML));
+  const stateToml = ["-c", join(oursDir, STATE_TOML)];
+  const [ours, oursMin, bare, steps, config, state, stateMin] = await Promise.all([
     dryRun("ours", join(tmp, "ours"), [], oursDir),
     dryRun("ours (minified)", join(tmp, "ours-min"), ["--minify", "--metafile"], oursDir),
     dryRun("bare", join(tmp, "bare"), bench("bare")),
     // It imports only src/index.ts, the Worker's public entry: a failure here is a real one.
     dryRun("steps", join(tmp, "steps"), bench("steps")),
     productionConfig(oursDir),
+    split ? dryRun("state", join(tmp, "state"), stateToml, oursDir) : undefined,
+    split ? dryRun("state (minified)", join(tmp, "state-min"), [...stateToml, "--minify"], oursDir) : undefined,
   ]);
-  const minified = readFileSync(oursMin.bundlePath);
-  const gzipBytes = gzipSync(minified).byteLength;
   return {
     ours,
     bare,
     steps,
     config,
+    state,
     bundle: {
-      bytes: readFileSync(ours.bundlePath).byteLength,
-      minBytes: minified.byteLength,
-      minGzipBytes: gzipBytes,
-      minGzipKiB: gzipBytes / 1024,
+      ...sizes(ours.bundlePath, oursMin.bundlePath),
       wranglerReport: oursMin.report,
       ...composition(join(oursMin.dir, "bundle-meta.json")),
+      state: state && { ...sizes(state.bundlePath, stateMin.bundlePath), wranglerReport: stateMin.report },
     },
   };
 }

@@ -3,10 +3,14 @@
 // Each sample starts a new workerd process holding only the subject's bundle (as `wrangler
 // deploy --dry-run` wrote it), so the isolate, the script compilation, the module's top-level
 // code and every lazily compiled function are new: nothing is shared with earlier samples
-// (workerd keeps no code cache between processes). workerd is started directly, not through
-// Miniflare: Miniflare's own Node start-up and its helper services would add start-up work and
-// noise that belong to neither Worker. workerd says when its socket listens on a
-// control pipe (--control-fd, what Miniflare itself waits for); the request goes out at once.
+// (workerd keeps no code cache between processes). Ours split in two also holds the state
+// Worker's bundle, whose objects the public one binds: workerd starts both isolates before it
+// listens, so ours' figures include the state isolate's start too (the classes' code was in the
+// one bundle before the split); on Cloudflare that isolate starts apart, and is often already
+// warm. workerd is started directly, not through Miniflare: Miniflare's own Node start-up and
+// its helper services would add start-up work and noise that belong to neither Worker. workerd
+// says when its socket listens on a control pipe (--control-fd, what Miniflare itself waits
+// for); the request goes out at once.
 //
 // The request is GET /connect with a fresh ticket: it needs no KV (local KV is a simulator
 // with a cold start of its own that production does not have), only one call to the Finch
@@ -27,30 +31,25 @@ const WORKERD = workerd.default;
 /** A capnp string literal (JSON's escapes are capnp's for what the bench passes). */
 const str = (s) => JSON.stringify(String(s));
 
-/** workerd's text config: the subject on 127.0.0.1 (port chosen by workerd), only loopback out. */
-function capnpConfig({ module, compatibilityDate, compatibilityFlags, bindings, durableObjects = [] }) {
+/**
+ * One Worker of the config: the text bindings, its Durable Object bindings (those with a
+ * script_name are served by the `state` service) and the classes it defines itself, SQLite-
+ * backed and in memory: a fresh process starts with fresh objects, as a fresh isolate would.
+ */
+function workerConfig(id, { module, compatibilityDate, compatibilityFlags, bindings, durableObjects }) {
   const b = Object.entries(bindings).map(([name, value]) => `(name = ${str(name)}, text = ${str(value)})`);
-  // Durable Objects as wrangler.toml declares them (ours: one-time tickets on /connect), SQLite-
-  // backed and in memory: a fresh process starts with fresh objects, as a fresh isolate would.
-  const classes = [...new Set(durableObjects.map((d) => d.class_name))];
-  for (const { name, class_name: className } of durableObjects) {
-    b.push(`(name = ${str(name)}, durableObjectNamespace = (className = ${str(className)}))`);
+  for (const { name, class_name: className, script_name: script } of durableObjects) {
+    const service = script ? `, serviceName = "state"` : "";
+    b.push(`(name = ${str(name)}, durableObjectNamespace = (className = ${str(className)}${service}))`);
   }
+  const classes = [...new Set(durableObjects.filter((d) => !d.script_name).map((d) => d.class_name))];
   const objects = classes.length
     ? `durableObjectNamespaces = [${classes
         .map((c) => `(className = ${str(c)}, uniqueKey = ${str(`fce-bench-${c}`)}, enableSql = true)`)
         .join(", ")}],
   durableObjectStorage = (inMemory = void),`
     : "";
-  return `using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [
-    (name = "subject", worker = .subject),
-    (name = "loopback", network = (allow = ["local"])),
-  ],
-  sockets = [(name = "http", address = "127.0.0.1:0", http = (), service = "subject")],
-);
-const subject :Workerd.Worker = (
+  return `const ${id} :Workerd.Worker = (
   modules = [(name = ${str(module)}, esModule = embed ${str(module)})],
   compatibilityDate = ${str(compatibilityDate)},
   compatibilityFlags = [${compatibilityFlags.map(str).join(", ")}],
@@ -58,6 +57,23 @@ const subject :Workerd.Worker = (
   globalOutbound = "loopback",
 );
 `;
+}
+
+/**
+ * workerd's text config: the subject on 127.0.0.1 (port chosen by workerd), only loopback out.
+ * Ours split in two (wrangler.state.toml) adds the state Worker as a second service, without a
+ * socket: the public Worker's objects live there, bound by className and serviceName.
+ */
+function capnpConfig({ subject, state }) {
+  return `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    (name = "subject", worker = .subject),${state ? `\n    (name = "state", worker = .state),` : ""}
+    (name = "loopback", network = (allow = ["local"])),
+  ],
+  sockets = [(name = "http", address = "127.0.0.1:0", http = (), service = "subject")],
+);
+${workerConfig("subject", subject)}${state ? workerConfig("state", state) : ""}`;
 }
 
 /** CPU time (ns) of every live thread of `pid`, from /proc/<pid>/task/<tid>/schedstat. */
@@ -122,17 +138,24 @@ async function sample(dir, requests, ok) {
 
 /**
  * `samples` fresh starts of each subject, alternating. `subjects` = [{ name, bundlePath,
- * bindings }]; `scenario` builds the request (its make(ctx) and ok(status)).
+ * bindings, durableObjects, state? }], `state` = { bundlePath, durableObjects } when the subject's
+ * objects live in a second Worker; `scenario` builds the request (its make(ctx) and ok(status)).
  */
 export async function coldStarts({ subjects, config, tmp, scenario, ctx, samples }) {
   // Each config holds the throwaway secrets: it lives in the bench's temp dir, removed at exit.
   const dirs = subjects.map((s) => {
     const dir = join(tmp, `cold-${s.name}`);
-    const module = basename(s.bundlePath);
     mkdirSync(dir, { recursive: true });
-    copyFileSync(s.bundlePath, join(dir, module));
-    const durableObjects = s.durableObjects ?? [];
-    writeFileSync(join(dir, "config.capnp"), capnpConfig({ ...config, module, bindings: s.bindings, durableObjects }));
+    const worker = ({ bundlePath, durableObjects = [] }) => {
+      const module = basename(bundlePath);
+      copyFileSync(bundlePath, join(dir, module));
+      return { ...config, module, bindings: s.bindings, durableObjects };
+    };
+    const subject = worker(s);
+    const state = s.state && worker(s.state);
+    if (state && state.module === subject.module)
+      throw new Error(`cold start: ${s.name}: both bundles are ${state.module}`);
+    writeFileSync(join(dir, "config.capnp"), capnpConfig({ subject, state }));
     return { name: s.name, dir };
   });
   const out = Object.fromEntries(subjects.map((s) => [s.name, []]));

@@ -4,7 +4,12 @@
 // there is one) and TICKETS binding count every call on a Durable Object stub (each is one
 // billed request), and likewise apart every call on a RATE_BUDGET stub. The
 // Durable Object classes are re-exported with the same wrapped env, so KV calls made by the
-// connection's writer are counted too (it runs in the same isolate as the Worker here).
+// connection's writer are counted too.
+// Ours split in two: the public Worker and the state Worker (the objects) each run this module,
+// with counters of their own; the public one's BENCH_STATE_COUNTS service binding reaches the
+// state one, and GET /__bench/kv answers the sum of both. So the figures count what they did
+// before the split: the Worker's KV and object calls plus the objects' own (their KV calls,
+// calls to other objects, the writer's SQLite rows and alarms).
 // GET /__bench/kv returns the counters, with ?reset=1 it also zeroes them. Timed runs use the
 // bare bundle without this wrapper.
 // biome-ignore lint/correctness/noUnusedImports: the classes serve.mjs appends extend modules.<class>.
@@ -72,7 +77,9 @@ function countingNamespace(ns, counter) {
 function wrapEnv(env) {
   let wrapped = wrappedEnvs.get(env);
   if (!wrapped) {
-    wrapped = { ...env, CONNECTIONS: countingKv(env.CONNECTIONS) };
+    // The bench's own binding stays out of the subject's env.
+    const { BENCH_STATE_COUNTS: _, ...rest } = env;
+    wrapped = { ...rest, CONNECTIONS: countingKv(env.CONNECTIONS) };
     if (env.CONNECTION_WRITER) wrapped.CONNECTION_WRITER = countingNamespace(env.CONNECTION_WRITER, "doRequests");
     // The one-time ticket ledger (issue 9): /connect's object requests, billed like the writer's.
     if (env.TICKETS) wrapped.TICKETS = countingNamespace(env.TICKETS, "doRequests");
@@ -119,6 +126,10 @@ export default {
     if (url.pathname === "/__bench/kv") {
       const snapshot = { ...counts };
       if (url.searchParams.has("reset")) for (const k of Object.keys(counts)) counts[k] = 0;
+      if (env.BENCH_STATE_COUNTS) {
+        const state = await (await env.BENCH_STATE_COUNTS.fetch(request)).json();
+        for (const [k, n] of Object.entries(state)) snapshot[k] = (snapshot[k] ?? 0) + n;
+      }
       return Response.json(snapshot);
     }
     return subject.fetch(request, wrapEnv(env), ctx);

@@ -235,6 +235,16 @@ export function targets(results) {
     t("proxy CPU/request ours/bare", px.cpu, f(px.cpu), "<= 1.25", px.cpu <= 1.25),
     estimate("  same, excl. local KV simulator (estimate)", px.cpuExclKv, px.range.cpuExclKv, 1.25),
     { ...bundleBudget(results.bundle), name: "bundle min+gzip (KiB)", shown: f(results.bundle.minGzipKiB) },
+    ...(results.bundle.state
+      ? [
+          {
+            name: "  state Worker's bundle min+gzip (KiB)",
+            shown: f(results.bundle.state.minGzipKiB),
+            limit: "reported",
+            result: "-",
+          },
+        ]
+      : []),
     t("KV writes per successful connect", writes, f(writes), "<= 2", writes <= 2),
     t("KV reads per successful connect", reads, f(reads), "<= 1", reads <= 1),
     t(
@@ -311,29 +321,28 @@ export function targetTable(list) {
 
 /**
  * The bundle budget (issue 11): what users feel is cold start, which a few KiB do not move, so
- * the budget only keeps growth deliberate. Over it, the bench fails (CI runs it with --smoke).
+ * the budget only keeps growth deliberate. It is the public Worker's bundle, the one every public
+ * isolate loads; the state Worker's (wrangler.state.toml, the Durable Objects) is reported beside
+ * it, not gated. Over it, the bench fails (CI runs it with --smoke).
  */
 export const BUNDLE_BUDGET_KIB = 48;
-/**
- * What CI refuses outright. The bundle is over its 48 KiB budget (57 KiB after issues 17-21;
- * docs/performance.md, "Bundle over budget"), which every run reports as FAIL, and the budget
- * stays the target. Until the bundle is back under it, this ceiling stops it from growing further
- * without blocking every other change from landing. Lower it as the bundle shrinks; never raise it.
- */
-export const BUNDLE_CEILING_KIB = 60;
 
 export function bundleBudget(bundle) {
   const pass = bundle.minGzipKiB <= BUNDLE_BUDGET_KIB;
   return { value: bundle.minGzipKiB, limit: `<= ${BUNDLE_BUDGET_KIB}`, pass, result: pass ? "PASS" : "FAIL" };
 }
 
-export const bundleUnderCeiling = (bundle) => bundle.minGzipKiB <= BUNDLE_CEILING_KIB;
+const sizeOf = (b) =>
+  `${f(b.minGzipKiB)} KiB (${b.minGzipBytes} B; minified ${f(b.minBytes / 1024, 1)} KiB, unminified ${f(b.bytes / 1024, 1)} KiB)`;
 
 export function bundleLine(bundle) {
   const kib = (items) => items.map((i) => `${i.source} ${f(i.bytes / 1024, 1)}`).join(", ");
   return [
-    `Bundle (ours, wrangler deploy --dry-run --minify, gzip): ${f(bundle.minGzipKiB)} KiB (${bundle.minGzipBytes} B; minified ${f(bundle.minBytes / 1024, 1)} KiB, unminified ${f(bundle.bytes / 1024, 1)} KiB). Budget ${BUNDLE_BUDGET_KIB} KiB: ${bundleBudget(bundle).result}; CI ceiling ${BUNDLE_CEILING_KIB} KiB: ${bundleUnderCeiling(bundle) ? "PASS" : "FAIL"}.`,
-    `Minified KiB by origin: ${kib(bundle.groups)}. Largest inputs: ${kib(bundle.largestInputs)}.`,
+    `Bundle (ours${bundle.state ? ", public Worker" : ""}, wrangler deploy --dry-run --minify, gzip): ${sizeOf(bundle)}. Budget ${BUNDLE_BUDGET_KIB} KiB: ${bundleBudget(bundle).result}.`,
+    ...(bundle.state
+      ? [`State Worker (wrangler.state.toml, the Durable Objects; not gated): ${sizeOf(bundle.state)}.`]
+      : []),
+    `Minified KiB by origin${bundle.state ? " (public Worker)" : ""}: ${kib(bundle.groups)}. Largest inputs: ${kib(bundle.largestInputs)}.`,
   ].join("\n");
 }
 

@@ -8,6 +8,9 @@
 // - "timed":   the subject's bundle exactly as `wrangler deploy --dry-run` wrote it;
 // - "counted": the same bundle behind counting-entry.js, which counts KV calls;
 // - optional helpers (KV calibration, step costs) given by the bench.
+// Ours split in two (wrangler.state.toml) also has "timed-state" and "counted-state": the state
+// Worker's bundle, no socket, the Durable Object classes the public one binds by script name,
+// and the same KV namespace as its public Worker (one id, one store), as in production.
 //
 // The configuration arrives as one JSON document on stdin (secrets never go on a command
 // line, where `ps` would show them). Prints {"<worker name>": "<origin>", ...} once ready.
@@ -23,16 +26,22 @@ const config = JSON.parse(Buffer.concat(chunks).toString("utf8"));
 const countingEntry = readFileSync(join(import.meta.dirname, "counting-entry.js"), "utf8");
 const tail = [];
 
-/** The counting entry's subclass of each Durable Object class (see counting-entry.js). */
-const classes = (bindings) =>
-  bindings
+/** The counting entry's subclass of each Durable Object class this worker defines (see counting-entry.js). */
+const classes = (objects) =>
+  [...new Set(objects.filter((o) => !o.scriptName).map((o) => o.className))]
     .map(
-      ({ class_name: c }) =>
+      (c) =>
         `export class ${c} extends modules.${c} {\n  constructor(ctx, env) {\n    super(${c === "ConnectionWriter" ? "wrapWriterCtx(ctx)" : "ctx"}, wrapEnv(env));\n  }\n}\n`,
     )
     .join("");
 
-function worker({ name, bundlePath, counting = false, durableObjects = [] }) {
+/**
+ * `durableObjects`: [{ name, className, scriptName? }], scriptName naming the worker (here) that
+ * defines the class; `kv`: the CONNECTIONS namespace id (default: the worker's name); `socket`:
+ * false for a worker reached only through bindings; `stateCounts`: the worker whose counters
+ * counting-entry.js adds to its own (service binding BENCH_STATE_COUNTS).
+ */
+function worker({ name, bundlePath, counting = false, durableObjects = [], kv = name, socket = true, stateCounts }) {
   const root = dirname(bundlePath);
   const bundle = readFileSync(bundlePath, "utf8");
   const modules = counting
@@ -48,12 +57,13 @@ function worker({ name, bundlePath, counting = false, durableObjects = [] }) {
     compatibilityDate: config.compatibilityDate,
     compatibilityFlags: config.compatibilityFlags,
     bindings: config.bindings,
-    kvNamespaces: { CONNECTIONS: name },
+    kvNamespaces: { CONNECTIONS: kv },
     // The production Worker's Durable Objects (its wrangler.toml bindings), SQLite-backed.
     durableObjects: Object.fromEntries(
-      durableObjects.map((b) => [b.name, { className: b.class_name, useSQLite: true }]),
+      durableObjects.map((o) => [o.name, { className: o.className, scriptName: o.scriptName, useSQLite: true }]),
     ),
-    unsafeDirectSockets: [{ host: "127.0.0.1", port: config.ports?.[name] ?? 0 }],
+    ...(stateCounts ? { serviceBindings: { BENCH_STATE_COUNTS: stateCounts } } : {}),
+    ...(socket ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: config.ports?.[name] ?? 0 }] } : {}),
   };
 }
 
@@ -87,7 +97,9 @@ process.on("SIGINT", () => void stop(0));
 try {
   await mf.ready;
   const urls = {};
-  for (const { name } of config.workers) urls[name] = (await mf.unsafeGetDirectURL(name)).origin;
+  for (const { name, socket = true } of config.workers) {
+    if (socket) urls[name] = (await mf.unsafeGetDirectURL(name)).origin;
+  }
   process.stdout.write(`${JSON.stringify(urls)}\n`);
 } catch (error) {
   process.stderr.write(`serve: ${error instanceof Error ? error.message : String(error)}\n${tail.join("")}`);

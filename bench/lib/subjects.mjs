@@ -27,6 +27,46 @@ export const subjectBindings = (name, build, secrets, upstream, callbackOrigin) 
 });
 
 /**
+ * Our Worker's timed and counted copies (see serve.mjs), its Durable Objects bound as
+ * wrangler.toml binds them. Split in two, each copy has its own state Worker ("<copy>-state"),
+ * the same bindings and secrets, the same KV namespace, which defines the objects the public one
+ * binds by script name; the counted copy adds the state Worker's counters to its own.
+ */
+function oursWorkers(build, bundlePath) {
+  const { durableObjects = [], state } = build.config;
+  const objects = (bindings, stateWorker) =>
+    bindings.map((b) => {
+      // The bench serves the objects of the state Worker only, not of any other script.
+      if (b.script_name && b.script_name !== state?.name) {
+        throw new Error(`ours: ${b.name} is bound to script "${b.script_name}", which the bench does not run`);
+      }
+      return { name: b.name, className: b.class_name, scriptName: b.script_name && stateWorker };
+    });
+  return ["timed", "counted"].flatMap((copy) => {
+    const counting = copy === "counted";
+    if (!state) return [{ name: copy, bundlePath, counting, durableObjects: objects(durableObjects) }];
+    const stateWorker = `${copy}-state`;
+    return [
+      {
+        name: copy,
+        bundlePath,
+        counting,
+        durableObjects: objects(durableObjects, stateWorker),
+        stateCounts: counting ? stateWorker : undefined,
+      },
+      {
+        name: stateWorker,
+        bundlePath: build.state.bundlePath,
+        counting,
+        durableObjects: objects(state.durableObjects, stateWorker),
+        kv: copy,
+        socket: false,
+      },
+    ];
+  });
+}
+
+/**
  * Starts `name` ("ours" or "bare") from `build` (see build.mjs) in its own workerd.
  * `helpers` are extra workers for the same process, e.g. { kvcal: path, steps: path }.
  */
@@ -46,8 +86,6 @@ export async function startSubject({
     ...(name === "ours" ? oursBindings : {}),
   };
   const bundlePath = build[name].bundlePath;
-  // Our Worker's Durable Objects, bound as wrangler.toml binds them; bare has none.
-  const durableObjects = name === "ours" ? build.config.durableObjects : [];
   const input = JSON.stringify({
     persistDir: join(tmp, `kv-${name}`),
     compatibilityDate: build.config.compatibilityDate,
@@ -55,8 +93,12 @@ export async function startSubject({
     bindings,
     ports,
     workers: [
-      { name: "timed", bundlePath, durableObjects },
-      { name: "counted", bundlePath, counting: true, durableObjects },
+      ...(name === "ours"
+        ? oursWorkers(build, bundlePath)
+        : [
+            { name: "timed", bundlePath },
+            { name: "counted", bundlePath, counting: true },
+          ]),
       ...Object.entries(helpers).map(([helper, path]) => ({ name: helper, bundlePath: path })),
     ],
   });
