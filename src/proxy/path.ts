@@ -40,16 +40,26 @@ export function finchUrl(baseUrl: string, path: string, search: string): URL {
   if (SCHEME.test(decoded.slice(1)) || decoded.includes("://")) throw refuse("has a scheme");
 
   checkEntityIds(search);
-  const base = new URL(baseUrl);
-  const basePath = base.pathname.replace(/\/+$/, "");
+  const base = parsedBase(baseUrl);
   let url: URL;
   try {
-    url = new URL(`${base.origin}${basePath}${path}${search}`);
+    url = new URL(`${base.origin}${base.path}${path}${search}`);
   } catch {
     throw refuse("does not form a URL");
   }
-  if (url.origin !== base.origin || !url.pathname.startsWith(`${basePath}/`)) throw refuse("leaves the Finch base URL");
+  if (url.origin !== base.origin || !url.pathname.startsWith(`${base.path}/`))
+    throw refuse("leaves the Finch base URL");
   return url;
+}
+
+/** The base URL's origin and path (no trailing slash), parsed once per value rather than per call. */
+let lastBase: { text: string; origin: string; path: string } | undefined;
+function parsedBase(baseUrl: string): { origin: string; path: string } {
+  if (lastBase?.text !== baseUrl) {
+    const base = new URL(baseUrl);
+    lastBase = { text: baseUrl, origin: base.origin, path: base.pathname.replace(/\/+$/, "") };
+  }
+  return lastBase;
 }
 
 /**

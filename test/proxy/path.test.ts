@@ -61,6 +61,13 @@ describe("proxy: refusals", () => {
     for (const path of ["/../x", "/a/./b", "/a/..", "/%2e%2e/x", "/a%2F..", "/a\\b", "/a//b", "/javascript:x"]) {
       expect(() => finchUrl("http://127.0.0.1:8788/finch", path, ""), path).toThrow();
     }
+    // The parsed base is remembered per value: another base is parsed anew, never reused.
+    expect(finchUrl("https://api.tryfinch.com/", "/employer/directory", "").href).toBe(
+      "https://api.tryfinch.com/employer/directory",
+    );
+    expect(finchUrl("http://127.0.0.1:8788/finch/", "/employer/directory", "").href).toBe(
+      "http://127.0.0.1:8788/finch/employer/directory",
+    );
   });
 
   it("refuses without a key, for an unknown or malformed connection, and for odd methods", async () => {
