@@ -4,12 +4,6 @@ import { experimental_readRawConfig } from "wrangler";
 import { TEST_SECRETS, TEST_VARS } from "./test/support/secrets.ts";
 
 /**
- * Two projects, both run by `npm test`:
- * - workers: everything under test/ except test/node/, inside the Workers runtime (workerd);
- * - node: test/node/, plain Node, for tools that cannot run in workerd (the OpenAPI validator
- *   compiles schemas with `new Function`, which workerd forbids) and for writing docs/openapi.json.
- */
-/**
  * wrangler.toml's Durable Object bindings, bound to the classes of the Worker under test
  * (SQLite-backed) rather than to the state Worker its script_name names: the single-script form
  * of the split (test/support/entry.ts), read with wrangler's own parser.
@@ -21,6 +15,12 @@ function localDurableObjects() {
   return Object.fromEntries(bindings.map((b) => [b.name, { className: b.class_name, useSQLite: true }]));
 }
 
+/**
+ * Two projects, both run by `npm test`:
+ * - workers: everything under test/ except test/node/, inside the Workers runtime (workerd);
+ * - node: test/node/, plain Node, for tools that cannot run in workerd (the OpenAPI validator
+ *   compiles schemas with `new Function`, which workerd forbids) and for writing docs/openapi.json.
+ */
 export default defineConfig({
   test: {
     projects: [

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
-import { WRANGLER_BIN, wranglerEnv } from "../../scripts/lib/dev-server.mjs";
+import { readWranglerConfigs, WRANGLER_BIN, wranglerEnv } from "../../scripts/lib/dev-server.mjs";
 import { REPO_ROOT } from "../../scripts/lib/dev-vars.mjs";
 
 const run = promisify(execFile);
@@ -63,36 +63,21 @@ function composition(metafilePath) {
 /**
  * The production Worker's runtime settings (compatibility date/flags, [vars], Durable Object
  * bindings) from its wrangler.toml, and the state Worker's name and bindings from
- * wrangler.state.toml when there is one, read by wrangler's own parser in a child process:
- * importing wrangler here would install its SIGINT/SIGTERM handlers, which exit at once and skip
- * the bench's cleanup.
+ * wrangler.state.toml when there is one, read by wrangler's own parser.
  */
 async function productionConfig(oursDir) {
-  const script = `const { experimental_readRawConfig } = await import("wrangler");
-const read = (config) => experimental_readRawConfig({ config }).rawConfig;
-const raw = read(process.argv[1]);
-const state = process.argv[2] ? read(process.argv[2]) : undefined;
-process.stdout.write(JSON.stringify({ compatibilityDate: raw.compatibility_date,
-  compatibilityFlags: raw.compatibility_flags ?? [], vars: raw.vars ?? {},
-  durableObjects: raw.durable_objects?.bindings ?? [],
-  state: state && { name: state.name, durableObjects: state.durable_objects?.bindings ?? [] } }));`;
   const stateToml = join(oursDir, STATE_TOML);
-  const { stdout } = await run(
-    process.execPath,
-    [
-      "--input-type=module",
-      "-e",
-      script,
-      join(oursDir, "wrangler.toml"),
-      ...(existsSync(stateToml) ? [stateToml] : []),
-    ],
-    {
-      cwd: REPO_ROOT,
-      env: wranglerEnv(),
-      timeout: 60_000,
-    },
-  );
-  return JSON.parse(stdout);
+  const [raw, state] = await readWranglerConfigs([
+    join(oursDir, "wrangler.toml"),
+    ...(existsSync(stateToml) ? [stateToml] : []),
+  ]);
+  return {
+    compatibilityDate: raw.compatibility_date,
+    compatibilityFlags: raw.compatibility_flags ?? [],
+    vars: raw.vars ?? {},
+    durableObjects: raw.durable_objects?.bindings ?? [],
+    state: state && { name: state.name, durableObjects: state.durable_objects?.bindings ?? [] },
+  };
 }
 
 /** min+gzip size of a minified bundle, and its unminified size. */

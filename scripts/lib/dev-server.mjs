@@ -3,11 +3,12 @@
 // that stopping a group also stops its `workerd` children. The two Workers share one
 // `wrangler dev` (two configs): one local KV, one set of queues, and the Worker's script_name
 // bindings reach the state Worker's objects as they do in production.
-import { execFileSync, spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { promisify } from "node:util";
 import { REPO_ROOT } from "./dev-vars.mjs";
 
 export const WRANGLER_BIN = join(REPO_ROOT, "node_modules", ".bin", "wrangler");
@@ -56,22 +57,31 @@ export function wranglerMain(configPath) {
 }
 
 /**
+ * Wrangler configs (paths) as wrangler itself reads them (`experimental_readRawConfig`), in a
+ * child process: importing wrangler here would install its SIGINT/SIGTERM handlers, which exit
+ * at once and skip our cleanup (and the bench's).
+ */
+export async function readWranglerConfigs(paths) {
+  const script = `const { experimental_readRawConfig } = await import("wrangler");
+const read = (config) => experimental_readRawConfig({ config }).rawConfig;
+process.stdout.write(JSON.stringify(process.argv.slice(1).map(read)));`;
+  const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", script, ...paths], {
+    cwd: REPO_ROOT,
+    env: wranglerEnv(),
+    timeout: 60_000,
+  });
+  return JSON.parse(stdout);
+}
+
+/**
  * The state Worker's config for one `wrangler dev` run: wrangler.state.toml as wrangler reads
  * it, with `vars` over its [vars], written as a JSON config in the repository root (so its
  * `main` and the root .dev.vars apply as they do to wrangler.state.toml). A second config of a
  * multi-config `wrangler dev` takes no --var, and its writer must call the mock, not Finch.
  * One file per port, so two stacks (e2e) never rewrite each other's. Returns its path.
  */
-export function writeStateDevConfig(port, vars) {
-  const script = `const { experimental_readRawConfig } = await import("wrangler");
-process.stdout.write(JSON.stringify(experimental_readRawConfig({ config: process.argv[1] }).rawConfig));`;
-  const raw = JSON.parse(
-    execFileSync(process.execPath, ["--input-type=module", "-e", script, join(REPO_ROOT, "wrangler.state.toml")], {
-      cwd: REPO_ROOT,
-      env: wranglerEnv(),
-      encoding: "utf8",
-    }),
-  );
+export async function writeStateDevConfig(port, vars) {
+  const [raw] = await readWranglerConfigs([join(REPO_ROOT, "wrangler.state.toml")]);
   const path = join(REPO_ROOT, `.wrangler.state.dev-${port}.json`);
   writeFileSync(path, `${JSON.stringify({ ...raw, vars: { ...raw.vars, ...vars } }, null, 2)}\n`);
   process.once("exit", () => rmSync(path, { force: true }));
@@ -179,7 +189,6 @@ export async function startDevServers({
   }
   const mockInspector = await freePort(9230);
   const workerInspector = await freePort(mockInspector === 9229 ? 9231 : 9229);
-
   const common = ["--ip", HOST, "--show-interactive-dev-session=false"];
   const mock = spawnWrangler(
     "mock-finch",
@@ -205,7 +214,7 @@ export async function startDevServers({
     ALLOWED_RETURN_ORIGINS: base,
     ...extraWorkerVars,
   };
-  const stateConfig = writeStateDevConfig(port, vars);
+  const stateConfig = await writeStateDevConfig(port, vars);
   const worker = spawnWrangler(
     "worker",
     [
