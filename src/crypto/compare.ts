@@ -5,9 +5,9 @@ import { utf8 } from "../lib/encoding";
  * Uses the runtime's timingSafeEqual; a length difference returns false after a
  * same-length comparison so the early exit does not depend on content.
  */
-export function constantTimeEqual(a: string, b: string): boolean {
-  const x = utf8(a);
-  const y = utf8(b);
+export const constantTimeEqual = (a: string, b: string): boolean => bytesEqual(utf8(a), utf8(b));
+
+function bytesEqual(x: Uint8Array, y: Uint8Array): boolean {
   if (x.byteLength !== y.byteLength) {
     crypto.subtle.timingSafeEqual(x, x);
     return false;
@@ -17,12 +17,14 @@ export function constantTimeEqual(a: string, b: string): boolean {
 
 /**
  * The index of the entry of `secrets` that equals `candidate`, or -1. Every entry is compared,
- * no early exit, so timing says nothing about which entry matched or how much of one.
+ * no early exit, so timing says nothing about which entry matched or how much of one. The
+ * secrets come as UTF-8 bytes, so a caller with a fixed list (the API keys) encodes it once.
  */
-export function indexOfMatch(candidate: string, secrets: readonly string[]): number {
+export function indexOfMatch(candidate: string, secrets: readonly Uint8Array[]): number {
+  const x = utf8(candidate);
   let found = -1;
-  for (const [i, secret] of secrets.entries()) {
-    if (constantTimeEqual(candidate, secret) && found < 0) found = i;
+  for (let i = 0; i < secrets.length; i++) {
+    if (bytesEqual(x, secrets[i] as Uint8Array) && found < 0) found = i;
   }
   return found;
 }

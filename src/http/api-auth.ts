@@ -1,7 +1,9 @@
 import { bearerAuth } from "hono/bearer-auth";
+import type { ApiKey } from "../access/api-keys";
 import { principalOf } from "../access/principal";
 import { indexOfMatch } from "../crypto/compare";
 import { AppError } from "../errors";
+import { utf8 } from "../lib/encoding";
 import { configOf } from "./deps";
 import type { AppEnv } from "./types";
 
@@ -24,17 +26,22 @@ const refuse = (why: string) => () => {
   throw new AppError("unauthorized", `api key ${why}`, { headers: { "WWW-Authenticate": CHALLENGE } });
 };
 
+/** Each key list's secrets as bytes, encoded once per isolate (the list is parsed once, too). */
+const encodedKeys = new WeakMap<readonly ApiKey[], readonly Uint8Array[]>();
+function secretsOf(keys: readonly ApiKey[]): readonly Uint8Array[] {
+  let secrets = encodedKeys.get(keys);
+  if (!secrets) {
+    secrets = keys.map((k) => utf8(k.key));
+    encodedKeys.set(keys, secrets);
+  }
+  return secrets;
+}
+
 export const apiAuth = bearerAuth<AppEnv>({
   realm: API_REALM,
   verifyToken: async (token, c) => {
     const keys = configOf(c).apiKeys();
-    const key =
-      keys[
-        indexOfMatch(
-          token,
-          keys.map((k) => k.key),
-        )
-      ];
+    const key = keys[indexOfMatch(token, secretsOf(keys))];
     if (!key) return false;
     c.set("principal", await principalOf(key));
     return true;
