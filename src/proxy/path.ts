@@ -18,7 +18,10 @@ const MAX_QUERY = 8192;
 const refuse = (why: string) => new AppError("param_invalid", `finch path ${why}`);
 
 /** `path` is percent-encoded as received and starts with "/"; `search` is "" or "?...". */
-export function finchUrl(baseUrl: string, path: string, search: string): URL {
+export const finchUrl = (baseUrl: string, path: string, search: string): URL => finchTarget(baseUrl, path, search).url;
+
+/** finchUrl's URL, with the path as it decoded (what the reserved-path and product rules read). */
+export function finchTarget(baseUrl: string, path: string, search: string): { url: URL; decoded: string } {
   if (!path.startsWith("/") || path === "/") throw refuse("is missing");
   if (path.length > MAX_PATH || search.length > MAX_QUERY) throw refuse("or query is too long");
   if (ENCODED_SEPARATOR.test(path)) throw refuse("has an encoded separator");
@@ -49,7 +52,7 @@ export function finchUrl(baseUrl: string, path: string, search: string): URL {
   }
   if (url.origin !== base.origin || !url.pathname.startsWith(`${base.path}/`))
     throw refuse("leaves the Finch base URL");
-  return url;
+  return { url, decoded };
 }
 
 /** The base URL's origin and path (no trailing slash), parsed once per value rather than per call. */
@@ -88,5 +91,5 @@ function checkEntityIds(search: string): void {
  */
 const RESERVED = [/^\/disconnect(-entity)?\/?$/i, /^\/auth(\/|$)/i, /^\/connect(\/|$)/i];
 
-/** `path` as accepted by finchUrl (so it decodes). */
-export const isReservedPath = (path: string): boolean => RESERVED.some((r) => r.test(decodeURIComponent(path)));
+/** `decoded`: the path as finchTarget decoded it. */
+export const isReservedPath = (decoded: string): boolean => RESERVED.some((r) => r.test(decoded));

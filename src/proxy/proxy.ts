@@ -9,7 +9,7 @@ import type { ConnectionStore } from "../storage/connection-store";
 import type { Writers } from "../writer/commands";
 import { boundedBody, replayable, tooLarge } from "./body";
 import { responseHeaders, upstreamHeaders } from "./headers";
-import { finchUrl, isReservedPath } from "./path";
+import { finchTarget, isReservedPath } from "./path";
 
 /**
  * Calls Finch with a stored connection's token on behalf of the app: the HTTP proxy and the
@@ -59,12 +59,12 @@ export async function proxyToFinch(deps: ProxyDeps, call: ProxyCall, trace: Trac
       headers: { Allow: PROXY_METHODS.join(", ") },
     });
   }
-  const url = finchUrl(deps.finch.baseUrl, call.path, call.search);
-  if (isReservedPath(call.path)) throw new AppError("proxy_path_reserved", "proxy path is reserved");
+  const { url, decoded } = finchTarget(deps.finch.baseUrl, call.path, call.search);
+  if (isReservedPath(decoded)) throw new AppError("proxy_path_reserved", "proxy path is reserved");
   const tripped = { over: false };
   const body = await boundedBody(call, tripped);
   const budget = deps.budget;
-  const product = budget ? productOf(decodeURIComponent(call.path)) : undefined;
+  const product = budget ? productOf(decoded) : undefined;
   const budgeted = budget !== undefined && product !== undefined && budget.budgeted(product);
   const slot = () => (budgeted ? (budget as RateBudgetPort).slot(product as string, call.connectionId) : undefined);
   // The slot is asked for while the token is read (rate-budget/slot.ts): it is the one Durable
@@ -78,7 +78,7 @@ export async function proxyToFinch(deps: ProxyDeps, call: ProxyCall, trace: Trac
     await first?.cancel(trace);
     throw e;
   }
-  await first?.use(trace);
+  if (first) await first.use(trace);
   const send = async (token: string) => {
     const headers = upstreamHeaders(call.headers, token);
     let res: Response;
