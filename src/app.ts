@@ -1,9 +1,8 @@
 import { AppError } from "./errors";
-import { cookieLimit } from "./http/cookie-limit";
 import { errorResponse } from "./http/error-response";
-import { requestLog } from "./http/request-log";
+import { requestFrame } from "./http/frame";
 import { newApp } from "./http/router";
-import { noStore, securityHeaders } from "./http/security";
+import { securityHeaders } from "./http/security";
 import { apiRoutes } from "./routes/api";
 import { callbackRoutes } from "./routes/callback";
 import { connectRoutes } from "./routes/connect";
@@ -16,10 +15,8 @@ import { webhookRoutes } from "./routes/webhooks";
  */
 function buildApp() {
   const app = newApp();
-  app.use("*", requestLog);
   app.use("*", securityHeaders);
-  app.use("*", noStore);
-  app.use("*", cookieLimit);
+  app.use("*", requestFrame);
 
   app.route("/", connectRoutes);
   app.route("/", callbackRoutes);

@@ -1,17 +1,16 @@
-import type { MiddlewareHandler } from "hono";
 import { AppError } from "../errors";
 import { utf8 } from "../lib/encoding";
-import type { AppEnv } from "./types";
 
 /**
  * Refuses a Cookie header over 8 KiB before anything reads it. Our flow cookies stay under
  * 4 KiB each and browsers send little more, so a larger header is hostile or broken, and
  * cutting it off here bounds the work of every cookie parser behind it (issue 9, finding 3).
+ * Run for every request by the request frame (src/http/frame.ts), before routing.
  */
 export const MAX_COOKIE_HEADER = 8 * 1024;
 
-export const cookieLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const header = c.req.raw.headers.get("Cookie");
+export function refuseLargeCookie(headers: Headers): void {
+  const header = headers.get("Cookie");
   // Length counts UTF-16 units; only a header that could reach the limit in UTF-8 is encoded.
   if (
     header !== null &&
@@ -20,5 +19,4 @@ export const cookieLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
   ) {
     throw new AppError("cookie_too_large", `Cookie header over ${MAX_COOKIE_HEADER} bytes`);
   }
-  await next();
-};
+}

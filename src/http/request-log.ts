@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import { routePath } from "hono/route";
 import { logTrace, newTrace } from "../lib/trace";
 import type { AppEnv } from "./types";
@@ -9,13 +9,18 @@ import type { AppEnv } from "./types";
  * authenticated (its name, or `key:` and 8 hex characters of its SHA-256 for a bare key, never
  * the key), `connect` for a callback, `finch-webhook` for a verified webhook.
  */
-export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
+
+/** Starts the request's trace (what its log line will say); returns when it started. */
+export function startTrace(c: Context<AppEnv>): number {
   const started = performance.now();
-  const trace = newTrace(crypto.randomUUID());
-  c.set("trace", trace);
+  c.set("trace", newTrace(crypto.randomUUID()));
   c.set("presentation", "json");
-  await next();
-  c.res.headers.set("X-Request-Id", trace.requestId);
+  return started;
+}
+
+/** Writes the request's line, once its response is final. */
+export function logRequest(c: Context<AppEnv>, started: number): void {
+  const trace = c.get("trace");
   const status = c.res.status;
   logTrace(trace, started, {
     level: status >= 500 ? "error" : status >= 400 ? "warn" : "info",
@@ -27,4 +32,4 @@ export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
     outcome: trace.outcome ?? (status < 400 ? "ok" : `http_${status}`),
     ...(trace.actor ? { actor: trace.actor } : {}),
   });
-};
+}

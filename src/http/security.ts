@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "./types";
 
@@ -26,17 +26,19 @@ export const securityHeaders: MiddlewareHandler<AppEnv> = secureHeaders({
 });
 
 /**
- * Nothing this Worker answers is cacheable unless its handler says so. Runs inside
- * securityHeaders, and first makes the response's headers writable: a Response straight from
- * fetch() has immutable headers, which hono/secure-headers would fail on (re-wrapped, the body
- * stays streamed).
+ * Before hono/secure-headers writes its headers (the request frame runs inside it): the
+ * response's headers made writable, the request id, and no-store unless the handler chose.
+ * A Response straight from fetch() has immutable headers, which hono/secure-headers would fail
+ * on: the first write finds out, and the response is re-wrapped (the body stays streamed).
+ * X-Content-Type-Options comes from hono/secure-headers.
  */
-export const noStore: MiddlewareHandler<AppEnv> = async (c, next) => {
-  await next();
+export function finishHeaders(c: Context<AppEnv>): void {
+  const id = c.get("trace").requestId;
   try {
-    c.res.headers.set("X-Content-Type-Options", "nosniff");
+    c.res.headers.set("X-Request-Id", id);
   } catch {
     c.res = new Response(c.res.body, c.res);
+    c.res.headers.set("X-Request-Id", id);
   }
   if (!c.res.headers.has("Cache-Control")) c.res.headers.set("Cache-Control", "no-store");
-};
+}
