@@ -99,24 +99,16 @@ const subject = (r: StoredConnection, gen: number): EventSubject => ({
  * or null.
  */
 function connectionState(r: StoredConnection, gen: number): ConnectionState {
+  const methods = carried(r.authentication_methods, (m) => m.type, 64, MAX_AUTH_METHODS);
+  const entities = carried(r.entities, (e) => e.id, 128, MAX_ENTITIES);
   return {
     generation: gen,
     status: eventStatus(r.status),
     customer_id: r.customer_id,
     provider_id: ascii(r.provider_id, 128),
-    products: r.products.filter((p) => ascii(p, 64) !== null).slice(0, 64),
-    authentication_methods: r.authentication_methods
-      ? r.authentication_methods
-          .filter((m) => ascii(m.type, 64) !== null)
-          .slice(0, MAX_AUTH_METHODS)
-          .map((m) => ({ type: m.type, status: ascii(m.status, 64) }))
-      : null,
-    entities: r.entities
-      ? r.entities
-          .filter((e) => ascii(e.id, 128) !== null)
-          .slice(0, MAX_ENTITIES)
-          .map((e) => ({ id: e.id, status: ascii(e.status, 64) }))
-      : null,
+    products: carried(r.products, (p) => p, 64, 64),
+    authentication_methods: methods?.map((m) => ({ type: m.type, status: ascii(m.status, 64) })) ?? null,
+    entities: entities?.map((e) => ({ id: e.id, status: ascii(e.status, 64) })) ?? null,
     last_successful_sync: isoTime(r.last_successful_sync),
     last_initial_sync_at: isoTime(r.last_initial_sync_at),
     last_data_sync_all_at: isoTime(r.last_data_sync_all_at),
@@ -125,6 +117,21 @@ function connectionState(r: StoredConnection, gen: number): ConnectionState {
 
 const ascii = (value: string | null | undefined, max: number): string | null =>
   typeof value === "string" && value.length <= max && PRINTABLE_ASCII.test(value) ? value : null;
+
+/**
+ * A stored list as events carry it: the entries whose name (`nameOf`) an event can hold
+ * (printable ASCII, at most `nameMax`), the first `max` of them. Null stays null.
+ */
+function carried<T>(list: readonly T[], nameOf: (item: T) => string, nameMax: number, max: number): T[];
+function carried<T>(
+  list: readonly T[] | null | undefined,
+  nameOf: (item: T) => string,
+  nameMax: number,
+  max: number,
+): T[] | null;
+function carried<T>(list: readonly T[] | null | undefined, nameOf: (item: T) => string, nameMax: number, max: number) {
+  return list ? list.filter((item) => ascii(nameOf(item), nameMax) !== null).slice(0, max) : null;
+}
 
 const isoTimeSchema = ConnectionStateSchema.entries.last_successful_sync.wrapped;
 
