@@ -75,60 +75,40 @@ const envelope = {
 export const STATUS_CHANGE_REASONS = ["webhook", "introspect", "proxy_401", "reconcile", "entity_disconnect"] as const;
 export const CREATED_SOURCES = ["connect", "import", "sandbox"] as const;
 
-const CreatedSchema = v.strictObject({
-  ...envelope,
-  type: v.literal("connection.created"),
-  data: v.strictObject({
-    source: v.picklist(CREATED_SOURCES),
-    status,
-    products,
-    provider_id: v.nullable(ascii(128)),
-  }),
+/** One event type's schema: the envelope every event carries, its type, and its own `data`. */
+const lifecycleEvent = <T extends string, D extends v.ObjectEntries>(type: T, data: D) =>
+  v.strictObject({ ...envelope, type: v.literal(type), data: v.strictObject(data) });
+
+const CreatedSchema = lifecycleEvent("connection.created", {
+  source: v.picklist(CREATED_SOURCES),
+  status,
+  products,
+  provider_id: v.nullable(ascii(128)),
 });
 
-const ReauthenticatedSchema = v.strictObject({
-  ...envelope,
-  type: v.literal("connection.reauthenticated"),
-  data: v.strictObject({ status, products }),
-});
+const ReauthenticatedSchema = lifecycleEvent("connection.reauthenticated", { status, products });
 
-const StatusChangedSchema = v.strictObject({
-  ...envelope,
-  type: v.literal("connection.status_changed"),
-  data: v.strictObject({
-    old_status: v.nullable(status),
-    new_status: status,
-    reason: v.picklist(STATUS_CHANGE_REASONS),
-  }),
+const StatusChangedSchema = lifecycleEvent("connection.status_changed", {
+  old_status: v.nullable(status),
+  new_status: status,
+  reason: v.picklist(STATUS_CHANGE_REASONS),
 });
 
 /** Finch job types whose completion means data can be read (see jobCompletion below). */
 export const SYNC_JOB_TYPES = ["initial_data_sync_org", "initial_data_sync_payroll", "data_sync_all"] as const;
 
-const DataSyncedSchema = v.strictObject({
-  ...envelope,
-  type: v.literal("connection.data_synced"),
-  data: v.strictObject({
-    job_type: v.picklist(SYNC_JOB_TYPES),
-    job_id: name(128),
-    completed_at: isoTime,
-  }),
+const DataSyncedSchema = lifecycleEvent("connection.data_synced", {
+  job_type: v.picklist(SYNC_JOB_TYPES),
+  job_id: name(128),
+  completed_at: isoTime,
 });
 
-const UpdatedSchema = v.strictObject({
-  ...envelope,
-  type: v.literal("connection.updated"),
-  data: v.strictObject({
-    changed: v.pipe(v.array(v.picklist(STATE_FIELDS)), v.minLength(1), v.maxLength(STATE_FIELDS.length)),
-    reason: v.picklist(STATUS_CHANGE_REASONS),
-  }),
+const UpdatedSchema = lifecycleEvent("connection.updated", {
+  changed: v.pipe(v.array(v.picklist(STATE_FIELDS)), v.minLength(1), v.maxLength(STATE_FIELDS.length)),
+  reason: v.picklist(STATUS_CHANGE_REASONS),
 });
 
-const DisconnectedSchema = v.strictObject({
-  ...envelope,
-  type: v.literal("connection.disconnected"),
-  data: v.strictObject({ old_status: v.nullable(status) }),
-});
+const DisconnectedSchema = lifecycleEvent("connection.disconnected", { old_status: v.nullable(status) });
 
 export const AppEventSchema = v.variant("type", [
   CreatedSchema,
