@@ -80,6 +80,9 @@ export interface FinchConnectionFacts {
   entity_ids?: readonly string[] | null | undefined;
 }
 
+/** Finch's facts a connect input keeps under Finch's own names. */
+const KEPT_FACTS = ["provider_id", "products", "client_type", "connection_type", "company_id", "account_id"] as const;
+
 /** A writer's connect input: the app's customer and token, with what Finch said of the connection. */
 export function connectInput(
   app: { accessToken: string; customerId: string; customerName: string; customerEmail: string | null },
@@ -88,14 +91,16 @@ export function connectInput(
   return {
     ...app,
     finchCustomerName: finch.customer_name ?? null,
-    provider_id: finch.provider_id ?? null,
-    products: finch.products ?? null,
-    client_type: finch.client_type ?? null,
-    connection_type: finch.connection_type ?? null,
-    company_id: finch.company_id ?? null,
-    account_id: finch.account_id ?? null,
+    ...orNull(finch, KEPT_FACTS),
     entity_ids: finch.entity_ids ? finch.entity_ids.slice(0, MAX_ENTITIES) : null,
   };
+}
+
+/** The `keys` of `source`, null where Finch did not say (absent and null read alike in a connect input). */
+function orNull<S, K extends keyof S>(source: S, keys: readonly K[]): { [P in K]-?: NonNullable<S[P]> | null } {
+  const picked = {} as { [P in K]-?: NonNullable<S[P]> | null };
+  for (const key of keys) picked[key] = source[key] ?? null;
+  return picked;
 }
 
 /** An access token the app already held, with what Finch's introspect said of it at the edge. */
