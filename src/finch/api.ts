@@ -1,7 +1,7 @@
 import type { Trace } from "../lib/trace";
 import type { FinchSettings } from "./http";
-import { callFinch, parseErrorBody } from "./http";
-import { parse, rejected } from "./reply";
+import { parseErrorBody } from "./http";
+import { finchOperation, INVALID_CLIENT } from "./reply";
 import {
   DisconnectSchema,
   type Introspection,
@@ -12,8 +12,8 @@ import {
 } from "./schemas";
 
 /**
- * Finch operations this product uses. Each builds one request and turns the reply into a
- * validated result or a typed AppError (finch/reply.ts); none returns an HTTP response or logs a body.
+ * Finch operations this product uses. Each states one request and what it expects of the reply
+ * (finch/reply.ts: a validated result or a typed AppError); none returns an HTTP response or logs a body.
  */
 
 export interface NewSession {
@@ -27,63 +27,51 @@ export interface NewSession {
   minutesToExpire: number;
 }
 
-export async function createConnectSession(
-  settings: FinchSettings,
-  input: NewSession,
-  trace: Trace,
-): Promise<{ sessionId: string; connectUrl: string }> {
-  const reply = await callFinch(
-    settings,
-    {
-      method: "POST",
-      path: "/connect/sessions",
-      auth: { kind: "basic" },
-      idempotent: true,
-      json: {
-        customer_id: input.customerId,
-        customer_name: input.customerName,
-        products: input.products,
-        ...(input.customerEmail ? { customer_email: input.customerEmail } : {}),
-        ...(input.redirectUri ? { redirect_uri: input.redirectUri } : {}),
-        ...(input.sandbox ? { sandbox: input.sandbox } : {}),
-        minutes_to_expire: input.minutesToExpire,
-      },
-    },
-    trace,
-  );
-  if (reply.status !== 200 && reply.status !== 201) {
-    throw rejected(reply, "connect session", { invalid_client_error: "finch_invalid_client" });
-  }
-  const s = parse(SessionSchema, reply, "connect session");
-  return { sessionId: s.session_id, connectUrl: s.connect_url };
+export interface Session {
+  sessionId: string;
+  connectUrl: string;
 }
 
-export async function createReauthSession(
+export function createConnectSession(settings: FinchSettings, input: NewSession, trace: Trace): Promise<Session> {
+  return openSession(settings, trace, "connect session", "/connect/sessions", {
+    customer_id: input.customerId,
+    customer_name: input.customerName,
+    products: input.products,
+    ...(input.customerEmail ? { customer_email: input.customerEmail } : {}),
+    ...(input.redirectUri ? { redirect_uri: input.redirectUri } : {}),
+    ...(input.sandbox ? { sandbox: input.sandbox } : {}),
+    minutes_to_expire: input.minutesToExpire,
+  });
+}
+
+export function createReauthSession(
   settings: FinchSettings,
   input: { connectionId: string; products: string[]; redirectUri?: string | undefined; minutesToExpire: number },
   trace: Trace,
-): Promise<{ sessionId: string; connectUrl: string }> {
-  const reply = await callFinch(
+): Promise<Session> {
+  return openSession(settings, trace, "reauth session", "/connect/sessions/reauthenticate", {
+    connection_id: input.connectionId,
+    products: input.products,
+    ...(input.redirectUri ? { redirect_uri: input.redirectUri } : {}),
+    // Finch's default for a re-authentication is 30 days.
+    minutes_to_expire: input.minutesToExpire,
+  });
+}
+
+/** A Connect session, new or a re-authentication: the same call with the application's credentials. */
+async function openSession(
+  settings: FinchSettings,
+  trace: Trace,
+  what: "connect session" | "reauth session",
+  path: string,
+  json: Record<string, unknown>,
+): Promise<Session> {
+  const s = await finchOperation(
     settings,
-    {
-      method: "POST",
-      path: "/connect/sessions/reauthenticate",
-      auth: { kind: "basic" },
-      idempotent: true,
-      json: {
-        connection_id: input.connectionId,
-        products: input.products,
-        ...(input.redirectUri ? { redirect_uri: input.redirectUri } : {}),
-        // Finch's default for a re-authentication is 30 days.
-        minutes_to_expire: input.minutesToExpire,
-      },
-    },
+    { method: "POST", path, auth: { kind: "basic" }, idempotent: true, json },
+    { what, schema: SessionSchema, ok: [200, 201], byName: INVALID_CLIENT },
     trace,
   );
-  if (reply.status !== 200 && reply.status !== 201) {
-    throw rejected(reply, "reauth session", { invalid_client_error: "finch_invalid_client" });
-  }
-  const s = parse(SessionSchema, reply, "reauth session");
   return { sessionId: s.session_id, connectUrl: s.connect_url };
 }
 
@@ -92,45 +80,40 @@ export async function createReauthSession(
  * redirect_uri is sent only for the redirect flow: Finch rejects it for the embedded one.
  * Never retried: the code is single-use, and a repeat after Finch answered would fail.
  */
-export async function exchangeCode(
+export function exchangeCode(
   settings: FinchSettings,
   input: { code: string; redirectUri: string | undefined },
   trace: Trace,
 ): Promise<TokenResponse> {
-  const reply = await callFinch(
+  const json = {
+    client_id: settings.clientId,
+    client_secret: settings.clientSecret,
+    code: input.code,
+    ...(input.redirectUri ? { redirect_uri: input.redirectUri } : {}),
+  };
+  return finchOperation(
     settings,
+    { method: "POST", path: "/auth/token", auth: { kind: "none" }, idempotent: false, json },
     {
-      method: "POST",
-      path: "/auth/token",
-      auth: { kind: "none" },
-      idempotent: false,
-      json: {
-        client_id: settings.clientId,
-        client_secret: settings.clientSecret,
-        code: input.code,
-        ...(input.redirectUri ? { redirect_uri: input.redirectUri } : {}),
-      },
+      what: "token exchange",
+      schema: TokenSchema,
+      byName: { invalid_grant_error: "finch_invalid_grant", ...INVALID_CLIENT },
     },
     trace,
   );
-  if (reply.status !== 200) {
-    throw rejected(reply, "token exchange", {
-      invalid_grant_error: "finch_invalid_grant",
-      invalid_client_error: "finch_invalid_client",
-    });
-  }
-  return parse(TokenSchema, reply, "token exchange");
 }
 
-export async function introspect(settings: FinchSettings, token: string, trace: Trace): Promise<Introspection> {
-  const reply = await callFinch(
+export function introspect(settings: FinchSettings, token: string, trace: Trace): Promise<Introspection> {
+  return finchOperation(
     settings,
     { method: "GET", path: "/introspect", auth: { kind: "bearer", token }, idempotent: true },
+    { what: "introspect", schema: IntrospectSchema },
     trace,
   );
-  if (reply.status !== 200) throw rejected(reply, "introspect");
-  return parse(IntrospectSchema, reply, "introspect");
 }
+
+/** What a disconnect answers when Finch says the token no longer works. */
+const ALREADY_INVALID = "already_invalid";
 
 /**
  * POST /disconnect. "already_invalid" when Finch says the token no longer works, so the
@@ -141,15 +124,13 @@ export async function disconnect(
   token: string,
   trace: Trace,
 ): Promise<"disconnected" | "already_invalid"> {
-  const reply = await callFinch(
+  const answer = await finchOperation(
     settings,
     { method: "POST", path: "/disconnect", auth: { kind: "bearer", token }, idempotent: true },
+    { what: "disconnect", schema: DisconnectSchema, answer: (r) => (r.status === 401 ? ALREADY_INVALID : undefined) },
     trace,
   );
-  if (reply.status === 401) return "already_invalid";
-  if (reply.status !== 200) throw rejected(reply, "disconnect");
-  parse(DisconnectSchema, reply, "disconnect");
-  return "disconnected";
+  return answer === ALREADY_INVALID ? answer : "disconnected";
 }
 
 /**
@@ -163,26 +144,19 @@ export async function disconnectEntities(
   entityIds: readonly string[],
   trace: Trace,
 ): Promise<"disconnected" | "already_invalid"> {
-  const reply = await callFinch(
+  const json = { entity_ids: entityIds };
+  const answer = await finchOperation(
     settings,
+    { method: "POST", path: "/disconnect-entity", auth: { kind: "bearer", token }, idempotent: true, json },
     {
-      method: "POST",
-      path: "/disconnect-entity",
-      auth: { kind: "bearer", token },
-      idempotent: true,
-      json: { entity_ids: entityIds },
+      what: "disconnect entity",
+      schema: DisconnectSchema,
+      byStatus: { 400: "entity_not_found", 404: "entity_not_found", 422: "entity_not_found" },
+      // A 401 asking for re-authentication is not a dead token: it stays finch_reauthenticate.
+      answer: (r) =>
+        r.status === 401 && parseErrorBody(r.body).finchCode !== "reauthenticate_user" ? ALREADY_INVALID : undefined,
     },
     trace,
   );
-  if (reply.status === 401 && parseErrorBody(reply.body).finchCode !== "reauthenticate_user") return "already_invalid";
-  if (reply.status !== 200) {
-    throw rejected(
-      reply,
-      "disconnect entity",
-      {},
-      { 400: "entity_not_found", 404: "entity_not_found", 422: "entity_not_found" },
-    );
-  }
-  parse(DisconnectSchema, reply, "disconnect entity");
-  return "disconnected";
+  return answer === ALREADY_INVALID ? answer : "disconnected";
 }
