@@ -3,7 +3,7 @@ import { AppError } from "../errors";
 import type { Trace } from "../lib/trace";
 import type { FinchSettings } from "./http";
 import { callFinch, rateLimited } from "./http";
-import { parse, rejected } from "./reply";
+import { finchOperation, parse, rejected } from "./reply";
 import { JobIdSchema, JobSchema, RefreshLimitSchema, RefreshSchema } from "./schemas";
 
 /**
@@ -45,7 +45,11 @@ const limited = (retryAt: string, detail: string) =>
     headers: { "Retry-After": String(syncRetryAfterS(retryAt, Date.now())) },
   });
 
-/** POST /jobs/automated { type: "data_sync_all" }: the started (or running) job. */
+/**
+ * POST /jobs/automated { type: "data_sync_all" }: the started (or running) job. Not a
+ * finchOperation: its 429 may be Finch's hourly refresh limit (a body of its own), and a success
+ * without a job is read further, its status named in the error.
+ */
 export async function startDataSync(settings: FinchSettings, token: string, trace: Trace): Promise<DataSync> {
   const reply = await callFinch(
     settings,
@@ -96,14 +100,13 @@ export async function getJob(
     trace.notes.push("job id of the wrong shape");
     return null;
   }
-  const reply = await callFinch(
+  const j = await finchOperation(
     settings,
     { method: "GET", path: `/jobs/automated/${jobId}`, auth: { kind: "bearer", token }, idempotent: true },
+    { what: "job", schema: JobSchema, answer: (r) => (r.status === 404 ? null : undefined) },
     trace,
   );
-  if (reply.status === 404) return null;
-  if (reply.status !== 200) throw rejected(reply, "job");
-  const j = parse(JobSchema, reply, "job");
+  if (j === null) return null;
   if (j.job_id !== jobId) throw new AppError("finch_bad_response", "job: another job_id than asked");
   return {
     jobId: j.job_id,

@@ -1,7 +1,6 @@
 import type { Trace } from "../lib/trace";
 import type { FinchSettings } from "./http";
-import { callFinch } from "./http";
-import { parse, rejected } from "./reply";
+import { finchOperation, INVALID_CLIENT } from "./reply";
 import { SandboxConnectionSchema } from "./schemas";
 
 /**
@@ -34,39 +33,32 @@ export async function createSandboxConnection(
   input: SandboxConnectionInput,
   trace: Trace,
 ): Promise<SandboxConnection> {
-  const reply = await callFinch(
+  const json = {
+    provider_id: input.providerId,
+    ...(input.products ? { products: input.products } : {}),
+    ...(input.employeeSize !== undefined ? { employee_size: input.employeeSize } : {}),
+    ...(input.authenticationType ? { authentication_type: input.authenticationType } : {}),
+  };
+  const c = await finchOperation(
     settings,
+    // A repeat after a lost answer would make a second connection (billed until disconnected).
+    { method: "POST", path: "/sandbox/connections", auth: { kind: "basic" }, idempotent: false, json },
     {
-      method: "POST",
-      path: "/sandbox/connections",
-      auth: { kind: "basic" },
-      // A repeat after a lost answer would make a second connection (billed until disconnected).
-      idempotent: false,
-      json: {
-        provider_id: input.providerId,
-        ...(input.products ? { products: input.products } : {}),
-        ...(input.employeeSize !== undefined ? { employee_size: input.employeeSize } : {}),
-        ...(input.authenticationType ? { authentication_type: input.authenticationType } : {}),
-      },
-    },
-    trace,
-  );
-  if (reply.status !== 200 && reply.status !== 201) {
-    // Finch names no error for an unknown provider: any refusal of the input is the caller's to fix.
-    throw rejected(
-      reply,
-      "sandbox connection",
-      { invalid_client_error: "finch_invalid_client" },
-      {
+      what: "sandbox connection",
+      schema: SandboxConnectionSchema,
+      ok: [200, 201],
+      byName: INVALID_CLIENT,
+      // Finch names no error for an unknown provider: any refusal of the input is the caller's to fix.
+      byStatus: {
         400: "sandbox_rejected",
         404: "sandbox_rejected",
         409: "sandbox_rejected",
         422: "sandbox_rejected",
         401: "finch_invalid_client",
       },
-    );
-  }
-  const c = parse(SandboxConnectionSchema, reply, "sandbox connection");
+    },
+    trace,
+  );
   trace.connectionId = c.connection_id;
   return {
     accessToken: c.access_token,
