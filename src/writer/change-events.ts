@@ -99,8 +99,10 @@ const subject = (r: StoredConnection, gen: number): EventSubject => ({
  * or null.
  */
 function connectionState(r: StoredConnection, gen: number): ConnectionState {
-  const methods = carried(r.authentication_methods, (m) => m.type, 64, MAX_AUTH_METHODS);
-  const entities = carried(r.entities, (e) => e.id, 128, MAX_ENTITIES);
+  const methods = r.authentication_methods
+    ? carried(r.authentication_methods, (m) => m.type, 64, MAX_AUTH_METHODS)
+    : null;
+  const entities = r.entities ? carried(r.entities, (e) => e.id, 128, MAX_ENTITIES) : null;
   return {
     generation: gen,
     status: eventStatus(r.status),
@@ -120,18 +122,10 @@ const ascii = (value: string | null | undefined, max: number): string | null =>
 
 /**
  * A stored list as events carry it: the entries whose name (`nameOf`) an event can hold
- * (printable ASCII, at most `nameMax`), the first `max` of them. Null stays null.
+ * (printable ASCII, at most `nameMax`), the first `max` of them.
  */
-function carried<T>(list: readonly T[], nameOf: (item: T) => string, nameMax: number, max: number): T[];
-function carried<T>(
-  list: readonly T[] | null | undefined,
-  nameOf: (item: T) => string,
-  nameMax: number,
-  max: number,
-): T[] | null;
-function carried<T>(list: readonly T[] | null | undefined, nameOf: (item: T) => string, nameMax: number, max: number) {
-  return list ? list.filter((item) => ascii(nameOf(item), nameMax) !== null).slice(0, max) : null;
-}
+const carried = <T>(list: readonly T[], nameOf: (item: T) => string, nameMax: number, max: number): T[] =>
+  list.filter((item) => ascii(nameOf(item), nameMax) !== null).slice(0, max);
 
 const isoTimeSchema = ConnectionStateSchema.entries.last_successful_sync.wrapped;
 
