@@ -17,10 +17,10 @@ const MAX_QUERY = 8192;
 
 const refuse = (why: string) => new AppError("param_invalid", `finch path ${why}`);
 
-/** `path` is percent-encoded as received and starts with "/"; `search` is "" or "?...". */
-export const finchUrl = (baseUrl: string, path: string, search: string): URL => finchTarget(baseUrl, path, search).url;
-
-/** finchUrl's URL, with the path as it decoded (what the reserved-path and product rules read). */
+/**
+ * `path` is percent-encoded as received and starts with "/"; `search` is "" or "?...". The URL,
+ * with the path as it decoded (what the reserved-path and product rules read).
+ */
 export function finchTarget(baseUrl: string, path: string, search: string): { url: URL; decoded: string } {
   if (!path.startsWith("/") || path === "/") throw refuse("is missing");
   if (path.length > MAX_PATH || search.length > MAX_QUERY) throw refuse("or query is too long");

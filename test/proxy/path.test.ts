@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { finchUrl } from "../../src/proxy/path";
+import { finchTarget } from "../../src/proxy/path";
+
+const finchUrl = (base: string, path: string, search: string) => finchTarget(base, path, search).url;
+
 import { expectError, expectNoSecrets } from "../support/assert";
 import { finch } from "../support/finch";
 import { rawRecord, seedConnection } from "../support/fixtures";
