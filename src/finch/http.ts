@@ -77,7 +77,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Sends one request to Finch (with the configured timeout) and returns the raw Response. */
 export async function sendToFinch(
   settings: FinchSettings,
-  req: { method: string; url: string; headers: Headers; body?: BodyInit | null },
+  req: { method: string; url: string; headers: HeadersInit; body?: BodyInit | null },
   trace: Trace,
 ): Promise<Response> {
   trace.upstreamCalls++;

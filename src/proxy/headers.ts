@@ -7,6 +7,8 @@ const DROP = new Set([
   "authorization",
   "proxy-authorization",
   "cookie",
+  // A request's Set-Cookie means nothing to Finch (and would be the one name listed once per value).
+  "set-cookie",
   "host",
   "content-length",
   "connection",
@@ -36,33 +38,31 @@ const dropped = (name: string) => DROP.has(name) || name.startsWith("cf-") || na
 
 const PASS_BACK = new Set(["content-type", "finch-request-id", "retry-after"]);
 
-// Every call on a runtime Headers object costs about a microsecond (docs/performance.md, "The
-// request frame"), so what a lookup would ask again is noted during the one pass over the list.
-// (Handing the runtime a list of pairs instead costs more than the appends.)
+// Both directions build a plain record rather than a Headers object: the runtime copies the
+// headers into the Request or Response it builds either way, and each call on a Headers object
+// costs about a microsecond (docs/performance.md, "The request frame, third pass"). Names come
+// lowercased from the runtime's iteration, one entry per name (Set-Cookie, the exception, never
+// crosses), so a record loses nothing.
 
-export function upstreamHeaders(from: Headers, token: string): Headers {
-  const headers = new Headers();
-  let version = false;
-  for (const [name, value] of from) {
-    if (dropped(name)) continue;
-    headers.append(name, value);
-    if (name === "finch-api-version") version = true;
-  }
-  headers.set("Authorization", `Bearer ${token}`);
-  if (!version) headers.set("Finch-API-Version", FINCH_API_VERSION);
+export function upstreamHeaders(from: Headers, token: string): Record<string, string> {
+  // No prototype: a caller's header named __proto__ is a header like any other.
+  const headers: Record<string, string> = Object.create(null);
+  for (const [name, value] of from) if (!dropped(name)) headers[name] = value;
+  headers.authorization = `Bearer ${token}`;
+  headers["finch-api-version"] ??= FINCH_API_VERSION;
   return headers;
 }
 
-export function responseHeaders(from: Headers): Headers {
-  const headers = new Headers({ "Cache-Control": "no-store" });
+export function responseHeaders(from: Headers): Record<string, string> {
+  const headers: Record<string, string> = { "cache-control": "no-store" };
   let length: string | undefined;
   let encoded = false;
   for (const [name, value] of from) {
-    if (PASS_BACK.has(name) || name.startsWith("x-ratelimit-")) headers.append(name, value);
+    if (PASS_BACK.has(name) || name.startsWith("x-ratelimit-")) headers[name] = value;
     else if (name === "content-length") length = value;
     else if (name === "content-encoding") encoded = true;
   }
   // A decoded body no longer has the encoded length.
-  if (length !== undefined && !encoded) headers.set("content-length", length);
+  if (length !== undefined && !encoded) headers["content-length"] = length;
   return headers;
 }

@@ -56,6 +56,27 @@ describe("proxy: what goes to Finch", () => {
     expect(sent.headers.get("x-custom")).toBe("kept");
   });
 
+  it("passes headers named like object properties as headers, and drops a request's Set-Cookie", async () => {
+    const { connectionId } = await seedConnection();
+    // The upstream headers are built as a plain record (src/proxy/headers.ts): these names
+    // must not reach its prototype or be lost.
+    const headers = new Headers([
+      ["__proto__", "p"],
+      ["constructor", "c"],
+      ["hasownproperty", "h"],
+      ["set-cookie", "a=1"],
+      ["set-cookie", "b=2"],
+    ]);
+    const res = await api(`${base(connectionId)}/employer/company`, { headers });
+    expect(res.status, await res.clone().text()).toBe(200);
+    const sent = finch().sent[0]!;
+    expect(sent.headers.get("__proto__")).toBe("p");
+    expect(sent.headers.get("constructor")).toBe("c");
+    expect(sent.headers.get("hasownproperty")).toBe("h");
+    expect(sent.headers.has("set-cookie")).toBe(false);
+    expect(sent.headers.get("finch-api-version")).toBe("2020-09-17");
+  });
+
   it("passes the query string through and keeps a Finch-API-Version the caller chose", async () => {
     const { connectionId } = await seedConnection();
     const res = await api(`${base(connectionId)}/employer/directory?limit=2&offset=3`, {
