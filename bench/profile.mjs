@@ -5,7 +5,7 @@
 //   node bench/profile.mjs [--steps proxy,404,bare] [--seconds 6] [--hz 1999] [--top 25]
 //   node bench/profile.mjs --time [--steps proxy,404,bare] [--rounds 7] [--vs ../other-checkout]
 //   node bench/profile.mjs --inspector [--steps proxy] [--seconds 6]
-// --steps: aliases (proxy, bare, 404, callback, leases, asks) or step names, comma-separated.
+// --steps: aliases (proxy, bare, 404, callback, writer, leases, asks) or step names, comma-separated.
 // Default: Linux `perf` samples workerd with V8's --perf-basic-prof (JavaScript frames named in
 // /tmp/perf-<pid>.map, removed at exit), call stacks by frame pointers; each sample goes to the
 // innermost JavaScript function on its stack and to the runtime API it was in. No inspector:
@@ -43,6 +43,7 @@ const ALIASES = {
   bare: "whole proxied call, KV + Finch stubbed: bare",
   404: "frame: routing + middleware + log line (404)",
   callback: "callback, Worker side: writer answered by an in-isolate stub",
+  writer: "writer: connect with event, in-memory storage",
   leases: "whole proxied call, KV + Finch stubbed, rate budget on (leases): ours",
   asks: "whole proxied call, KV + Finch stubbed, rate budget on (every call asks): ours",
   log: "log: request id + one JSON line (console.log)",
