@@ -27,7 +27,10 @@ export function logRequest(c: Context<AppEnv>, started: number): void {
     msg: "request",
     request_id: trace.requestId,
     method: c.req.method,
-    route: routePath(c, -1) || "unmatched",
+    // The route whose handler Hono reached last: the one that answered (or the middleware that
+    // refused). Not the last route that matched: under /api that is the body limit registered
+    // after the proxy route, which never runs for a proxied call.
+    route: routePath(c) || "unmatched",
     status,
     outcome: trace.outcome ?? (status < 400 ? "ok" : `http_${status}`),
     ...(trace.actor ? { actor: trace.actor } : {}),

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import wrangler from "../../wrangler.toml?raw";
 import { finch } from "../support/finch";
+import { seedConnection } from "../support/fixtures";
 import { connectCustomer } from "../support/flow";
-import { call, mintTicket } from "../support/http";
+import { api, call, mintTicket } from "../support/http";
 import { findLeaks, jsonLogLinesSince, logLines, markSecret } from "../support/logs";
 import { TEST_SECRETS } from "../support/secrets";
 
@@ -25,6 +26,23 @@ describe("log guard", () => {
       outcome: "ok",
     });
     expect(typeof lines[0]?.duration_ms).toBe("number");
+  });
+
+  it("names the route that answered, not a middleware registered after it", async () => {
+    // Under /api, the body limit is registered after the proxy route (the proxy streams its
+    // own, larger bodies) and matches every path: it never runs for a proxied call.
+    const { connectionId } = await seedConnection();
+    const cases: [string, RequestInit, string][] = [
+      [`/api/connections/${connectionId}/finch/employer/company`, {}, "/api/connections/:connection_id/finch/*"],
+      [`/api/connections/${connectionId}`, {}, "/api/connections/:connection_id"],
+      ["/api/connections", {}, "/api/connections"],
+      ["/api/no-such-route", {}, "/api/*"],
+    ];
+    for (const [path, init, route] of cases) {
+      const mark = logLines().length;
+      await api(path, init);
+      expect(jsonLogLinesSince(mark).find((l) => l.msg === "request")?.route, path).toBe(route);
+    }
   });
 
   it("logs a full connect flow with the connection id and Finch's request id but no token, code or ticket", async () => {
