@@ -1,12 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { finchTarget } from "../../src/proxy/path";
-
-const finchUrl = (base: string, path: string, search: string) => finchTarget(base, path, search).url;
-
 import { expectError, expectNoSecrets } from "../support/assert";
 import { finch } from "../support/finch";
 import { rawRecord, seedConnection } from "../support/fixtures";
 import { api, call } from "../support/http";
+
+const finchUrl = (base: string, path: string, search: string) => finchTarget(base, path, search).url;
 
 /** What the proxy refuses before any upstream call: where the token may go, and who may send it. */
 const base = (id: string) => `/api/connections/${id}/finch`;
