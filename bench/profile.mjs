@@ -21,7 +21,8 @@
 // frame (issue 20)".
 // --v8-flags a,b: more V8 flags for workerd, e.g. --no-turbo-inlining,--no-maglev-inlining so that
 // a sample names the function it was in rather than the one it was inlined into (slower code,
-// steadier attribution). --stdout null: workerd's stdout to /dev/null instead of a socket to Node.
+// steadier attribution). --stdout pipe: workerd's stdout to a socket Node reads and drops, instead
+// of /dev/null (the default, as `npm run bench` does unless --worker-stdout parsed).
 // Loopback only; throwaway secrets; stops every process it started.
 import { execFileSync, spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -63,7 +64,7 @@ const { values: opts } = parseArgs({
     concurrency: { type: "string", default: "8" },
     vs: { type: "string" },
     keep: { type: "boolean", default: false },
-    stdout: { type: "string", default: "pipe" },
+    stdout: { type: "string", default: "null" },
     "v8-flags": { type: "string", default: "" },
   },
 });
@@ -104,9 +105,9 @@ const steps :Workerd.Worker = (
   );
   const args = ["serve", "--experimental", "--control-fd=3", "config.capnp"];
   if (inspector) args.push("--inspector-addr=127.0.0.1:0");
-  // stdout (the request log lines) is read and dropped, as the bench does (Miniflare pipes it to
-  // Node); --stdout null sends it to /dev/null instead: each line's write then wakes no reader.
-  const out = opts.stdout === "null" ? "ignore" : "pipe";
+  // stdout (the request log lines) goes to /dev/null, as in the bench: each line is written, and
+  // its write wakes no reader. --stdout pipe: to Node, which reads and drops it.
+  const out = opts.stdout === "pipe" ? "pipe" : "ignore";
   const child = spawn(workerd.default, args, { cwd: dir, detached: true, stdio: ["ignore", out, "pipe", "pipe"] });
   track(child, "workerd (profile)");
   child.stdout?.resume();
@@ -181,7 +182,7 @@ function nativeKind(sym) {
 const RUNTIME_JOBS = [
   [
     /__GI___libc_write|ksys_write|vfs_write|sock_def_readable|unix_stream_sendmsg|alloc_skb/,
-    "write(2) of a log line to workerd's stdout (a socket to Node here)",
+    "write(2) of a log line to workerd's stdout (/dev/null, or a socket to Node with --stdout pipe)",
   ],
   [/Headers::~Headers/, "Headers freed"],
   [/workerd::api::.*::~|ada_free|detachWrapper|RefToDelete/, "other runtime API objects freed"],

@@ -2,6 +2,7 @@
 // `npm run bench`: the production Worker ("ours") side by side with the floor ("bare",
 // bench/bare/), same runtime, same requests, same upstream stand-in, all on 127.0.0.1.
 //   node bench/run.mjs [--smoke] [--latency-ms N] [--concurrency N] [--only a,b] [--ours DIR] [--budget on|off]
+//                      [--worker-stdout null|parsed]
 // --smoke: a few requests per scenario, no targets; exits 0 when every scenario ran or was
 // skipped and the public Worker's bundle is within its budget (48 KiB min+gzip,
 // bench/lib/report.mjs; the state Worker's size is reported, not gated): CI runs this.
@@ -11,6 +12,10 @@
 // --budget: the app-wide Finch rate budget in ours (default on, with limits the bench never
 // reaches, so what is measured is the Durable Object round trip of every proxied call, not
 // refusals); off: FINCH_RATE_BUDGET=off.
+// --worker-stdout: where the subjects' console output goes. null (default): workerd writes each
+// line to /dev/null, as the cold starts do; parsed: to Miniflare's Node process, which parses every
+// line and drops it (what `wrangler dev` hosting does, and the bench before this option: a cost
+// production does not have, on the cores the load shares; see bench/lib/subjects.mjs).
 // How it works and how to read it: docs/performance.md. Bounded: under 2 minutes; stops every
 // process it started, also on error and Ctrl-C.
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -24,7 +29,7 @@ import { calibrateKv, countRun, proxyLatency, stepCosts, timedRuns } from "./lib
 import { killAllNow, startJsonChild, stopAll, stopChild } from "./lib/procs.mjs";
 import * as report from "./lib/report.mjs";
 import { makeContext, SCENARIOS } from "./lib/scenarios.mjs";
-import { generateSecrets, seed, startSubject, subjectBindings } from "./lib/subjects.mjs";
+import { generateSecrets, quietWorkerd, seed, startSubject, subjectBindings } from "./lib/subjects.mjs";
 
 const HERE = import.meta.dirname;
 const { values: opts } = parseArgs({
@@ -35,9 +40,13 @@ const { values: opts } = parseArgs({
     only: { type: "string" },
     ours: { type: "string" },
     budget: { type: "string", default: "on" },
+    "worker-stdout": { type: "string", default: "null" },
   },
 });
 if (opts.budget !== "on" && opts.budget !== "off") throw new Error("--budget must be on or off");
+if (opts["worker-stdout"] !== "null" && opts["worker-stdout"] !== "parsed") {
+  throw new Error("--worker-stdout must be null or parsed");
+}
 const only = opts.only ? new Set(opts.only.split(",")) : undefined;
 const smoke = opts.smoke;
 // Every pass is capped in both request count and time (ms).
@@ -54,6 +63,7 @@ Object.assign(
 const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
 let tmp;
 let stopping = false;
+let workerStdout = "parsed";
 
 async function cleanup() {
   await stopAll();
@@ -88,7 +98,9 @@ async function main() {
     opts.budget === "off"
       ? { FINCH_RATE_BUDGET: "off" }
       : { FINCH_RATE_BUDGET: "on", FINCH_RATE_LIMITS: "company=1000000,directory=1000000" };
-  const common = { build, secrets, upstream, tmp, oursBindings: budget };
+  const workerdPath = opts["worker-stdout"] === "null" ? quietWorkerd(tmp) : undefined;
+  if (workerdPath) workerStdout = "null";
+  const common = { build, secrets, upstream, tmp, oursBindings: budget, workerdPath };
   const [bare, ours] = await Promise.all([
     startSubject({ ...common, name: "bare", preferredPort: 18710 }),
     startSubject({ ...common, name: "ours", preferredPort: 18720, helpers }),
@@ -164,6 +176,8 @@ function finish(results, startedAt) {
     cpu: cpus()[0]?.model,
     upstreamLatencyMs: Number(opts["latency-ms"]),
     rateBudget: opts.budget,
+    // Where the subjects' console output went: "null" unless asked otherwise or on Windows.
+    workerStdout,
     plan: PLAN,
     seconds: (Date.now() - startedAt) / 1000,
   };
@@ -175,7 +189,7 @@ function finish(results, startedAt) {
 
   const m = results.meta;
   console.log(
-    `\n${m.mode} run, ${m.date}, node ${m.node}, ${m.nproc} x ${m.cpu}, upstream latency ${m.upstreamLatencyMs} ms, rate budget ${m.rateBudget}, concurrency ${PLAN.concurrency}, ${m.seconds.toFixed(0)} s\n`,
+    `\n${m.mode} run, ${m.date}, node ${m.node}, ${m.nproc} x ${m.cpu}, upstream latency ${m.upstreamLatencyMs} ms, rate budget ${m.rateBudget}, worker stdout ${m.workerStdout}, concurrency ${PLAN.concurrency}, ${m.seconds.toFixed(0)} s\n`,
   );
   console.log(report.mainTable(results));
   console.log(`\n${report.kvLine(results)}`);

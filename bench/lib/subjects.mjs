@@ -1,7 +1,9 @@
 // Starting a bench subject: its workerd (via serve.mjs) with throwaway secrets, the vars the
 // production Worker needs, and customers connected through its own callback.
 import { randomBytes, randomUUID } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import workerd from "workerd";
 import { freePort, wranglerEnv } from "../../scripts/lib/dev-server.mjs";
 import { childPids, startJsonChild } from "./procs.mjs";
 import { CUSTOMERS, connectOne, LISTING_SIZE } from "./scenarios.mjs";
@@ -67,8 +69,27 @@ function oursWorkers(build, bundlePath) {
 }
 
 /**
+ * What Miniflare starts as workerd (MINIFLARE_WORKERD_PATH) when the Workers' console output is
+ * discarded: a script in the run's temp dir that runs the real binary with its stdout on
+ * /dev/null. Each console.log is still written by workerd (a write(2)), but no process reads it.
+ * Without this, Miniflare 5's Node process wakes for every line and parses it (JSON.parse and its
+ * message classifiers) on the cores the load shares: work production does not have, charged to
+ * ours alone (bare logs nothing). workerd's stderr, where it reports its own failures, still goes
+ * to Miniflare. POSIX only (a shell script); undefined on Windows.
+ */
+export function quietWorkerd(dir) {
+  if (process.platform === "win32") return undefined;
+  const path = join(dir, "workerd-stdout-null");
+  const bin = `'${workerd.default.replaceAll("'", `'\\''`)}'`;
+  writeFileSync(path, `#!/bin/sh\nexec ${bin} "$@" >/dev/null\n`, { mode: 0o700 });
+  return path;
+}
+
+/**
  * Starts `name` ("ours" or "bare") from `build` (see build.mjs) in its own workerd.
  * `helpers` are extra workers for the same process, e.g. { kvcal: path, steps: path }.
+ * `workerdPath`: quietWorkerd()'s script, or undefined for Miniflare's own workerd (the Workers'
+ * output then parsed by Miniflare and dropped by serve.mjs).
  */
 export async function startSubject({
   name,
@@ -79,6 +100,7 @@ export async function startSubject({
   preferredPort,
   helpers = {},
   oursBindings = {},
+  workerdPath,
 }) {
   const ports = { timed: await freePort(preferredPort), counted: await freePort(preferredPort + 1) };
   const bindings = {
@@ -104,7 +126,7 @@ export async function startSubject({
   });
   const child = await startJsonChild(`serve:${name}`, join(import.meta.dirname, "serve.mjs"), [], {
     input,
-    env: wranglerEnv(),
+    env: wranglerEnv(workerdPath ? { MINIFLARE_WORKERD_PATH: workerdPath } : {}),
   });
   let workerd = [];
   for (let i = 0; i < 50 && workerd.length === 0; i++) {
