@@ -100,6 +100,8 @@ async function main() {
       : { FINCH_RATE_BUDGET: "on", FINCH_RATE_LIMITS: "company=1000000,directory=1000000" };
   const workerdPath = opts["worker-stdout"] === "null" ? quietWorkerd(tmp) : undefined;
   if (workerdPath) workerStdout = "null";
+  else if (opts["worker-stdout"] === "null")
+    log("worker stdout: parsed by Miniflare (no script could run from the temp dir)");
   const common = { build, secrets, upstream, tmp, oursBindings: budget, workerdPath };
   const [bare, ours] = await Promise.all([
     startSubject({ ...common, name: "bare", preferredPort: 18710 }),

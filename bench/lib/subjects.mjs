@@ -1,5 +1,6 @@
 // Starting a bench subject: its workerd (via serve.mjs) with throwaway secrets, the vars the
 // production Worker needs, and customers connected through its own callback.
+import { spawnSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -75,14 +76,16 @@ function oursWorkers(build, bundlePath) {
  * Without this, Miniflare 5's Node process wakes for every line and parses it (JSON.parse and its
  * message classifiers) on the cores the load shares: work production does not have, charged to
  * ours alone (bare logs nothing). workerd's stderr, where it reports its own failures, still goes
- * to Miniflare. POSIX only (a shell script); undefined on Windows.
+ * to Miniflare. POSIX only (a shell script): undefined on Windows, or when `dir` cannot run it.
  */
 export function quietWorkerd(dir) {
   if (process.platform === "win32") return undefined;
   const path = join(dir, "workerd-stdout-null");
   const bin = `'${workerd.default.replaceAll("'", `'\\''`)}'`;
   writeFileSync(path, `#!/bin/sh\nexec ${bin} "$@" >/dev/null\n`, { mode: 0o700 });
-  return path;
+  // A temp dir mounted noexec (some hardened /dev/shm or /tmp) cannot run it: then Miniflare's own.
+  const probe = spawnSync(path, ["--version"], { stdio: "ignore", timeout: 10_000 });
+  return probe.status === 0 ? path : undefined;
 }
 
 /**
