@@ -164,12 +164,16 @@ export class WriterOperations extends AccountWriter implements WriterApi {
   accountUpdated(eventId: string, message: unknown, trace: Trace): Promise<WebhookOutcome> {
     return this.handleOnce(eventId, async (claim) => {
       const delivered: WebhookHandled = { claims: [claim], forward: message === undefined ? [] : [message] };
-      const state = await this.load(trace);
-      if (state === undefined) {
-        // Under the lock: a first connect committing meanwhile must not be overwritten.
-        await this.exclusive(async () => {
-          if ((await this.load(trace)) !== undefined) return;
-          await this.keep({ kind: "prompted", at: this.deps.now().toISOString() });
+      let state = await this.load(trace);
+      if (state?.kind !== "live") {
+        // Not live: looked at again under the lock. A connect holds it while it asks Finch, and
+        // Finch's answer may predate the change this event announces: the connect commits
+        // first, and the event is then asked of Finch for the record it stored. Nothing
+        // connected here yet: remembered, so a later first connect asks Finch too.
+        state = await this.exclusive(async () => {
+          const now = await this.load(trace);
+          if (now === undefined) await this.keep({ kind: "prompted", at: this.deps.now().toISOString() });
+          return now;
         });
       }
       if (state?.kind !== "live") return this.notLive(state, delivered);

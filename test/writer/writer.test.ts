@@ -260,4 +260,48 @@ describe("tombstones", () => {
     expect(await kvToken(id)).toBe(token);
     expect((await kvNames()).filter((k) => k.startsWith("cust:"))).toHaveLength(1);
   });
+
+  // Found by test/sim/consistency.test.ts (seed 1752166168): the webhook saw the tombstone,
+  // was answered unknown_connection, and the revival then stored "connected" from an answer
+  // Finch gave before the change.
+  it("a status change announced while a revival asks Finch is stored once the revival commits", async () => {
+    const id = await connected();
+    expect((await api(`/api/connections/${id}`, { method: "DELETE" })).status).toBe(200);
+    const token = `fresh_${crypto.randomUUID()}`;
+    markSecret("an access token", token);
+    rememberToken(token);
+    finch().override("POST /auth/token", () =>
+      Response.json({
+        access_token: token,
+        token_type: "bearer",
+        connection_id: id,
+        customer_id: "acme",
+        customer_name: "Acme Inc",
+        products: ["company"],
+        provider_id: "gusto",
+      }),
+    );
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    // The revival's check: Finch answers "connected", but the answer is slow to arrive; by the
+    // time anyone asks again, Finch has moved the connection to "processing".
+    finch().override("GET /introspect", async (_req, n) => {
+      if (n > 1) return Response.json({ connection_id: id, connection_status: { status: "processing" } });
+      await gate;
+      return Response.json({ connection_id: id, connection_status: { status: "connected" } });
+    });
+    const revival = connected();
+    await vi.waitFor(() => expect(finch().calls("GET /introspect")).toHaveLength(1));
+    const webhook = outcome(deliver(await signed(accountUpdated(id, "processing"))));
+    // It waits for the writer the revival holds (before the fix it answered at once).
+    const early = await Promise.race([webhook, new Promise((r) => setTimeout(() => r("waiting"), 200))]);
+    expect(early).toBe("waiting");
+    release();
+    await revival;
+    expect(await webhook).toBe("applied");
+    expect((await storedRecord(id)).status).toBe("processing");
+    expect(finch().calls("GET /introspect")).toHaveLength(2);
+  });
 });
