@@ -51,6 +51,30 @@ function individualEndpoint(id: string): void {
   );
 }
 
+/**
+ * A connection, disconnected; Finch's token exchange then hands out a fresh token for the same
+ * connection id (the next Connect flow for it revives the tombstone).
+ */
+async function disconnectedWithFreshToken(): Promise<{ id: string; token: string }> {
+  const id = await connected();
+  expect((await api(`/api/connections/${id}`, { method: "DELETE" })).status).toBe(200);
+  const token = `fresh_${crypto.randomUUID()}`;
+  markSecret("an access token", token);
+  rememberToken(token);
+  finch().override("POST /auth/token", () =>
+    Response.json({
+      access_token: token,
+      token_type: "bearer",
+      connection_id: id,
+      customer_id: "acme",
+      customer_name: "Acme Inc",
+      products: ["company"],
+      provider_id: "gusto",
+    }),
+  );
+  return { id, token };
+}
+
 function logNotes(): () => string[] {
   const lines: string[] = [];
   vi.spyOn(console, "log").mockImplementation((line: unknown) => void lines.push(String(line)));
@@ -229,22 +253,7 @@ describe("tombstones", () => {
   });
 
   it("a fresh connect through Connect brings the same connection id back", async () => {
-    const id = await connected();
-    expect((await api(`/api/connections/${id}`, { method: "DELETE" })).status).toBe(200);
-    const token = `fresh_${crypto.randomUUID()}`;
-    markSecret("an access token", token);
-    rememberToken(token);
-    finch().override("POST /auth/token", () =>
-      Response.json({
-        access_token: token,
-        token_type: "bearer",
-        connection_id: id,
-        customer_id: "acme",
-        customer_name: "Acme Inc",
-        products: ["company"],
-        provider_id: "gusto",
-      }),
-    );
+    const { id, token } = await disconnectedWithFreshToken();
     // The writer asks Finch whether a token that replaces a tombstone is still accepted.
     finch().override("GET /introspect", (req) =>
       req.headers.get("authorization") === `Bearer ${token}`
@@ -265,22 +274,7 @@ describe("tombstones", () => {
   // was answered unknown_connection, and the revival then stored "connected" from an answer
   // Finch gave before the change.
   it("a status change announced while a revival asks Finch is stored once the revival commits", async () => {
-    const id = await connected();
-    expect((await api(`/api/connections/${id}`, { method: "DELETE" })).status).toBe(200);
-    const token = `fresh_${crypto.randomUUID()}`;
-    markSecret("an access token", token);
-    rememberToken(token);
-    finch().override("POST /auth/token", () =>
-      Response.json({
-        access_token: token,
-        token_type: "bearer",
-        connection_id: id,
-        customer_id: "acme",
-        customer_name: "Acme Inc",
-        products: ["company"],
-        provider_id: "gusto",
-      }),
-    );
+    const { id } = await disconnectedWithFreshToken();
     let release = () => {};
     const gate = new Promise<void>((r) => {
       release = r;
